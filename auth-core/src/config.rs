@@ -1,0 +1,288 @@
+//! Where credentials live and which provider issues them: `--home`/env/default resolution and
+//! the `[provider]` section of `<home>/config.toml`, overridden by flags and environment.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::Url;
+use serde::Deserialize;
+
+pub const HOME_ENV: &str = "AUTH_APP_SERVER_HOME";
+pub const ISSUER_ENV: &str = "AUTH_APP_SERVER_ISSUER";
+pub const CLIENT_ID_ENV: &str = "AUTH_APP_SERVER_CLIENT_ID";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no home folder: pass --home DIR or set {HOME_ENV}")]
+    NoHome,
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path} is not valid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("provider setting `{field}` is not valid: {reason}")]
+    Field { field: &'static str, reason: String },
+}
+
+/// The OAuth provider this server signs in with. All URLs are checked: https, or http on a
+/// loopback host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    pub issuer: Url,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub authorization_endpoint: Option<Url>,
+    pub token_endpoint: Option<Url>,
+    pub device_authorization_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<Url>,
+    /// RFC 8707 resource indicator.
+    pub resource: Option<String>,
+}
+
+/// Provider settings from flags or the environment; each one given replaces the file's.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderOverrides {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl ProviderOverrides {
+    /// Flags first, then `AUTH_APP_SERVER_ISSUER` / `AUTH_APP_SERVER_CLIENT_ID`.
+    pub fn from_flags_and_env(
+        issuer: Option<String>,
+        client_id: Option<String>,
+        scopes: Vec<String>,
+    ) -> Self {
+        let env = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        Self {
+            issuer: issuer.or_else(|| env(ISSUER_ENV)),
+            client_id: client_id.or_else(|| env(CLIENT_ID_ENV)),
+            scopes,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    provider: Option<ProviderSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderSection {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    device_authorization_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    resource: Option<String>,
+}
+
+/// The credentials folder: `--home`, else `AUTH_APP_SERVER_HOME`, else the platform config
+/// folder (Linux: `~/.config/auth-app-server`).
+pub fn resolve_home(flag: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
+    if let Some(home) = flag {
+        return Ok(home);
+    }
+    if let Some(home) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    directories::ProjectDirs::from("", "", "auth-app-server")
+        .map(|dirs| dirs.config_dir().to_path_buf())
+        .ok_or(ConfigError::NoHome)
+}
+
+/// The provider from `<home>/config.toml` and the overrides; `Ok(None)` when none is configured
+/// at all (API keys still work).
+pub fn load_provider(
+    home: &Path,
+    overrides: &ProviderOverrides,
+) -> Result<Option<ProviderConfig>, ConfigError> {
+    let path = home.join("config.toml");
+    let section = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str::<ConfigFile>(&text)
+            .map_err(|e| ConfigError::Invalid {
+                path: path.clone(),
+                reason: e.message().to_owned(),
+            })?
+            .provider
+            .unwrap_or_default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProviderSection::default(),
+        Err(e) => {
+            return Err(ConfigError::Unreadable {
+                path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let issuer = overrides.issuer.clone().or(section.issuer);
+    let client_id = overrides.client_id.clone().or(section.client_id);
+    let (issuer, client_id) = match (issuer, client_id) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(field_error("client_id", "missing: set it next to `issuer`"));
+        }
+        (None, Some(_)) => {
+            return Err(field_error("issuer", "missing: set it next to `client_id`"));
+        }
+        (Some(issuer), Some(client_id)) => (issuer, client_id),
+    };
+    if client_id.trim().is_empty() {
+        return Err(field_error("client_id", "empty"));
+    }
+    let scopes = if overrides.scopes.is_empty() {
+        section.scopes
+    } else {
+        overrides.scopes.clone()
+    };
+    let optional =
+        |field, value: Option<String>| value.map(|v| provider_url(field, &v)).transpose();
+    Ok(Some(ProviderConfig {
+        issuer: provider_url("issuer", &issuer)?,
+        client_id,
+        scopes,
+        authorization_endpoint: optional("authorization_endpoint", section.authorization_endpoint)?,
+        token_endpoint: optional("token_endpoint", section.token_endpoint)?,
+        device_authorization_endpoint: optional(
+            "device_authorization_endpoint",
+            section.device_authorization_endpoint,
+        )?,
+        revocation_endpoint: optional("revocation_endpoint", section.revocation_endpoint)?,
+        resource: section.resource,
+    }))
+}
+
+fn field_error(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Field {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Parses a provider URL and requires https, except on loopback hosts.
+pub fn provider_url(field: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url =
+        Url::parse(value.trim()).map_err(|e| field_error(field, &format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(field_error(
+            field,
+            "must use https (plain http is allowed only for 127.0.0.1, ::1 and localhost)",
+        )),
+        other => Err(field_error(
+            field,
+            &format!("unsupported scheme `{other}`; use https"),
+        )),
+    }
+}
+
+/// 127.0.0.0/8, ::1 and localhost.
+pub fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn home_with(config: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        dir
+    }
+
+    #[test]
+    fn https_is_required_except_on_loopback() {
+        for ok in [
+            "https://id.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.5.0.1",
+            "http://[::1]:9",
+            "http://localhost:1",
+        ] {
+            assert!(provider_url("issuer", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://id.example.com",
+            "http://10.0.0.1",
+            "ftp://127.0.0.1",
+            "not a url",
+        ] {
+            assert!(provider_url("issuer", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_field_by_field() {
+        let home = home_with(
+            "[provider]\nissuer = \"https://file.example\"\nclient_id = \"file-client\"\nscopes = [\"a\"]\nresource = \"https://api\"\n",
+        );
+        let overrides = ProviderOverrides {
+            client_id: Some("flag-client".into()),
+            ..Default::default()
+        };
+        let provider = load_provider(home.path(), &overrides).unwrap().unwrap();
+        assert_eq!(provider.issuer.as_str(), "https://file.example/");
+        assert_eq!(provider.client_id, "flag-client");
+        assert_eq!(provider.scopes, ["a"]);
+        assert_eq!(provider.resource.as_deref(), Some("https://api"));
+    }
+
+    #[test]
+    fn no_provider_is_not_an_error_but_half_a_provider_is() {
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            load_provider(empty.path(), &ProviderOverrides::default()).unwrap(),
+            None
+        );
+        let half = ProviderOverrides {
+            issuer: Some("https://i.example".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            load_provider(empty.path(), &half),
+            Err(ConfigError::Field {
+                field: "client_id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn typos_and_insecure_endpoints_in_the_file_are_reported() {
+        let typo = home_with("[provider]\nissuer = \"https://i\"\nclient-id = \"c\"\n");
+        let error = load_provider(typo.path(), &ProviderOverrides::default()).unwrap_err();
+        assert!(error.to_string().contains("client-id"), "{error}");
+        let insecure = home_with(
+            "[provider]\nissuer = \"https://i\"\nclient_id = \"c\"\ntoken_endpoint = \"http://i/token\"\n",
+        );
+        let error = load_provider(insecure.path(), &ProviderOverrides::default()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::Field {
+                    field: "token_endpoint",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+}

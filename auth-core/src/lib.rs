@@ -1,0 +1,24 @@
+//! `auth-core`: everything `auth-app-server` knows about credentials, with no JSON-RPC.
+//!
+//! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format).
+//! - [`manager`]: the one owner of this process's view of the credentials.
+//! - [`status`]: how stored credentials become a client-facing status.
+//! - [`config`]: where the home folder is and which provider to use.
+
+pub mod api_key;
+pub mod auth_file;
+pub mod config;
+pub mod error;
+pub mod jwt;
+pub mod manager;
+pub mod secret;
+pub mod status;
+pub mod store;
+pub mod time;
+
+pub use error::AuthError;
+pub use manager::{AuthEvent, AuthManager, EventSink, HostTokens, Provider, StatusOptions};
+pub use secret::Secret;
+pub use status::{
+    Account, AuthMethod, AuthState, RefreshErrorInfo, RefreshErrorKind, StatusReport,
+};

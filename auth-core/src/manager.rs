@@ -1,0 +1,351 @@
+//! The auth manager: the one owner of this process's view of `auth.json`.
+//!
+//! Every request first checks the file's stamp (one `stat`); when another process changed the
+//! file the manager reloads it and announces the new (method, state). Writers (login, logout,
+//! refresh) are serialized in-process by an async gate and across processes by the file lock,
+//! and re-read the file under the lock before deciding what to write.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::api_key;
+use crate::auth_file::{AuthFile, StoredTokens};
+use crate::config::{ConfigError, ProviderConfig};
+use crate::error::AuthError;
+use crate::secret::Secret;
+use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, TransientFailure, describe};
+use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored, WriteLock};
+use crate::time;
+
+/// Something clients should hear about, without being asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    StatusChanged {
+        method: Option<AuthMethod>,
+        state: AuthState,
+    },
+    LoginCompleted {
+        login_id: String,
+        success: bool,
+        error: Option<String>,
+    },
+}
+
+/// Receives events synchronously, in the order they happen (before the answer of the request
+/// that caused them).
+pub type EventSink = Arc<dyn Fn(AuthEvent) + Send + Sync>;
+
+/// The configured provider, if any.
+#[derive(Debug, Clone)]
+pub enum Provider {
+    None,
+    /// Configured but invalid: interactive logins report why.
+    Misconfigured(ConfigError),
+    Configured(Arc<ProviderConfig>),
+}
+
+/// Tokens the host obtained itself (`login` type `tokens`).
+#[derive(Debug, Clone)]
+pub struct HostTokens {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub id_token: Option<Secret>,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StatusOptions {
+    pub include_token: bool,
+    pub refresh: bool,
+}
+
+/// The file as this process last saw it.
+#[derive(Debug, Clone)]
+pub(crate) enum View {
+    Missing,
+    Unreadable(String),
+    Present(Arc<Credentials>),
+}
+
+impl View {
+    fn from_stored(stored: Stored) -> Self {
+        match stored {
+            Stored::Missing => Self::Missing,
+            Stored::Unreadable(reason) => Self::Unreadable(reason),
+            Stored::Present(file) => Self::Present(Arc::new(Credentials::new(file))),
+        }
+    }
+}
+
+struct Inner {
+    /// `None` until the first successful read.
+    stamp: Option<Option<FileStamp>>,
+    view: View,
+    transient: Option<TransientFailure>,
+    /// The last (method, state) clients were told about, or found at start.
+    announced: Option<(Option<AuthMethod>, AuthState)>,
+}
+
+pub struct AuthManager {
+    store: AuthStore,
+    provider: Provider,
+    events: EventSink,
+    inner: Mutex<Inner>,
+    write_gate: tokio::sync::Mutex<()>,
+}
+
+impl AuthManager {
+    /// Reads `auth.json` once; the state found is the baseline for `authStatusChanged`.
+    pub fn new(store: AuthStore, provider: Provider, events: EventSink) -> Self {
+        let manager = Self {
+            store,
+            provider,
+            events,
+            inner: Mutex::new(Inner {
+                stamp: None,
+                view: View::Missing,
+                transient: None,
+                announced: None,
+            }),
+            write_gate: tokio::sync::Mutex::new(()),
+        };
+        match manager.store.load() {
+            Ok(loaded) => {
+                let mut inner = manager.lock_inner();
+                inner.stamp = Some(loaded.stamp);
+                inner.view = View::from_stored(loaded.stored);
+                inner.announced = summary(&inner.view, inner.transient.as_ref());
+            }
+            Err(error) => tracing::warn!(%error, "credentials not readable at start"),
+        }
+        manager
+    }
+
+    pub fn store(&self) -> &AuthStore {
+        &self.store
+    }
+
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// The current status. `refresh` renews a stale OAuth access token first.
+    pub async fn status(&self, options: StatusOptions) -> Result<StatusReport, AuthError> {
+        let view = self.sync()?;
+        let report = self.report(&view, options.include_token)?;
+        self.observe(report.method, report.state);
+        Ok(report)
+    }
+
+    /// Stores an API key (trimmed) and returns advice about it.
+    pub async fn login_api_key(&self, raw: &Secret) -> Result<Vec<String>, AuthError> {
+        let (key, warnings) = api_key::review(raw.expose());
+        if key.is_empty() {
+            return Err(AuthError::InvalidInput(
+                "the API key is empty: pass the key in \"apiKey\"".into(),
+            ));
+        }
+        self.replace_credentials(AuthFile::api_key(Secret::new(key)))
+            .await?;
+        tracing::info!("signed in with an API key");
+        Ok(warnings)
+    }
+
+    /// Stores tokens the host obtained itself, recorded as issued by the configured provider
+    /// (if any) so that they are refreshed only there.
+    pub async fn login_tokens(&self, tokens: HostTokens) -> Result<(), AuthError> {
+        if tokens.access_token.expose().trim().is_empty() {
+            return Err(AuthError::InvalidInput(
+                "the access token is empty: pass it in \"accessToken\"".into(),
+            ));
+        }
+        let (issuer, client_id) = match &self.provider {
+            Provider::Configured(p) => (Some(p.issuer.to_string()), Some(p.client_id.clone())),
+            _ => (None, None),
+        };
+        let stored = StoredTokens {
+            access_token: tokens.access_token,
+            refresh_token: tokens
+                .refresh_token
+                .filter(|t| !t.expose().trim().is_empty()),
+            id_token: tokens.id_token.filter(|t| !t.expose().trim().is_empty()),
+            token_type: None,
+            scope: None,
+            expires_at: tokens.expires_at,
+            extra: Default::default(),
+        };
+        let mut file = AuthFile::oauth(issuer, client_id, stored);
+        file.last_refresh = Some(time::now_rfc3339());
+        self.replace_credentials(file).await?;
+        tracing::info!("signed in with tokens from the host");
+        Ok(())
+    }
+
+    /// Deletes the stored credentials. An unreadable file is moved aside instead.
+    pub async fn logout(&self) -> Result<(), AuthError> {
+        let _gate = self.write_gate.lock().await;
+        let lock = self.lock_file().await?;
+        let current = self.store.load().map_err(AuthError::Unwritable)?;
+        match current.stored {
+            Stored::Unreadable(_) => self.move_aside(&lock)?,
+            Stored::Present(_) => self.store.remove(&lock).map_err(AuthError::Unwritable)?,
+            Stored::Missing => {}
+        }
+        drop(lock);
+        self.install(
+            Loaded {
+                stamp: None,
+                stored: Stored::Missing,
+            },
+            true,
+        );
+        tracing::info!("signed out");
+        Ok(())
+    }
+
+    /// Login: replaces whatever is stored (moving an unreadable file aside first), keeping
+    /// other tools' unknown top-level fields.
+    async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
+        let _gate = self.write_gate.lock().await;
+        let lock = self.lock_file().await?;
+        let current = self.store.load().map_err(AuthError::Unwritable)?;
+        let previous = match current.stored {
+            Stored::Present(previous) => Some(previous),
+            Stored::Unreadable(_) => {
+                self.move_aside(&lock)?;
+                None
+            }
+            Stored::Missing => None,
+        };
+        let file = file.keeping_unknown_fields_of(previous.as_ref());
+        let stamp = self
+            .store
+            .write(&lock, &file)
+            .map_err(AuthError::Unwritable)?;
+        drop(lock);
+        self.install(
+            Loaded {
+                stamp: Some(stamp),
+                stored: Stored::Present(file),
+            },
+            true,
+        );
+        Ok(())
+    }
+
+    fn move_aside(&self, lock: &WriteLock) -> Result<(), AuthError> {
+        let target = self.store.move_aside(lock).map_err(AuthError::Unwritable)?;
+        tracing::warn!(path = %target.display(), "unreadable auth.json moved aside");
+        Ok(())
+    }
+
+    /// Takes the cross-process lock on a blocking thread (it waits for other processes).
+    async fn lock_file(&self) -> Result<WriteLock, AuthError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.lock())
+            .await
+            .unwrap_or_else(|join| {
+                Err(StoreError {
+                    action: "lock",
+                    path: self.store.path().to_path_buf(),
+                    source: std::io::Error::other(join.to_string()),
+                })
+            })
+            .map_err(AuthError::Unwritable)
+    }
+
+    /// Brings the view up to date with the file: one `stat`, and a read only when it changed.
+    fn sync(&self) -> Result<View, AuthError> {
+        let unreadable = |error: StoreError| AuthError::Unreadable {
+            path: self.store.path().to_path_buf(),
+            reason: error.source.to_string(),
+        };
+        let stamp = self.store.stamp().map_err(unreadable)?;
+        {
+            let inner = self.lock_inner();
+            if inner.stamp == Some(stamp) {
+                return Ok(inner.view.clone());
+            }
+        }
+        let loaded = self.store.load().map_err(unreadable)?;
+        tracing::debug!("auth.json changed on disk; reloaded");
+        Ok(self.install(loaded, false))
+    }
+
+    /// Makes `loaded` the current view and announces the (method, state) it leads to: always
+    /// when `force` (login, logout), else only when it changed.
+    fn install(&self, loaded: Loaded, force: bool) -> View {
+        let mut inner = self.lock_inner();
+        inner.stamp = Some(loaded.stamp);
+        inner.view = View::from_stored(loaded.stored);
+        let view = inner.view.clone();
+        let summary = summary(&inner.view, inner.transient.as_ref());
+        if let Some(summary) = summary.filter(|s| force || inner.announced != Some(*s)) {
+            inner.announced = Some(summary);
+            drop(inner);
+            (self.events)(AuthEvent::StatusChanged {
+                method: summary.0,
+                state: summary.1,
+            });
+        }
+        view
+    }
+
+    /// Announces (method, state) when it differs from what clients were last told.
+    fn observe(&self, method: Option<AuthMethod>, state: AuthState) {
+        let mut inner = self.lock_inner();
+        if inner.announced != Some((method, state)) {
+            inner.announced = Some((method, state));
+            drop(inner);
+            (self.events)(AuthEvent::StatusChanged { method, state });
+        }
+    }
+
+    fn report(&self, view: &View, include_token: bool) -> Result<StatusReport, AuthError> {
+        match view {
+            View::Missing => Ok(StatusReport::signed_out()),
+            View::Unreadable(reason) => Err(AuthError::Unreadable {
+                path: self.store.path().to_path_buf(),
+                reason: reason.clone(),
+            }),
+            View::Present(credentials) => {
+                let inner = self.lock_inner();
+                Ok(describe(
+                    credentials,
+                    inner.transient.as_ref(),
+                    time::now_unix(),
+                    Instant::now(),
+                    include_token,
+                ))
+            }
+        }
+    }
+
+    fn lock_inner(&self) -> MutexGuard<'_, Inner> {
+        // The state stays consistent even if a holder panicked: every update is one assignment.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// (method, state) of a view; `None` for an unreadable file (nothing to announce).
+fn summary(
+    view: &View,
+    transient: Option<&TransientFailure>,
+) -> Option<(Option<AuthMethod>, AuthState)> {
+    match view {
+        View::Missing => Some((None, AuthState::SignedOut)),
+        View::Unreadable(_) => None,
+        View::Present(credentials) => {
+            let report = describe(
+                credentials,
+                transient,
+                time::now_unix(),
+                Instant::now(),
+                false,
+            );
+            Some((report.method, report.state))
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `login`, `cancelLogin` and `logout`.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::SecretString;
+
+/// How to sign in; tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum LoginParams {
+    /// Store an API key.
+    ApiKey { api_key: SecretString },
+    /// Browser sign-in: authorization code with PKCE and a loopback redirect.
+    Oauth,
+    /// Device authorization grant (RFC 8628).
+    DeviceCode,
+    /// Tokens the host app obtained itself.
+    Tokens {
+        access_token: SecretString,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "SecretString")]
+        refresh_token: Option<SecretString>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "SecretString")]
+        id_token: Option<SecretString>,
+        /// Unix seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "i64")]
+        expires_at: Option<i64>,
+    },
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum LoginResult {
+    /// Stored at once; `warnings` is advice that did not block the login.
+    ApiKey { warnings: Vec<String> },
+    /// Open `authUrl` in a browser; `loginCompleted` tells how it ended.
+    Oauth { login_id: String, auth_url: String },
+    /// Show `userCode` and `verificationUri`; `loginCompleted` tells how it ended.
+    DeviceCode {
+        login_id: String,
+        verification_uri: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(with = "String")]
+        verification_uri_complete: Option<String>,
+        user_code: String,
+        /// Unix seconds.
+        expires_at: i64,
+        interval_secs: u64,
+    },
+    /// Stored at once.
+    Tokens,
+}
+
+// The device flow's user code and complete URI are shown to the user by design, but they
+// still grant a sign-in while pending, so `Debug` leaves them out.
+impl fmt::Debug for LoginResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ApiKey { warnings } => f
+                .debug_struct("ApiKey")
+                .field("warnings", warnings)
+                .finish(),
+            Self::Oauth { login_id, .. } => f
+                .debug_struct("Oauth")
+                .field("login_id", login_id)
+                .finish_non_exhaustive(),
+            Self::DeviceCode {
+                login_id,
+                expires_at,
+                interval_secs,
+                ..
+            } => f
+                .debug_struct("DeviceCode")
+                .field("login_id", login_id)
+                .field("expires_at", expires_at)
+                .field("interval_secs", interval_secs)
+                .finish_non_exhaustive(),
+            Self::Tokens => f.write_str("Tokens"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelLoginParams {
+    pub login_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CancelLoginResult {
+    pub status: CancelLoginStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CancelLoginStatus {
+    Canceled,
+    NotFound,
+}
+
+/// `logout` takes no params (or `{}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogoutParams {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogoutResult {}

@@ -1,0 +1,25 @@
+//! Server → client notifications.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{AuthMethod, AuthState};
+
+/// Sent whenever (authMethod, state) changes, and after every login and logout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthStatusChangedNotification {
+    pub auth_method: Option<AuthMethod>,
+    pub state: AuthState,
+}
+
+/// Sent when an interactive login (`oauth`, `deviceCode`) ends, however it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginCompletedNotification {
+    pub login_id: String,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub error: Option<String>,
+}

@@ -1,0 +1,55 @@
+//! `reportAuthFailure`: a client says an API rejected the token it was given.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{AuthStatus, SecretString};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportAuthFailureParams {
+    /// The HTTP status the API answered.
+    pub status: u16,
+    /// The response body (or its start), used to tell an auth failure from a WAF page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub body: Option<String>,
+    /// The `WWW-Authenticate` response header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub www_authenticate: Option<String>,
+    /// The token the API rejected; lets the server see that it was already rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "SecretString")]
+    pub rejected_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthFailureAction {
+    /// The token was refreshed; retry with `authToken`.
+    Refreshed,
+    /// The rejected token had already been replaced; retry with `authToken`.
+    AlreadyRotated,
+    /// The response was not an authentication failure; nothing was done.
+    NotAuthFailure,
+    /// The user must sign in again.
+    NeedsLogin,
+    /// The refresh failed transiently; retry after `refreshError.retryAfterSecs`.
+    RetryLater,
+    /// The token lacks a scope; a refresh does not fix that.
+    InsufficientScope,
+    /// The API rejected the stored API key; see `hint`.
+    ApiKeyRejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportAuthFailureResult {
+    #[serde(flatten)]
+    pub status: AuthStatus,
+    pub action: AuthFailureAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub hint: Option<String>,
+}

@@ -1,0 +1,100 @@
+//! `getAuthStatus`: what the client may do with the stored credentials right now.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::SecretString;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GetAuthStatusParams {
+    /// Put the bearer token in the answer (only when it is usable).
+    #[serde(default)]
+    pub include_token: bool,
+    /// Refresh a stale OAuth access token before answering.
+    #[serde(default)]
+    pub refresh_token: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthMethod {
+    ApiKey,
+    Oauth,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthState {
+    /// No credentials are stored.
+    SignedOut,
+    /// The credentials are usable.
+    Active,
+    /// The last refresh failed transiently; the server will try again.
+    Degraded,
+    /// A refresh failed permanently: the user must sign in again.
+    NeedsLogin,
+}
+
+/// The answer of `getAuthStatus` (and the base of `reportAuthFailure`'s answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthStatus {
+    /// How the user signed in; `null` when signed out.
+    pub auth_method: Option<AuthMethod>,
+    pub state: AuthState,
+    /// The bearer token: only with `includeToken` and a usable token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "SecretString")]
+    pub auth_token: Option<SecretString>,
+    /// Expiry of the access token, unix seconds, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    pub expires_at: Option<i64>,
+    /// Who is signed in, from the id token's claims, when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Account")]
+    pub account: Option<Account>,
+    /// Why the last refresh of these credentials failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "RefreshError")]
+    pub refresh_error: Option<RefreshError>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Account {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RefreshErrorKind {
+    /// Retrying will not help: the user (or the administrator) must act.
+    Permanent,
+    /// The server retries after `retryAfterSecs`.
+    Transient,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshError {
+    pub kind: RefreshErrorKind,
+    /// The RFC 6749 error code the provider sent (e.g. `invalid_grant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub code: Option<String>,
+    /// One line a person can act on.
+    pub message: String,
+    /// Transient only: seconds from now, rounded up, until the next attempt may hit the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
+    pub retry_after_secs: Option<u64>,
+}
