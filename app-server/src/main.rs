@@ -1,1 +1,84 @@
-fn main() {}
+//! `auth-app-server`: the binary. Parses flags, sets up logging and configuration, and either
+//! serves JSON-RPC on stdin/stdout or runs a subcommand.
+
+mod cli;
+mod convert;
+mod dispatch;
+mod logging;
+mod methods;
+mod schema_cmd;
+mod server;
+mod transport;
+
+use std::process::ExitCode;
+
+use auth_core::Provider;
+use auth_core::config::{self, ProviderOverrides};
+use auth_core::store::AuthStore;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_level);
+    if let Some(Command::GenerateJsonSchema { out }) = &cli.command {
+        return match schema_cmd::write(out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!(
+                    "auth-app-server: cannot write the schema to {}: {error}",
+                    out.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let home = match config::resolve_home(cli.home.clone()) {
+        Ok(home) => home,
+        Err(error) => {
+            eprintln!("auth-app-server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let overrides = ProviderOverrides::from_flags_and_env(
+        cli.issuer.clone(),
+        cli.client_id.clone(),
+        cli.scopes.clone(),
+    );
+    let provider = match config::load_provider(&home, &overrides) {
+        Ok(Some(provider)) => Provider::Configured(provider.into()),
+        Ok(None) => Provider::None,
+        Err(error) => {
+            tracing::error!(%error, "provider configuration is not valid; API-key login still works");
+            Provider::Misconfigured(error)
+        }
+    };
+    let store = AuthStore::new(home);
+    if let Some(warning) = store.permission_warning() {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(home = %store.home().display(), provider = ?provider_summary(&provider), "auth-app-server starting");
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("auth-app-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(server::serve(store, provider));
+    // stdin's blocking read cannot be cancelled; everything is flushed, so leave now.
+    std::process::exit(0)
+}
+
+fn provider_summary(provider: &Provider) -> String {
+    match provider {
+        Provider::None => "none".into(),
+        Provider::Misconfigured(_) => "misconfigured".into(),
+        Provider::Configured(p) => p.issuer.to_string(),
+    }
+}

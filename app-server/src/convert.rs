@@ -1,0 +1,99 @@
+//! Between `auth-core`'s domain types and the wire types; and the one mapping of core errors
+//! to JSON-RPC error codes.
+
+use auth_core::{AuthError, AuthEvent, StatusReport};
+use auth_protocol as wire;
+use jsonrpsee::types::ErrorObjectOwned;
+
+pub fn method(method: auth_core::AuthMethod) -> wire::AuthMethod {
+    match method {
+        auth_core::AuthMethod::ApiKey => wire::AuthMethod::ApiKey,
+        auth_core::AuthMethod::Oauth => wire::AuthMethod::Oauth,
+    }
+}
+
+pub fn state(state: auth_core::AuthState) -> wire::AuthState {
+    match state {
+        auth_core::AuthState::SignedOut => wire::AuthState::SignedOut,
+        auth_core::AuthState::Active => wire::AuthState::Active,
+        auth_core::AuthState::Degraded => wire::AuthState::Degraded,
+        auth_core::AuthState::NeedsLogin => wire::AuthState::NeedsLogin,
+    }
+}
+
+pub fn status(report: StatusReport) -> wire::AuthStatus {
+    wire::AuthStatus {
+        auth_method: report.method.map(method),
+        state: state(report.state),
+        auth_token: report.token.map(|t| wire::SecretString::new(t.expose())),
+        expires_at: report.expires_at,
+        account: report.account.map(|a| wire::Account {
+            subject: a.subject,
+            email: a.email,
+            name: a.name,
+        }),
+        refresh_error: report.refresh_error.map(|e| wire::RefreshError {
+            kind: match e.kind {
+                auth_core::RefreshErrorKind::Permanent => wire::RefreshErrorKind::Permanent,
+                auth_core::RefreshErrorKind::Transient => wire::RefreshErrorKind::Transient,
+            },
+            code: e.code,
+            message: e.message,
+            retry_after_secs: e.retry_after_secs,
+        }),
+    }
+}
+
+/// An event as a notification: (method name, params).
+pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
+    let params = match event {
+        AuthEvent::StatusChanged {
+            method: m,
+            state: s,
+        } => {
+            let body = wire::AuthStatusChangedNotification {
+                auth_method: m.map(method),
+                state: state(s),
+            };
+            return (
+                wire::method::AUTH_STATUS_CHANGED,
+                serde_json::to_value(body).expect("serializes"),
+            );
+        }
+        AuthEvent::LoginCompleted {
+            login_id,
+            success,
+            error,
+        } => wire::LoginCompletedNotification {
+            login_id,
+            success,
+            error,
+        },
+    };
+    (
+        wire::method::LOGIN_COMPLETED,
+        serde_json::to_value(params).expect("serializes"),
+    )
+}
+
+/// The one place where core errors get their JSON-RPC codes.
+pub fn error(error: AuthError) -> ErrorObjectOwned {
+    use wire::error_code::*;
+    let code = match &error {
+        AuthError::Unreadable { .. } => CREDENTIALS_UNREADABLE,
+        AuthError::Unwritable(_) => CREDENTIALS_UNWRITABLE,
+        AuthError::InvalidInput(_) => INVALID_PARAMS,
+        AuthError::NoProvider { .. } => NO_PROVIDER,
+        AuthError::ProviderMisconfigured(_) | AuthError::ProviderUnavailable(_) => {
+            PROVIDER_UNAVAILABLE
+        }
+    };
+    let message = match &error {
+        AuthError::InvalidInput(message) => format!("invalid params: {message}"),
+        other => other.to_string(),
+    };
+    if code != INVALID_PARAMS {
+        tracing::warn!(code, %message, "request failed");
+    }
+    ErrorObjectOwned::owned(code, message, None::<()>)
+}

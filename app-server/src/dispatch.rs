@@ -1,0 +1,402 @@
+//! JSON-RPC dispatch: turns one stdin line into calls on the `RpcModule`'s methods and answer
+//! lines for the writer.
+//!
+//! The reader calls [`Dispatcher::handle_line`] for each line, in order. Everything that must
+//! follow the order of lines (the `initialize` handshake, the in-flight bound) is decided there,
+//! synchronously; the method calls themselves run concurrently.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use auth_protocol::{error_code, method};
+use futures_util::FutureExt;
+use jsonrpsee::types::{Id, Params};
+use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::methods;
+use crate::transport::{Outgoing, OutgoingSender};
+
+/// Requests being handled or answered but not yet written; past this, `-32001`.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// The members of a request this server reads. Every member is kept raw so that a wrong type
+/// is told apart from broken JSON.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<&'a RawValue>,
+    /// `Some` whenever the member is present, even as `null` (a request, not a notification).
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// A request admitted for execution.
+struct Call {
+    /// The request's id, verbatim; `None` for a notification.
+    id: Option<String>,
+    callback: MethodCallback,
+    params: Option<String>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+enum Admission {
+    Call(Call),
+    /// Answered without running anything (an error line).
+    Reply(String),
+    /// A notification that needs nothing.
+    Nothing,
+}
+
+pub struct Dispatcher {
+    methods: Methods,
+    /// Written only by the reader, in line order.
+    initialized: AtomicBool,
+    in_flight: Arc<Semaphore>,
+    /// Bounds the dispatcher's own error lines while stdout is not being read.
+    own_lines: Arc<Semaphore>,
+    out: OutgoingSender,
+}
+
+impl Dispatcher {
+    pub fn new(methods: Methods, out: OutgoingSender) -> Arc<Self> {
+        Arc::new(Self {
+            methods,
+            initialized: AtomicBool::new(false),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            own_lines: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            out,
+        })
+    }
+
+    /// Handles one line of input. Returns once the line's order-sensitive decisions are made;
+    /// its calls go on in their own tasks.
+    pub async fn handle_line(self: &Arc<Self>, line: &[u8]) {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return self
+                .reply(error_line(
+                    None,
+                    error_code::PARSE_ERROR,
+                    "parse error: the line is not valid UTF-8",
+                ))
+                .await;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        if text.starts_with('[') {
+            return self.handle_batch(text).await;
+        }
+        match self.admit(text) {
+            Admission::Call(call) => {
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let permit = call.permit;
+                    if let Some(text) = run(call.id, call.callback, call.params).await {
+                        let _ = out.send(Outgoing::Line { text, permit });
+                    }
+                });
+            }
+            Admission::Reply(line) => self.reply(line).await,
+            Admission::Nothing => {}
+        }
+    }
+
+    /// Answers a line longer than the limit.
+    pub async fn line_too_long(&self, limit: usize) {
+        let message = format!(
+            "invalid request: the line is longer than {limit} bytes and was skipped; send smaller messages"
+        );
+        self.reply(error_line(None, error_code::INVALID_REQUEST, &message))
+            .await;
+    }
+
+    /// Waits until every admitted request has been answered and written, then flushes stdout.
+    pub async fn drain(&self) {
+        let _calls = self.in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+        let _lines = self.own_lines.acquire_many(MAX_IN_FLIGHT as u32).await;
+        let (ack, flushed) = oneshot::channel();
+        if self.out.send(Outgoing::Flush(ack)).is_ok() {
+            let _ = flushed.await;
+        }
+    }
+
+    async fn handle_batch(self: &Arc<Self>, text: &str) {
+        let items: Vec<&RawValue> = match serde_json::from_str(text) {
+            Ok(items) => items,
+            Err(error) => return self.reply(decode_error_line(&error)).await,
+        };
+        if items.is_empty() {
+            let message = "invalid request: the batch is empty; send at least one request";
+            return self
+                .reply(error_line(None, error_code::INVALID_REQUEST, message))
+                .await;
+        }
+        let mut replies = Vec::new();
+        let mut calls = tokio::task::JoinSet::new();
+        let mut permits = Vec::new();
+        for item in items {
+            match self.admit(item.get()) {
+                Admission::Call(call) => {
+                    permits.extend(call.permit);
+                    calls.spawn(run(call.id, call.callback, call.params));
+                }
+                Admission::Reply(line) => replies.push(line),
+                Admission::Nothing => {}
+            }
+        }
+        if calls.is_empty() && replies.is_empty() {
+            return;
+        }
+        let out = self.out.clone();
+        // Replies of their own hold no permit; the batch's calls hold theirs until written.
+        let permit = if calls.is_empty() {
+            self.own_lines.clone().acquire_owned().await.ok()
+        } else {
+            None
+        };
+        tokio::spawn(async move {
+            while let Some(answer) = calls.join_next().await {
+                replies.extend(answer.ok().flatten());
+            }
+            if !replies.is_empty() {
+                let text = format!("[{}]", replies.join(","));
+                let _ = out.send(Outgoing::Line { text, permit });
+            }
+            drop(permits);
+        });
+    }
+
+    /// Checks one request and decides, in line order, whether it runs.
+    fn admit(&self, text: &str) -> Admission {
+        let envelope: Envelope = match serde_json::from_str(text) {
+            Ok(envelope) => envelope,
+            Err(error) => return Admission::Reply(decode_error_line(&error)),
+        };
+        let id = match envelope.id.map(RawValue::get) {
+            Some(id) if !is_valid_id(id) => {
+                let message = "invalid request: \"id\" must be a string, a number or null";
+                return Admission::Reply(error_line(None, error_code::INVALID_REQUEST, message));
+            }
+            id => id,
+        };
+        let invalid =
+            |message: &str| Admission::Reply(error_line(id, error_code::INVALID_REQUEST, message));
+        if envelope.jsonrpc.is_some_and(|v| v.get() != "\"2.0\"") {
+            return invalid("invalid request: \"jsonrpc\" must be \"2.0\" (or absent)");
+        }
+        let Some(name) = envelope
+            .method
+            .and_then(|m| serde_json::from_str::<std::borrow::Cow<str>>(m.get()).ok())
+        else {
+            return invalid("invalid request: \"method\" must be a string");
+        };
+        let params = match envelope.params.map(RawValue::get) {
+            Some("null") | None => None,
+            Some(p) if p.starts_with('{') || p.starts_with('[') => Some(p),
+            Some(_) => return invalid("invalid request: \"params\" must be an object or an array"),
+        };
+
+        if name == method::INITIALIZE {
+            if id.is_none() {
+                return Admission::Nothing;
+            }
+            if self.initialized.load(Ordering::Acquire) {
+                return invalid("already initialized: send initialize once per process");
+            }
+            if let Err(error) = methods::initialize::check_params(params) {
+                return Admission::Reply(error_line(id, error.code(), error.message()));
+            }
+            self.initialized.store(true, Ordering::Release);
+        } else if !self.initialized.load(Ordering::Acquire) {
+            return match id {
+                None => Admission::Nothing,
+                Some(_) => Admission::Reply(error_line(
+                    id,
+                    error_code::NOT_INITIALIZED,
+                    "not initialized: send initialize with clientInfo first",
+                )),
+            };
+        } else if name == method::INITIALIZED && id.is_none() {
+            return Admission::Nothing;
+        }
+
+        let permit = match (self.in_flight.clone().try_acquire_owned(), id) {
+            (Ok(permit), _) => Some(permit),
+            (Err(_), None) => return Admission::Nothing,
+            (Err(_), Some(_)) => {
+                return Admission::Reply(error_line(
+                    id,
+                    error_code::OVERLOADED,
+                    "server overloaded; retry later",
+                ));
+            }
+        };
+        let Some(callback) = self.methods.method(&name).cloned() else {
+            if id.is_none() {
+                return Admission::Nothing;
+            }
+            let shown: String = name.chars().take(64).collect();
+            let message =
+                format!("unknown method `{shown}`; see protocol/README.md for the methods");
+            return Admission::Reply(error_line(id, error_code::METHOD_NOT_FOUND, &message));
+        };
+        tracing::debug!(method = %name, notification = id.is_none(), "request");
+        Admission::Call(Call {
+            id: id.map(str::to_owned),
+            callback,
+            params: params.map(str::to_owned),
+            permit,
+        })
+    }
+
+    /// Queues one of the dispatcher's own answers, waiting while too many are unwritten.
+    async fn reply(&self, text: String) {
+        let permit = self.own_lines.clone().acquire_owned().await.ok();
+        let _ = self.out.send(Outgoing::Line { text, permit });
+    }
+}
+
+/// Runs one call; its answer line, or `None` for a notification. A panicking handler is
+/// answered with an internal error instead of never.
+async fn run(
+    id: Option<String>,
+    callback: MethodCallback,
+    params: Option<String>,
+) -> Option<String> {
+    let params = Params::new(params.as_deref()).into_owned();
+    let call = async {
+        match callback {
+            MethodCallback::Async(method) => {
+                method(
+                    Id::Null,
+                    params,
+                    ConnectionId(0),
+                    usize::MAX,
+                    Extensions::new(),
+                )
+                .await
+            }
+            MethodCallback::Sync(method) => method(Id::Null, params, usize::MAX, Extensions::new()),
+            MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
+                MethodResponse::error(Id::Null, jsonrpsee::types::ErrorCode::MethodNotFound)
+            }
+        }
+    };
+    let response = match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("a method handler panicked");
+            let message = "internal error: the request failed unexpectedly; the server keeps serving, retry it";
+            return id.map(|id| error_line(Some(&id), error_code::INTERNAL_ERROR, message));
+        }
+    };
+    Some(with_id(response.into_json().get(), &id?))
+}
+
+/// Methods are called with id `null`; the client's id is put back verbatim, whatever its type.
+fn with_id(response: &str, id: &str) -> String {
+    const PREFIX: &str = r#"{"jsonrpc":"2.0","id":null,"#;
+    match response.strip_prefix(PREFIX) {
+        Some(rest) => format!(r#"{{"jsonrpc":"2.0","id":{id},{rest}"#),
+        None => {
+            let mut value: serde_json::Value =
+                serde_json::from_str(response).expect("jsonrpsee writes valid JSON");
+            value["id"] = serde_json::from_str(id).expect("ids are checked on input");
+            value.to_string()
+        }
+    }
+}
+
+fn is_valid_id(id: &str) -> bool {
+    id == "null"
+        || id.starts_with('"')
+        || id.starts_with('-')
+        || id.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// `-32700` for broken JSON, `-32600` for JSON that is not a request. Never quotes the input.
+fn decode_error_line(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            let message = format!(
+                "parse error: invalid JSON at line {} column {}",
+                error.line(),
+                error.column()
+            );
+            error_line(None, error_code::PARSE_ERROR, &message)
+        }
+        Category::Data => error_line(
+            None,
+            error_code::INVALID_REQUEST,
+            "invalid request: expected a JSON-RPC request object with \"method\" (or a batch array of them)",
+        ),
+    }
+}
+
+/// An error answer; `id` verbatim, or `null`.
+pub fn error_line(id: Option<&str>, code: i32, message: &str) -> String {
+    let message = serde_json::to_string(message).expect("strings serialize");
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{code},"message":{message}}}}}"#,
+        id.unwrap_or("null")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_put_back_verbatim() {
+        let response = r#"{"jsonrpc":"2.0","id":null,"result":{}}"#;
+        for id in [
+            "7",
+            "-3",
+            "1.5",
+            "\"a\\\"b\"",
+            "null",
+            "18446744073709551616",
+        ] {
+            let line = with_id(response, id);
+            assert_eq!(
+                line,
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#)
+            );
+            serde_json::from_str::<serde_json::Value>(&line).unwrap();
+        }
+    }
+
+    #[test]
+    fn error_lines_are_valid_json_rpc() {
+        let line = error_line(Some("\"x\""), -32600, "bad \"thing\"");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"jsonrpc":"2.0","id":"x","error":{"code":-32600,"message":"bad \"thing\""}})
+        );
+    }
+
+    #[test]
+    fn only_strings_numbers_and_null_are_ids() {
+        for ok in ["1", "-1", "0.5", "\"s\"", "null"] {
+            assert!(is_valid_id(ok), "{ok}");
+        }
+        for bad in ["{}", "[]", "true", "false"] {
+            assert!(!is_valid_id(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Logging to stderr only: stdout carries protocol lines and nothing else.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::LogLevel;
+
+/// `--log-level` wins; else `RUST_LOG`; else `info`.
+pub fn init(level: Option<LogLevel>) {
+    let filter = match level {
+        Some(level) => EnvFilter::new(level.as_str()),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

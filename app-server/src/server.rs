@@ -1,0 +1,77 @@
+//! The server's life: set up the manager and methods, read stdin until it ends (or a signal
+//! comes), then let in-flight requests finish, flush and exit.
+
+use std::sync::Arc;
+
+use auth_core::store::AuthStore;
+use auth_core::{AuthManager, EventSink, Provider};
+use tokio::io::BufReader;
+
+use crate::convert;
+use crate::dispatch::Dispatcher;
+use crate::methods::{self, ServerContext};
+use crate::transport::{self, Incoming, Outgoing};
+
+/// Lines longer than this are answered `-32600` and skipped.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+pub async fn serve(store: AuthStore, provider: Provider) {
+    let out = transport::spawn_writer(tokio::io::stdout());
+    let notify_out = out.clone();
+    let events: EventSink = Arc::new(move |event| {
+        let (method, params) = convert::notification(event);
+        let text =
+            serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }).to_string();
+        let _ = notify_out.send(Outgoing::Line { text, permit: None });
+    });
+    let manager = Arc::new(AuthManager::new(store, provider, events));
+    let dispatcher = Dispatcher::new(methods::module(ServerContext { manager }).into(), out);
+
+    tokio::select! {
+        result = read_stdin(&dispatcher) => {
+            if let Err(error) = result {
+                tracing::error!(%error, "cannot read stdin; shutting down");
+            }
+        }
+        signal = shutdown_signal() => tracing::info!(signal, "shutting down"),
+    }
+    dispatcher.drain().await;
+}
+
+async fn read_stdin(dispatcher: &Arc<Dispatcher>) -> std::io::Result<()> {
+    let mut stdin = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+    let mut line = Vec::with_capacity(4096);
+    while let Some(incoming) = transport::read_line(&mut stdin, &mut line, MAX_LINE_BYTES).await? {
+        match incoming {
+            Incoming::Line => dispatcher.handle_line(&line).await,
+            Incoming::TooLong => dispatcher.line_too_long(MAX_LINE_BYTES).await,
+        }
+        if line.capacity() > 64 * 1024 {
+            line = Vec::with_capacity(4096);
+        }
+    }
+    tracing::debug!("stdin closed");
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}

@@ -1,0 +1,148 @@
+//! The stdio transport: one reader that splits stdin into bounded lines, and one writer that
+//! alone owns stdout and writes whole lines. Knows nothing of JSON-RPC or auth.
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+/// What the reader found on stdin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A complete line (without its `\n`) is in the caller's buffer.
+    Line,
+    /// The line was longer than the limit; it was skipped up to its end.
+    TooLong,
+}
+
+/// Reads `\n`-terminated lines of at most `max` bytes into `buf`. A longer line is discarded
+/// as it streams by, so memory stays bounded. `None` at end of input.
+pub async fn read_line(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<Incoming>> {
+    buf.clear();
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            // End of input: a last line without `\n` still counts.
+            return Ok(match (too_long, buf.is_empty()) {
+                (true, _) => Some(Incoming::TooLong),
+                (false, true) => None,
+                (false, false) => Some(Incoming::Line),
+            });
+        }
+        let (chunk, consumed, complete) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..end], end + 1, true),
+            None => (available, available.len(), false),
+        };
+        if !too_long {
+            if buf.len() + chunk.len() > max {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(consumed);
+        if complete {
+            return Ok(Some(if too_long {
+                Incoming::TooLong
+            } else {
+                Incoming::Line
+            }));
+        }
+    }
+}
+
+/// A line for stdout. The permit, when there is one, is released only once the line has been
+/// written, so that unwritten answers count against the in-flight bound: a client that stops
+/// reading cannot make the server buffer without limit.
+pub enum Outgoing {
+    Line {
+        text: String,
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// Flush everything queued before it, then acknowledge.
+    Flush(oneshot::Sender<()>),
+}
+
+pub type OutgoingSender = mpsc::UnboundedSender<Outgoing>;
+
+/// Starts the writer task. Lines are written whole, in the order queued, and flushed whenever
+/// the queue runs empty.
+pub fn spawn_writer(output: impl AsyncWrite + Unpin + Send + 'static) -> OutgoingSender {
+    let (sender, mut queue) = mpsc::unbounded_channel::<Outgoing>();
+    tokio::spawn(async move {
+        let mut output = BufWriter::with_capacity(64 * 1024, output);
+        let mut broken = false;
+        while let Some(first) = queue.recv().await {
+            let mut next = Some(first);
+            let mut acks = Vec::new();
+            while let Some(item) = next {
+                match item {
+                    Outgoing::Line { text, permit } => {
+                        if !broken {
+                            broken = output.write_all(text.as_bytes()).await.is_err()
+                                || output.write_all(b"\n").await.is_err();
+                        }
+                        drop(permit);
+                    }
+                    Outgoing::Flush(ack) => acks.push(ack),
+                }
+                next = queue.try_recv().ok();
+            }
+            if !broken {
+                broken = output.flush().await.is_err();
+                if broken {
+                    tracing::warn!("stdout is closed; answers are dropped");
+                }
+            }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+    });
+    sender
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<Result<String, Incoming>> {
+        let mut reader = tokio::io::BufReader::with_capacity(4, input);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some(incoming) = read_line(&mut reader, &mut buf, max).await.unwrap() {
+            out.push(match incoming {
+                Incoming::Line => Ok(String::from_utf8(buf.clone()).unwrap()),
+                other => Err(other),
+            });
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn splits_lines_and_skips_overlong_ones_whole() {
+        let got = lines(b"ab\n0123456789\ncd\n\nlast", 5).await;
+        assert_eq!(
+            got,
+            vec![
+                Ok("ab".into()),
+                Err(Incoming::TooLong),
+                Ok("cd".into()),
+                Ok("".into()),
+                Ok("last".into())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_limit_is_accepted() {
+        assert_eq!(
+            lines(b"12345\n123456\n", 5).await,
+            vec![Ok("12345".into()), Err(Incoming::TooLong)]
+        );
+    }
+}
