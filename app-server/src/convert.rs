@@ -1,7 +1,7 @@
 //! Between `auth-core`'s domain types and the wire types; and the one mapping of core errors
 //! to JSON-RPC error codes.
 
-use auth_core::{AuthError, AuthEvent, StatusReport};
+use auth_core::{AuthError, AuthEvent, FailureAction, FailureOutcome, StatusReport};
 use auth_protocol as wire;
 use jsonrpsee::types::ErrorObjectOwned;
 
@@ -41,6 +41,23 @@ pub fn status(report: StatusReport) -> wire::AuthStatus {
             message: e.message,
             retry_after_secs: e.retry_after_secs,
         }),
+    }
+}
+
+pub fn failure_outcome(outcome: FailureOutcome) -> wire::ReportAuthFailureResult {
+    let action = match outcome.action {
+        FailureAction::Refreshed => wire::AuthFailureAction::Refreshed,
+        FailureAction::AlreadyRotated => wire::AuthFailureAction::AlreadyRotated,
+        FailureAction::NotAuthFailure => wire::AuthFailureAction::NotAuthFailure,
+        FailureAction::NeedsLogin => wire::AuthFailureAction::NeedsLogin,
+        FailureAction::RetryLater => wire::AuthFailureAction::RetryLater,
+        FailureAction::InsufficientScope => wire::AuthFailureAction::InsufficientScope,
+        FailureAction::ApiKeyRejected => wire::AuthFailureAction::ApiKeyRejected,
+    };
+    wire::ReportAuthFailureResult {
+        status: status(outcome.status),
+        action,
+        hint: outcome.hint,
     }
 }
 

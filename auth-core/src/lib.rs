@@ -3,19 +3,27 @@
 //! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format).
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
+//! - [`refresh`], [`provider`], [`classify`]: refreshing tokens, the provider's HTTP
+//!   endpoints, and whether a failure is transient or permanent.
+//! - [`auth_failure`]: what to do when an API rejects a token.
 //! - [`config`]: where the home folder is and which provider to use.
 
 pub mod api_key;
+pub mod auth_failure;
 pub mod auth_file;
+pub mod classify;
 pub mod config;
 pub mod error;
 pub mod jwt;
 pub mod manager;
+pub mod provider;
+pub mod refresh;
 pub mod secret;
 pub mod status;
 pub mod store;
 pub mod time;
 
+pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
 pub use error::AuthError;
 pub use manager::{AuthEvent, AuthManager, EventSink, HostTokens, Provider, StatusOptions};
 pub use secret::Secret;

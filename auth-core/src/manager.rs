@@ -12,6 +12,8 @@ use crate::api_key;
 use crate::auth_file::{AuthFile, StoredTokens};
 use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
+use crate::provider::ProviderClient;
+use crate::refresh::Trigger;
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, TransientFailure, describe};
 use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored, WriteLock};
@@ -77,29 +79,37 @@ impl View {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     /// `None` until the first successful read.
     stamp: Option<Option<FileStamp>>,
     view: View,
-    transient: Option<TransientFailure>,
+    pub(crate) transient: Option<TransientFailure>,
     /// The last (method, state) clients were told about, or found at start.
     announced: Option<(Option<AuthMethod>, AuthState)>,
 }
 
 pub struct AuthManager {
-    store: AuthStore,
+    pub(crate) store: AuthStore,
     provider: Provider,
+    client: Option<ProviderClient>,
     events: EventSink,
     inner: Mutex<Inner>,
-    write_gate: tokio::sync::Mutex<()>,
+    /// Serializes this process's writers (login, logout, refresh); refreshes queue on it,
+    /// which makes them single-flight.
+    pub(crate) write_gate: tokio::sync::Mutex<()>,
 }
 
 impl AuthManager {
     /// Reads `auth.json` once; the state found is the baseline for `authStatusChanged`.
     pub fn new(store: AuthStore, provider: Provider, events: EventSink) -> Self {
+        let client = match &provider {
+            Provider::Configured(config) => Some(ProviderClient::new(config.clone())),
+            _ => None,
+        };
         let manager = Self {
             store,
             provider,
+            client,
             events,
             inner: Mutex::new(Inner {
                 stamp: None,
@@ -114,10 +124,12 @@ impl AuthManager {
                 let mut inner = manager.lock_inner();
                 inner.stamp = Some(loaded.stamp);
                 inner.view = View::from_stored(loaded.stored);
-                inner.announced = summary(&inner.view, inner.transient.as_ref());
             }
             Err(error) => tracing::warn!(%error, "credentials not readable at start"),
         }
+        let view = manager.lock_inner().view.clone();
+        let summary = manager.summary(&view);
+        manager.lock_inner().announced = summary;
         manager
     }
 
@@ -129,10 +141,33 @@ impl AuthManager {
         &self.provider
     }
 
-    /// The current status. `refresh` renews a stale OAuth access token first.
+    pub(crate) fn client(&self) -> Option<&ProviderClient> {
+        self.client.as_ref()
+    }
+
+    /// The current status. `refresh` renews a stale OAuth access token first (never a fresh
+    /// one, an API key or poisoned credentials).
     pub async fn status(&self, options: StatusOptions) -> Result<StatusReport, AuthError> {
         let view = self.sync()?;
-        let report = self.report(&view, options.include_token)?;
+        if options.refresh
+            && let View::Present(credentials) = &view
+            && self.wants_refresh(credentials, &Trigger::IfStale)
+        {
+            match self.refresh(Trigger::IfStale).await {
+                Ok(_) => {}
+                Err(error @ AuthError::Unreadable { .. }) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, "refresh not attempted; answering from the stored credentials")
+                }
+            }
+        }
+        self.current_status(options.include_token)
+    }
+
+    /// The status of the current view (no file check, no refresh), announced if it changed.
+    pub(crate) fn current_status(&self, include_token: bool) -> Result<StatusReport, AuthError> {
+        let view = self.lock_inner().view.clone();
+        let report = self.report(&view, include_token)?;
         self.observe(report.method, report.state);
         Ok(report)
     }
@@ -240,7 +275,7 @@ impl AuthManager {
     }
 
     /// Takes the cross-process lock on a blocking thread (it waits for other processes).
-    async fn lock_file(&self) -> Result<WriteLock, AuthError> {
+    pub(crate) async fn lock_file(&self) -> Result<WriteLock, AuthError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.lock())
             .await
@@ -254,41 +289,63 @@ impl AuthManager {
             .map_err(AuthError::Unwritable)
     }
 
-    /// Brings the view up to date with the file: one `stat`, and a read only when it changed.
-    fn sync(&self) -> Result<View, AuthError> {
-        let unreadable = |error: StoreError| AuthError::Unreadable {
+    pub(crate) fn unreadable(&self, error: StoreError) -> AuthError {
+        AuthError::Unreadable {
             path: self.store.path().to_path_buf(),
             reason: error.source.to_string(),
-        };
-        let stamp = self.store.stamp().map_err(unreadable)?;
+        }
+    }
+
+    /// Brings the view up to date with the file: one `stat`, and a read only when it changed.
+    pub(crate) fn sync(&self) -> Result<View, AuthError> {
+        let stamp = self.store.stamp().map_err(|e| self.unreadable(e))?;
         {
             let inner = self.lock_inner();
             if inner.stamp == Some(stamp) {
                 return Ok(inner.view.clone());
             }
         }
-        let loaded = self.store.load().map_err(unreadable)?;
+        let loaded = self.store.load().map_err(|e| self.unreadable(e))?;
         tracing::debug!("auth.json changed on disk; reloaded");
         Ok(self.install(loaded, false))
     }
 
     /// Makes `loaded` the current view and announces the (method, state) it leads to: always
     /// when `force` (login, logout), else only when it changed.
-    fn install(&self, loaded: Loaded, force: bool) -> View {
-        let mut inner = self.lock_inner();
-        inner.stamp = Some(loaded.stamp);
-        inner.view = View::from_stored(loaded.stored);
-        let view = inner.view.clone();
-        let summary = summary(&inner.view, inner.transient.as_ref());
-        if let Some(summary) = summary.filter(|s| force || inner.announced != Some(*s)) {
-            inner.announced = Some(summary);
-            drop(inner);
-            (self.events)(AuthEvent::StatusChanged {
-                method: summary.0,
-                state: summary.1,
-            });
+    pub(crate) fn install(&self, loaded: Loaded, force: bool) -> View {
+        let view = View::from_stored(loaded.stored);
+        {
+            let mut inner = self.lock_inner();
+            inner.stamp = Some(loaded.stamp);
+            inner.view = view.clone();
         }
+        self.announce(&view, force);
         view
+    }
+
+    /// Replaces the view's content but not its stamp: used when a write failed, so that this
+    /// process acts on what it decided until the file changes.
+    pub(crate) fn install_in_memory(&self, file: AuthFile) {
+        let view = View::Present(Arc::new(Credentials::new(file)));
+        self.lock_inner().view = view.clone();
+        self.announce(&view, false);
+    }
+
+    /// Announces the current view's (method, state) if it changed (e.g. after a transient
+    /// failure, which changes the state without changing the file).
+    pub(crate) fn announce_current(&self) {
+        let view = self.lock_inner().view.clone();
+        self.announce(&view, false);
+    }
+
+    fn announce(&self, view: &View, force: bool) {
+        let Some((method, state)) = self.summary(view) else {
+            return;
+        };
+        if force {
+            self.lock_inner().announced = None;
+        }
+        self.observe(method, state);
     }
 
     /// Announces (method, state) when it differs from what clients were last told.
@@ -308,44 +365,39 @@ impl AuthManager {
                 path: self.store.path().to_path_buf(),
                 reason: reason.clone(),
             }),
+            View::Present(credentials) => Ok(self.describe(credentials, include_token)),
+        }
+    }
+
+    fn describe(&self, credentials: &Credentials, include_token: bool) -> StatusReport {
+        let refreshable = self.refresh_blocker(credentials).is_none();
+        let transient = self.lock_inner().transient.clone();
+        describe(
+            credentials,
+            refreshable,
+            transient.as_ref(),
+            time::now_unix(),
+            Instant::now(),
+            include_token,
+        )
+    }
+
+    /// (method, state) of a view; `None` for an unreadable file (nothing to announce).
+    fn summary(&self, view: &View) -> Option<(Option<AuthMethod>, AuthState)> {
+        match view {
+            View::Missing => Some((None, AuthState::SignedOut)),
+            View::Unreadable(_) => None,
             View::Present(credentials) => {
-                let inner = self.lock_inner();
-                Ok(describe(
-                    credentials,
-                    inner.transient.as_ref(),
-                    time::now_unix(),
-                    Instant::now(),
-                    include_token,
-                ))
+                let report = self.describe(credentials, false);
+                Some((report.method, report.state))
             }
         }
     }
 
-    fn lock_inner(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock_inner(&self) -> MutexGuard<'_, Inner> {
         // The state stays consistent even if a holder panicked: every update is one assignment.
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// (method, state) of a view; `None` for an unreadable file (nothing to announce).
-fn summary(
-    view: &View,
-    transient: Option<&TransientFailure>,
-) -> Option<(Option<AuthMethod>, AuthState)> {
-    match view {
-        View::Missing => Some((None, AuthState::SignedOut)),
-        View::Unreadable(_) => None,
-        View::Present(credentials) => {
-            let report = describe(
-                credentials,
-                transient,
-                time::now_unix(),
-                Instant::now(),
-                false,
-            );
-            Some((report.method, report.state))
-        }
     }
 }

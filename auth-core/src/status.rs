@@ -141,7 +141,26 @@ impl Credentials {
     pub fn is_expired(&self, now_unix: i64) -> bool {
         self.expires_at.is_some_and(|at| at <= now_unix)
     }
+
+    /// Whether the access token should be refreshed now (SPEC §6): its expiry is known and less
+    /// than 300 s away; or, unknown, the last refresh is missing or over 8 days old.
+    pub fn is_stale(&self, now_unix: i64) -> bool {
+        match self.expires_at {
+            Some(at) => at - now_unix < STALE_WITHIN_SECS,
+            None => self
+                .file
+                .last_refresh
+                .as_deref()
+                .and_then(crate::time::age_secs)
+                .is_none_or(|age| age > UNKNOWN_EXPIRY_MAX_AGE_SECS),
+        }
+    }
 }
+
+/// An access token this close to its expiry is refreshed.
+pub const STALE_WITHIN_SECS: i64 = 300;
+/// Without a known expiry, a token is refreshed when its last refresh is older than this.
+pub const UNKNOWN_EXPIRY_MAX_AGE_SECS: i64 = 8 * 24 * 3600;
 
 /// A transient refresh failure of the credentials with `fingerprint`, kept in memory only: a
 /// restarted server may try again at once.
@@ -156,8 +175,10 @@ pub struct TransientFailure {
 }
 
 /// The one place where (credentials, transient failure, time) become a status.
+/// `refreshable`: whether this server could refresh these credentials at all.
 pub fn describe(
     credentials: &Credentials,
+    refreshable: bool,
     transient: Option<&TransientFailure>,
     now_unix: i64,
     now: Instant,
@@ -185,8 +206,8 @@ pub fn describe(
             message: poison.message.clone(),
             retry_after_secs: None,
         });
-    } else if credentials.refresh_token().is_none() && credentials.is_expired(now_unix) {
-        // Nothing can renew an expired token without a refresh token.
+    } else if !refreshable && credentials.is_expired(now_unix) {
+        // Nothing here can renew it (no refresh token, or no provider for its issuer).
         report.state = AuthState::NeedsLogin;
     } else if let Some(transient) = transient {
         report.state = AuthState::Degraded;
@@ -256,13 +277,13 @@ mod tests {
     fn active_oauth_hands_out_the_token_only_when_asked() {
         let credentials = oauth(Some("rt"), Some(1_000), None);
         let now = Instant::now();
-        let quiet = describe(&credentials, None, 10, now, false);
+        let quiet = describe(&credentials, true, None, 10, now, false);
         assert_eq!(
             (quiet.state, quiet.token.is_none(), quiet.expires_at),
             (AuthState::Active, true, Some(1_000))
         );
         assert_eq!(
-            describe(&credentials, None, 10, now, true)
+            describe(&credentials, true, None, 10, now, true)
                 .token
                 .unwrap()
                 .expose(),
@@ -281,6 +302,7 @@ mod tests {
         });
         let poisoned = describe(
             &Credentials::new(credentials.file.clone()),
+            true,
             None,
             10,
             Instant::now(),
@@ -298,6 +320,7 @@ mod tests {
         credentials.file.tokens.as_mut().unwrap().refresh_token = Some(Secret::new("rt2"));
         let fresh = describe(
             &Credentials::new(credentials.file),
+            true,
             None,
             10,
             Instant::now(),
@@ -311,7 +334,7 @@ mod tests {
         let now = Instant::now();
         let credentials = oauth(Some("rt"), None, None);
         let transient = transient_for(&credentials, Duration::from_millis(1_500), now);
-        let report = describe(&credentials, Some(&transient), 10, now, true);
+        let report = describe(&credentials, true, Some(&transient), 10, now, true);
         assert_eq!(report.state, AuthState::Degraded);
         assert!(
             report.token.is_some(),
@@ -321,15 +344,43 @@ mod tests {
 
         let expired = oauth(Some("rt"), Some(5), None);
         let transient = transient_for(&expired, Duration::ZERO, now);
-        let report = describe(&expired, Some(&transient), 10, now, true);
+        let report = describe(&expired, true, Some(&transient), 10, now, true);
         assert_eq!((report.state, report.token), (AuthState::Degraded, None));
         assert_eq!(report.refresh_error.unwrap().retry_after_secs, Some(0));
     }
 
     #[test]
     fn an_expired_token_without_refresh_token_needs_login() {
-        let report = describe(&oauth(None, Some(5), None), None, 10, Instant::now(), true);
+        let report = describe(
+            &oauth(None, Some(5), None),
+            false,
+            None,
+            10,
+            Instant::now(),
+            true,
+        );
         assert_eq!((report.state, report.token), (AuthState::NeedsLogin, None));
+        let report = describe(
+            &oauth(None, Some(50), None),
+            false,
+            None,
+            10,
+            Instant::now(),
+            true,
+        );
+        assert_eq!(report.state, AuthState::Active, "not expired yet");
+    }
+
+    #[test]
+    fn staleness_follows_expiry_then_last_refresh() {
+        assert!(oauth(Some("rt"), Some(1_299), None).is_stale(1_000));
+        assert!(!oauth(Some("rt"), Some(1_300), None).is_stale(1_000));
+        let mut unknown = oauth(Some("rt"), None, None);
+        assert!(unknown.is_stale(0), "no last_refresh");
+        unknown.file.last_refresh = Some(crate::time::now_rfc3339());
+        assert!(!unknown.is_stale(0));
+        unknown.file.last_refresh = Some("2020-01-01T00:00:00Z".into());
+        assert!(unknown.is_stale(0));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod get_auth_status;
 pub mod initialize;
 mod login;
 mod logout;
+mod report_auth_failure;
 
 use std::sync::Arc;
 
@@ -46,6 +47,12 @@ pub fn module(context: ServerContext) -> RpcModule<ServerContext> {
         .register_async_method(method::LOGOUT, |params, context, _| async move {
             logout::handle(&context, params).await
         })
+        .expect("method names are unique");
+    module
+        .register_async_method(
+            method::REPORT_AUTH_FAILURE,
+            |params, context, _| async move { report_auth_failure::handle(&context, params).await },
+        )
         .expect("method names are unique");
     module
 }

@@ -1,0 +1,418 @@
+//! The OAuth provider over HTTP: endpoint discovery (RFC 8414, then OpenID Connect), and the
+//! token endpoint's refresh grant with strict response parsing. Failures come back classified
+//! (see `classify`). Tokens never appear in errors or logs.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use crate::classify::{
+    RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
+};
+use crate::config::{ProviderConfig, provider_url};
+use crate::secret::Secret;
+
+/// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
+pub const HTTP_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_HTTP_TIMEOUT_MS";
+const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// One refresh attempt retries connection errors and 5xx at most this many more times...
+const MAX_RETRIES: usize = 2;
+/// ...and only while the attempt is younger than this.
+const RETRY_WINDOW: Duration = Duration::from_secs(2);
+
+/// The provider's endpoints, from config or discovery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub authorization: Option<Url>,
+    pub token: Option<Url>,
+    pub device_authorization: Option<Url>,
+    pub revocation: Option<Url>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone)]
+pub struct TokenResponse {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub id_token: Option<Secret>,
+    pub token_type: Option<String>,
+    pub scope: Option<String>,
+    pub expires_in: Option<i64>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("id_token", &self.id_token.is_some())
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawTokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<serde_json::Number>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Parses a 2xx body; `None` when it is not a usable token response.
+pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
+    let raw: RawTokenResponse = serde_json::from_slice(body).ok()?;
+    if raw.access_token.trim().is_empty() {
+        return None;
+    }
+    if raw
+        .token_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop"))
+    {
+        return None;
+    }
+    let expires_in = match raw.expires_in {
+        None => None,
+        Some(n) => Some(
+            n.as_i64()
+                .or_else(|| n.as_f64().map(|f| f as i64))
+                .filter(|&s| s >= 0)?,
+        ),
+    };
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty()).map(Secret::new);
+    Some(TokenResponse {
+        access_token: Secret::new(raw.access_token),
+        refresh_token: non_empty(raw.refresh_token),
+        id_token: non_empty(raw.id_token),
+        token_type: raw.token_type,
+        scope: raw.scope,
+        expires_in,
+    })
+}
+
+/// Talks to one configured provider. The HTTP client is built on first use, so a server that
+/// never refreshes pays nothing for it at start.
+pub struct ProviderClient {
+    config: Arc<ProviderConfig>,
+    http: OnceLock<reqwest::Client>,
+    discovered: OnceCell<Endpoints>,
+    timeout: Duration,
+}
+
+impl ProviderClient {
+    pub fn new(config: Arc<ProviderConfig>) -> Self {
+        let timeout = std::env::var(HTTP_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis);
+        Self {
+            config,
+            http: OnceLock::new(),
+            discovered: OnceCell::new(),
+            timeout,
+        }
+    }
+
+    pub fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+                // A token endpoint that redirects is misconfigured; never re-send a grant elsewhere.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("auth-app-server/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("HTTP client configuration is valid")
+        })
+    }
+
+    /// The token endpoint: configured, else discovered.
+    pub async fn token_endpoint(&self) -> Result<Url, String> {
+        if let Some(url) = &self.config.token_endpoint {
+            return Ok(url.clone());
+        }
+        self.endpoints()
+            .await?
+            .token
+            .ok_or_else(|| "the provider's metadata has no token_endpoint".to_owned())
+    }
+
+    /// Configured endpoints, completed by discovery (once per process; a failure is retried
+    /// on the next call).
+    pub async fn endpoints(&self) -> Result<Endpoints, String> {
+        let configured = Endpoints {
+            authorization: self.config.authorization_endpoint.clone(),
+            token: self.config.token_endpoint.clone(),
+            device_authorization: self.config.device_authorization_endpoint.clone(),
+            revocation: self.config.revocation_endpoint.clone(),
+        };
+        let discovered = self.discovered.get_or_try_init(|| self.discover()).await?;
+        Ok(Endpoints {
+            authorization: configured
+                .authorization
+                .or_else(|| discovered.authorization.clone()),
+            token: configured.token.or_else(|| discovered.token.clone()),
+            device_authorization: configured
+                .device_authorization
+                .or_else(|| discovered.device_authorization.clone()),
+            revocation: configured
+                .revocation
+                .or_else(|| discovered.revocation.clone()),
+        })
+    }
+
+    /// RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID
+    /// `/.well-known/openid-configuration`.
+    async fn discover(&self) -> Result<Endpoints, String> {
+        let issuer = &self.config.issuer;
+        let mut failures = Vec::new();
+        for url in metadata_urls(issuer) {
+            match self.fetch_metadata(&url).await {
+                Ok(endpoints) => {
+                    tracing::debug!(%url, "provider metadata discovered");
+                    return Ok(endpoints);
+                }
+                Err(reason) => failures.push(format!("{url}: {reason}")),
+            }
+        }
+        Err(format!(
+            "cannot discover the provider's endpoints from issuer {issuer} ({})",
+            failures.join("; ")
+        ))
+    }
+
+    async fn fetch_metadata(&self, url: &Url) -> Result<Endpoints, String> {
+        #[derive(Deserialize)]
+        struct Metadata {
+            issuer: Option<String>,
+            authorization_endpoint: Option<String>,
+            token_endpoint: Option<String>,
+            device_authorization_endpoint: Option<String>,
+            revocation_endpoint: Option<String>,
+        }
+        let response = self
+            .http()
+            .get(url.clone())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(describe_reqwest)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("HTTP {}", status.as_u16()));
+        }
+        let body = response.bytes().await.map_err(describe_reqwest)?;
+        let metadata: Metadata =
+            serde_json::from_slice(&body).map_err(|_| "not a JSON metadata document".to_owned())?;
+        if let Some(stated) = &metadata.issuer
+            && stated.trim_end_matches('/') != self.config.issuer.as_str().trim_end_matches('/')
+        {
+            return Err(format!("the document names another issuer ({stated})"));
+        }
+        let endpoint = |field, value: Option<String>| {
+            value
+                .map(|v| provider_url(field, &v).map_err(|e| e.to_string()))
+                .transpose()
+        };
+        Ok(Endpoints {
+            authorization: endpoint("authorization_endpoint", metadata.authorization_endpoint)?,
+            token: endpoint("token_endpoint", metadata.token_endpoint)?,
+            device_authorization: endpoint(
+                "device_authorization_endpoint",
+                metadata.device_authorization_endpoint,
+            )?,
+            revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
+        })
+    }
+
+    /// One refresh attempt: a form POST of the refresh grant, retrying connection errors and
+    /// 5xx at most twice within 2 s.
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenResponse, RefreshFailure> {
+        let endpoint = self
+            .token_endpoint()
+            .await
+            .map_err(|reason| RefreshFailure::transient(format!("{reason}; will retry")))?;
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+            ("client_id", self.config.client_id.as_str()),
+        ];
+        if let Some(resource) = &self.config.resource {
+            form.push(("resource", resource.as_str()));
+        }
+        self.token_request(&endpoint, &form).await
+    }
+
+    /// POSTs `form` to the token endpoint and classifies the outcome.
+    pub async fn token_request(
+        &self,
+        endpoint: &Url,
+        form: &[(&str, &str)],
+    ) -> Result<TokenResponse, RefreshFailure> {
+        let started = Instant::now();
+        let mut retries = 0;
+        loop {
+            // Only 5xx and transport failures are worth another try within the attempt.
+            let (failure, retryable) = match self.post_form(endpoint, form).await {
+                Ok((status, retry_after, body)) if (200..300).contains(&status) => {
+                    match parse_token_response(&body) {
+                        Some(tokens) => return Ok(tokens),
+                        None => (
+                            classify_token_error(status, retry_after.as_deref(), &body),
+                            false,
+                        ),
+                    }
+                }
+                Ok((status, retry_after, body)) => (
+                    classify_token_error(status, retry_after.as_deref(), &body),
+                    status >= 500,
+                ),
+                Err(transport) => (classify_transport_failure(transport), true),
+            };
+            let delay = Duration::from_millis(200 * 3u64.pow(retries as u32));
+            let in_window = started.elapsed() + delay < RETRY_WINDOW;
+            if !retryable || retries >= MAX_RETRIES || failure.retry_after.is_some() || !in_window {
+                return Err(failure);
+            }
+            retries += 1;
+            tracing::debug!(
+                retries,
+                "token endpoint failed; retrying within the attempt"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn post_form(
+        &self,
+        endpoint: &Url,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Option<String>, Vec<u8>), TransportFailure> {
+        let response = self
+            .http()
+            .post(endpoint.clone())
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await.map_err(transport_failure)?;
+        Ok((status, retry_after, body.to_vec()))
+    }
+}
+
+/// Where the metadata of `issuer` may be: RFC 8414 inserts the well-known segment before the
+/// issuer's path; OpenID Connect appends it.
+fn metadata_urls(issuer: &Url) -> Vec<Url> {
+    let path = issuer.path().trim_end_matches('/');
+    let mut rfc8414 = issuer.clone();
+    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    let mut openid = issuer.clone();
+    openid.set_path(&format!("{path}/.well-known/openid-configuration"));
+    vec![rfc8414, openid]
+}
+
+fn transport_failure(error: reqwest::Error) -> TransportFailure {
+    if error.is_timeout() {
+        TransportFailure::Timeout
+    } else if error.is_connect() {
+        TransportFailure::Connect
+    } else {
+        TransportFailure::Other
+    }
+}
+
+/// A reqwest error without its URL (URLs may carry query secrets in other flows).
+fn describe_reqwest(error: reqwest::Error) -> String {
+    match transport_failure(error) {
+        TransportFailure::Connect => "connection failed".into(),
+        TransportFailure::Timeout => "timed out".into(),
+        TransportFailure::Other => "the request failed".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_urls_follow_rfc8414_then_openid() {
+        let urls = metadata_urls(&Url::parse("https://id.example.com").unwrap());
+        assert_eq!(
+            urls[0].as_str(),
+            "https://id.example.com/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            urls[1].as_str(),
+            "https://id.example.com/.well-known/openid-configuration"
+        );
+        let urls = metadata_urls(&Url::parse("https://id.example.com/tenant/a/").unwrap());
+        assert_eq!(
+            urls[0].as_str(),
+            "https://id.example.com/.well-known/oauth-authorization-server/tenant/a"
+        );
+        assert_eq!(
+            urls[1].as_str(),
+            "https://id.example.com/tenant/a/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn token_responses_are_parsed_strictly() {
+        let ok = parse_token_response(br#"{"access_token":"at","token_type":"bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}"#).unwrap();
+        assert_eq!(
+            (ok.access_token.expose(), ok.expires_in, ok.scope.as_deref()),
+            ("at", Some(3600), Some("a b"))
+        );
+        assert_eq!(
+            parse_token_response(br#"{"access_token":"at","expires_in":59.9}"#)
+                .unwrap()
+                .expires_in,
+            Some(59)
+        );
+        for bad in [
+            &b"<html>"[..],
+            br#"{"token_type":"Bearer"}"#,
+            br#"{"access_token":""}"#,
+            br#"{"access_token":5}"#,
+            br#"{"access_token":"at","token_type":"mac"}"#,
+            br#"{"access_token":"at","expires_in":-1}"#,
+            br#"{"access_token":"at","expires_in":"soon"}"#,
+        ] {
+            assert!(
+                parse_token_response(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let tokens =
+            parse_token_response(br#"{"access_token":"at-secret","refresh_token":"rt-secret"}"#)
+                .unwrap();
+        let shown = format!("{tokens:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}
