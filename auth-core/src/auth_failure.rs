@@ -199,9 +199,12 @@ mod tests {
     use super::*;
     use Rejection::*;
 
+    /// (status, body, WWW-Authenticate, expected)
+    type Case<'a> = (u16, Option<&'a str>, Option<&'a str>, Rejection);
+
     #[test]
     fn what_counts_as_an_auth_failure() {
-        let cases: &[(u16, Option<&str>, Option<&str>, Rejection)] = &[
+        let cases: &[Case] = &[
             (
                 200,
                 None,

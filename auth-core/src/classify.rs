@@ -153,10 +153,13 @@ mod tests {
     use super::*;
     use RefreshErrorKind::{Permanent, Transient};
 
+    /// (status, Retry-After, body, expected kind, expected code)
+    type Case<'a> = (u16, Option<&'a str>, &'a [u8], RefreshErrorKind, Option<&'a str>);
+
     #[test]
     fn the_spec_table() {
         let html = b"<html><body>Access denied</body></html>".as_slice();
-        let cases: &[(u16, Option<&str>, &[u8], RefreshErrorKind, Option<&str>)] = &[
+        let cases: &[Case] = &[
             (500, None, b"", Transient, None),
             (502, None, html, Transient, None),
             (

@@ -74,7 +74,7 @@ impl View {
         match stored {
             Stored::Missing => Self::Missing,
             Stored::Unreadable(reason) => Self::Unreadable(reason),
-            Stored::Present(file) => Self::Present(Arc::new(Credentials::new(file))),
+            Stored::Present(file) => Self::Present(Arc::new(Credentials::new(*file))),
         }
     }
 }
@@ -252,7 +252,7 @@ impl AuthManager {
             }
             Stored::Missing => None,
         };
-        let file = file.keeping_unknown_fields_of(previous.as_ref());
+        let file = file.keeping_unknown_fields_of(previous.as_deref());
         let stamp = self
             .store
             .write(&lock, &file)
@@ -261,7 +261,7 @@ impl AuthManager {
         self.install(
             Loaded {
                 stamp: Some(stamp),
-                stored: Stored::Present(file),
+                stored: Stored::Present(Box::new(file)),
             },
             true,
         );

@@ -180,7 +180,7 @@ impl AuthManager {
         let Stored::Present(file) = loaded.stored else {
             unreachable!("checked above")
         };
-        if file.refresh_failure.is_some() && Credentials::new(file.clone()).poison.is_some() {
+        if file.refresh_failure.is_some() && Credentials::new((*file).clone()).poison.is_some() {
             let reason = file
                 .refresh_failure
                 .as_ref()
@@ -195,7 +195,7 @@ impl AuthManager {
             );
             return Ok(Err(RefreshOutcome::CannotRefresh(reason)));
         }
-        Ok(Ok(file))
+        Ok(Ok(*file))
     }
 
     /// Writes `file` (the lock is held) and makes it the current view.
@@ -207,7 +207,7 @@ impl AuthManager {
         self.install(
             Loaded {
                 stamp: Some(stamp),
-                stored: Stored::Present(file),
+                stored: Stored::Present(Box::new(file)),
             },
             false,
         );

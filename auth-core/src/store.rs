@@ -65,7 +65,7 @@ pub enum Stored {
     Missing,
     /// The file exists but cannot be used; the reason never quotes its content.
     Unreadable(String),
-    Present(AuthFile),
+    Present(Box<AuthFile>),
 }
 
 /// One read of the file: its stamp (absent when missing) and what it held.
@@ -144,7 +144,7 @@ impl AuthStore {
         });
         let (stamp, bytes) = read.map_err(|source| self.error("read", &self.path, source))?;
         let stored = match AuthFile::parse(&bytes) {
-            Ok(file) => Stored::Present(file),
+            Ok(file) => Stored::Present(Box::new(file)),
             Err(FormatError { .. }) if bytes.is_empty() => {
                 Stored::Unreadable("the file is empty".into())
             }
