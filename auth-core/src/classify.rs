@@ -154,7 +154,13 @@ mod tests {
     use RefreshErrorKind::{Permanent, Transient};
 
     /// (status, Retry-After, body, expected kind, expected code)
-    type Case<'a> = (u16, Option<&'a str>, &'a [u8], RefreshErrorKind, Option<&'a str>);
+    type Case<'a> = (
+        u16,
+        Option<&'a str>,
+        &'a [u8],
+        RefreshErrorKind,
+        Option<&'a str>,
+    );
 
     #[test]
     fn the_spec_table() {
