@@ -1,7 +1,7 @@
 //! Between `auth-core`'s domain types and the wire types; and the one mapping of core errors
 //! to JSON-RPC error codes.
 
-use auth_core::{AuthError, AuthEvent, FailureAction, FailureOutcome, StatusReport};
+use auth_core::{AuthError, AuthEvent, FailureAction, FailureOutcome, LoginStart, StatusReport};
 use auth_protocol as wire;
 use jsonrpsee::types::ErrorObjectOwned;
 
@@ -58,6 +58,27 @@ pub fn failure_outcome(outcome: FailureOutcome) -> wire::ReportAuthFailureResult
         status: status(outcome.status),
         action,
         hint: outcome.hint,
+    }
+}
+
+pub fn login_start(started: LoginStart) -> wire::LoginResult {
+    match started {
+        LoginStart::Oauth { login_id, auth_url } => wire::LoginResult::Oauth { login_id, auth_url },
+        LoginStart::DeviceCode {
+            login_id,
+            verification_uri,
+            verification_uri_complete,
+            user_code,
+            expires_at,
+            interval_secs,
+        } => wire::LoginResult::DeviceCode {
+            login_id,
+            verification_uri,
+            verification_uri_complete,
+            user_code,
+            expires_at,
+            interval_secs,
+        },
     }
 }
 

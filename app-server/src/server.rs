@@ -2,6 +2,7 @@
 //! comes), then let in-flight requests finish, flush and exit.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth_core::store::AuthStore;
 use auth_core::{AuthManager, EventSink, Provider};
@@ -25,7 +26,10 @@ pub async fn serve(store: AuthStore, provider: Provider) {
         let _ = notify_out.send(Outgoing::Line { text, permit: None });
     });
     let manager = Arc::new(AuthManager::new(store, provider, events));
-    let dispatcher = Dispatcher::new(methods::module(ServerContext { manager }).into(), out);
+    let context = ServerContext {
+        manager: manager.clone(),
+    };
+    let dispatcher = Dispatcher::new(methods::module(context).into(), out);
 
     tokio::select! {
         result = read_stdin(&dispatcher) => {
@@ -36,6 +40,8 @@ pub async fn serve(store: AuthStore, provider: Provider) {
         signal = shutdown_signal() => tracing::info!(signal, "shutting down"),
     }
     dispatcher.drain().await;
+    // A logout's revocation may still be on its way; it gets a short, bounded wait.
+    manager.wait_background(Duration::from_secs(5)).await;
 }
 
 async fn read_stdin(dispatcher: &Arc<Dispatcher>) -> std::io::Result<()> {

@@ -15,6 +15,7 @@ pub mod classify;
 pub mod config;
 pub mod error;
 pub mod jwt;
+pub mod login;
 pub mod manager;
 pub mod provider;
 pub mod refresh;
@@ -25,6 +26,7 @@ pub mod time;
 
 pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
 pub use error::AuthError;
+pub use login::LoginStart;
 pub use manager::{AuthEvent, AuthManager, EventSink, HostTokens, Provider, StatusOptions};
 pub use secret::Secret;
 pub use status::{

@@ -12,12 +12,16 @@ use crate::api_key;
 use crate::auth_file::{AuthFile, StoredTokens};
 use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
+use crate::login::PendingLogin;
 use crate::provider::ProviderClient;
 use crate::refresh::Trigger;
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, TransientFailure, describe};
 use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored, WriteLock};
 use crate::time;
+
+/// How long a logout's revocation may take before it is abandoned.
+const REVOCATION_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Something clients should hear about, without being asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +95,12 @@ pub(crate) struct Inner {
 pub struct AuthManager {
     pub(crate) store: AuthStore,
     provider: Provider,
-    client: Option<ProviderClient>,
+    client: Option<Arc<ProviderClient>>,
     events: EventSink,
     inner: Mutex<Inner>,
+    pending_login: Mutex<Option<PendingLogin>>,
+    /// Best-effort work that outlives its request (revocation); awaited, bounded, at shutdown.
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Serializes this process's writers (login, logout, refresh); refreshes queue on it,
     /// which makes them single-flight.
     pub(crate) write_gate: tokio::sync::Mutex<()>,
@@ -103,7 +110,7 @@ impl AuthManager {
     /// Reads `auth.json` once; the state found is the baseline for `authStatusChanged`.
     pub fn new(store: AuthStore, provider: Provider, events: EventSink) -> Self {
         let client = match &provider {
-            Provider::Configured(config) => Some(ProviderClient::new(config.clone())),
+            Provider::Configured(config) => Some(Arc::new(ProviderClient::new(config.clone()))),
             _ => None,
         };
         let manager = Self {
@@ -118,6 +125,8 @@ impl AuthManager {
                 announced: None,
             }),
             write_gate: tokio::sync::Mutex::new(()),
+            pending_login: Mutex::new(None),
+            background: Mutex::new(Vec::new()),
         };
         match manager.store.load() {
             Ok(loaded) => {
@@ -142,7 +151,33 @@ impl AuthManager {
     }
 
     pub(crate) fn client(&self) -> Option<&ProviderClient> {
-        self.client.as_ref()
+        self.client.as_deref()
+    }
+
+    pub(crate) fn shared_client(&self) -> Option<Arc<ProviderClient>> {
+        self.client.clone()
+    }
+
+    pub(crate) fn pending_login(&self) -> MutexGuard<'_, Option<PendingLogin>> {
+        self.pending_login
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn emit(&self, event: AuthEvent) {
+        (self.events)(event);
+    }
+
+    /// Waits, at most `limit`, for best-effort background work (revocations) to finish.
+    pub async fn wait_background(&self, limit: std::time::Duration) {
+        let tasks: Vec<_> =
+            std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+        let all = async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, all).await;
     }
 
     /// The current status. `refresh` renews a stale OAuth access token first (never a fresh
@@ -216,17 +251,26 @@ impl AuthManager {
         Ok(())
     }
 
-    /// Deletes the stored credentials. An unreadable file is moved aside instead.
+    /// Deletes the stored credentials (an unreadable file is moved aside instead), then revokes
+    /// the refresh token at its issuer in the background, bounded by a short timeout.
     pub async fn logout(&self) -> Result<(), AuthError> {
         let _gate = self.write_gate.lock().await;
         let lock = self.lock_file().await?;
         let current = self.store.load().map_err(AuthError::Unwritable)?;
+        let mut revocable = None;
         match current.stored {
             Stored::Unreadable(_) => self.move_aside(&lock)?,
-            Stored::Present(_) => self.store.remove(&lock).map_err(AuthError::Unwritable)?,
+            Stored::Present(file) => {
+                self.store.remove(&lock).map_err(AuthError::Unwritable)?;
+                let credentials = Credentials::new(*file);
+                if self.refresh_blocker(&credentials).is_none() {
+                    revocable = credentials.refresh_token().cloned();
+                }
+            }
             Stored::Missing => {}
         }
         drop(lock);
+        self.lock_inner().transient = None;
         self.install(
             Loaded {
                 stamp: None,
@@ -235,12 +279,27 @@ impl AuthManager {
             true,
         );
         tracing::info!("signed out");
+        if let (Some(token), Some(client)) = (revocable, self.shared_client()) {
+            let task = tokio::spawn(async move {
+                if tokio::time::timeout(REVOCATION_LIMIT, client.revoke(&token))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "revocation timed out; the refresh token may stay valid at the provider"
+                    );
+                }
+            });
+            let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            background.retain(|t| !t.is_finished());
+            background.push(task);
+        }
         Ok(())
     }
 
     /// Login: replaces whatever is stored (moving an unreadable file aside first), keeping
     /// other tools' unknown top-level fields.
-    async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
+    pub(crate) async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
         let _gate = self.write_gate.lock().await;
         let lock = self.lock_file().await?;
         let current = self.store.load().map_err(AuthError::Unwritable)?;

@@ -297,7 +297,8 @@ impl ProviderClient {
         }
     }
 
-    async fn post_form(
+    /// POSTs a form; (status, Retry-After, body), or how the request failed.
+    pub(crate) async fn post_form(
         &self,
         endpoint: &Url,
         form: &[(&str, &str)],
@@ -318,6 +319,38 @@ impl ProviderClient {
             .map(str::to_owned);
         let body = response.bytes().await.map_err(transport_failure)?;
         Ok((status, retry_after, body.to_vec()))
+    }
+}
+
+impl ProviderClient {
+    /// Revokes `refresh_token` (RFC 7009) when the provider has a revocation endpoint. Best
+    /// effort: the outcome is only logged.
+    pub async fn revoke(&self, refresh_token: &Secret) {
+        let endpoint = match self.config.revocation_endpoint.clone() {
+            Some(endpoint) => Some(endpoint),
+            None => self.endpoints().await.ok().and_then(|e| e.revocation),
+        };
+        let Some(endpoint) = endpoint else {
+            tracing::debug!("the provider has no revocation endpoint; nothing to revoke");
+            return;
+        };
+        let form = [
+            ("token", refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", self.config.client_id.as_str()),
+        ];
+        match self.post_form(&endpoint, &form).await {
+            Ok((status, _, _)) if (200..300).contains(&status) => {
+                tracing::info!("refresh token revoked")
+            }
+            Ok((status, _, _)) => {
+                tracing::warn!(status, "the provider did not revoke the refresh token")
+            }
+            Err(failure) => tracing::warn!(
+                failure = describe_transport(failure),
+                "cannot reach the revocation endpoint"
+            ),
+        }
     }
 }
 
@@ -344,10 +377,14 @@ fn transport_failure(error: reqwest::Error) -> TransportFailure {
 
 /// A reqwest error without its URL (URLs may carry query secrets in other flows).
 fn describe_reqwest(error: reqwest::Error) -> String {
-    match transport_failure(error) {
-        TransportFailure::Connect => "connection failed".into(),
-        TransportFailure::Timeout => "timed out".into(),
-        TransportFailure::Other => "the request failed".into(),
+    describe_transport(transport_failure(error)).to_owned()
+}
+
+pub(crate) fn describe_transport(failure: TransportFailure) -> &'static str {
+    match failure {
+        TransportFailure::Connect => "connection failed",
+        TransportFailure::Timeout => "timed out",
+        TransportFailure::Other => "the request failed",
     }
 }
 

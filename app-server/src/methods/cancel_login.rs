@@ -1,4 +1,5 @@
-//! `cancelLogin`: stop a pending interactive sign-in.
+//! `cancelLogin`: stop a pending interactive sign-in (it then ends with `loginCompleted`
+//! `success: false`).
 
 use auth_protocol::{CancelLoginParams, CancelLoginResult, CancelLoginStatus};
 use jsonrpsee::types::Params;
@@ -6,12 +7,14 @@ use jsonrpsee::types::Params;
 use super::{MethodResult, ServerContext, parse_params};
 
 pub async fn handle(
-    _context: &ServerContext,
+    context: &ServerContext,
     params: Params<'static>,
 ) -> MethodResult<CancelLoginResult> {
-    let _params: CancelLoginParams = parse_params(&params, r#"{"loginId":string}"#)?;
-    // No interactive login can be pending until those flows exist.
-    Ok(CancelLoginResult {
-        status: CancelLoginStatus::NotFound,
-    })
+    let params: CancelLoginParams = parse_params(&params, r#"{"loginId":string}"#)?;
+    let status = if context.manager.cancel_login(&params.login_id) {
+        CancelLoginStatus::Canceled
+    } else {
+        CancelLoginStatus::NotFound
+    };
+    Ok(CancelLoginResult { status })
 }

@@ -1,7 +1,7 @@
 //! `login`: API key and host-supplied tokens complete at once; `oauth` and `deviceCode` start
 //! an interactive sign-in that ends with `loginCompleted`.
 
-use auth_core::{AuthError, HostTokens, Provider, Secret};
+use auth_core::{HostTokens, Secret};
 use auth_protocol::{LoginParams, LoginResult};
 use jsonrpsee::types::Params;
 
@@ -36,18 +36,13 @@ pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodR
             manager.login_tokens(tokens).await.map_err(convert::error)?;
             Ok(LoginResult::Tokens)
         }
-        LoginParams::Oauth | LoginParams::DeviceCode => {
-            Err(convert::error(interactive_unavailable(context)))
+        LoginParams::Oauth => {
+            let started = manager.start_oauth_login().await.map_err(convert::error)?;
+            Ok(convert::login_start(started))
         }
-    }
-}
-
-fn interactive_unavailable(context: &ServerContext) -> AuthError {
-    match context.manager.provider() {
-        Provider::None => AuthError::NoProvider { config_path: context.manager.store().home().join("config.toml") },
-        Provider::Misconfigured(error) => AuthError::ProviderMisconfigured(error.clone()),
-        Provider::Configured(_) => AuthError::ProviderUnavailable(
-            "interactive sign-in is not available in this build yet: use login type \"tokens\" or \"apiKey\"".into(),
-        ),
+        LoginParams::DeviceCode => {
+            let started = manager.start_device_login().await.map_err(convert::error)?;
+            Ok(convert::login_start(started))
+        }
     }
 }
