@@ -23,6 +23,9 @@ pub struct Cli {
     /// Scope to request; repeat for several (replaces config.toml's list)
     #[arg(long = "scope", global = true, value_name = "S")]
     pub scopes: Vec<String>,
+    /// Protected resource (e.g. an MCP server URL) whose RFC 9728 metadata names the issuer [env: AUTH_APP_SERVER_PROTECTED_RESOURCE]
+    #[arg(long, global = true, value_name = "URL")]
+    pub protected_resource: Option<String>,
     /// Log level for stderr (RUST_LOG is honoured when this is absent) [default: info]
     #[arg(long, global = true, value_name = "L")]
     pub log_level: Option<LogLevel>,

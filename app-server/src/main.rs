@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         cli.issuer.clone(),
         cli.client_id.clone(),
         cli.scopes.clone(),
+        cli.protected_resource.clone(),
     );
     let provider = match config::load_provider(&home, &overrides) {
         Ok(Some(provider)) => Provider::Configured(provider.into()),
@@ -79,6 +80,10 @@ fn provider_summary(provider: &Provider) -> String {
     match provider {
         Provider::None => "none".into(),
         Provider::Misconfigured(_) => "misconfigured".into(),
-        Provider::Configured(p) => p.issuer.to_string(),
+        Provider::Configured(p) => match (&p.issuer, &p.protected_resource) {
+            (Some(issuer), _) => issuer.to_string(),
+            (None, Some(resource)) => format!("issuer of {resource}"),
+            (None, None) => "none".into(),
+        },
     }
 }

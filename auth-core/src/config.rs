@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub const HOME_ENV: &str = "AUTH_APP_SERVER_HOME";
 pub const ISSUER_ENV: &str = "AUTH_APP_SERVER_ISSUER";
 pub const CLIENT_ID_ENV: &str = "AUTH_APP_SERVER_CLIENT_ID";
+pub const PROTECTED_RESOURCE_ENV: &str = "AUTH_APP_SERVER_PROTECTED_RESOURCE";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -26,14 +27,17 @@ pub enum ConfigError {
 /// loopback host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderConfig {
-    pub issuer: Url,
+    /// `None` when the issuer is to be found from `protected_resource` (RFC 9728).
+    pub issuer: Option<Url>,
+    /// A protected resource (e.g. an MCP server URL) whose metadata names the issuer.
+    pub protected_resource: Option<Url>,
     pub client_id: String,
     pub scopes: Vec<String>,
     pub authorization_endpoint: Option<Url>,
     pub token_endpoint: Option<Url>,
     pub device_authorization_endpoint: Option<Url>,
     pub revocation_endpoint: Option<Url>,
-    /// RFC 8707 resource indicator.
+    /// RFC 8707 resource indicator; defaults to `protected_resource` when that is set.
     pub resource: Option<String>,
 }
 
@@ -43,6 +47,7 @@ pub struct ProviderOverrides {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
+    pub protected_resource: Option<String>,
 }
 
 impl ProviderOverrides {
@@ -51,6 +56,7 @@ impl ProviderOverrides {
         issuer: Option<String>,
         client_id: Option<String>,
         scopes: Vec<String>,
+        protected_resource: Option<String>,
     ) -> Self {
         let env = |name| {
             std::env::var(name)
@@ -61,6 +67,7 @@ impl ProviderOverrides {
             issuer: issuer.or_else(|| env(ISSUER_ENV)),
             client_id: client_id.or_else(|| env(CLIENT_ID_ENV)),
             scopes,
+            protected_resource: protected_resource.or_else(|| env(PROTECTED_RESOURCE_ENV)),
         }
     }
 }
@@ -83,6 +90,7 @@ struct ProviderSection {
     device_authorization_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
     resource: Option<String>,
+    protected_resource: Option<String>,
 }
 
 /// The credentials folder: `--home`, else `AUTH_APP_SERVER_HOME`, else the platform config
@@ -123,16 +131,24 @@ pub fn load_provider(
         }
     };
     let issuer = overrides.issuer.clone().or(section.issuer);
+    let protected_resource = overrides
+        .protected_resource
+        .clone()
+        .or(section.protected_resource);
     let client_id = overrides.client_id.clone().or(section.client_id);
-    let (issuer, client_id) = match (issuer, client_id) {
-        (None, None) => return Ok(None),
-        (Some(_), None) => {
+    let named_issuer = issuer.is_some() || protected_resource.is_some();
+    let client_id = match (named_issuer, client_id) {
+        (false, None) => return Ok(None),
+        (true, None) => {
             return Err(field_error("client_id", "missing: set it next to `issuer`"));
         }
-        (None, Some(_)) => {
-            return Err(field_error("issuer", "missing: set it next to `client_id`"));
+        (false, Some(_)) => {
+            return Err(field_error(
+                "issuer",
+                "missing: set `issuer` (or `protected_resource`) next to `client_id`",
+            ));
         }
-        (Some(issuer), Some(client_id)) => (issuer, client_id),
+        (true, Some(client_id)) => client_id,
     };
     if client_id.trim().is_empty() {
         return Err(field_error("client_id", "empty"));
@@ -144,8 +160,13 @@ pub fn load_provider(
     };
     let optional =
         |field, value: Option<String>| value.map(|v| provider_url(field, &v)).transpose();
+    let protected_resource = optional("protected_resource", protected_resource)?;
+    let resource = section
+        .resource
+        .or_else(|| protected_resource.as_ref().map(Url::to_string));
     Ok(Some(ProviderConfig {
-        issuer: provider_url("issuer", &issuer)?,
+        issuer: optional("issuer", issuer)?,
+        protected_resource,
         client_id,
         scopes,
         authorization_endpoint: optional("authorization_endpoint", section.authorization_endpoint)?,
@@ -155,7 +176,7 @@ pub fn load_provider(
             section.device_authorization_endpoint,
         )?,
         revocation_endpoint: optional("revocation_endpoint", section.revocation_endpoint)?,
-        resource: section.resource,
+        resource,
     }))
 }
 
@@ -239,7 +260,7 @@ mod tests {
             ..Default::default()
         };
         let provider = load_provider(home.path(), &overrides).unwrap().unwrap();
-        assert_eq!(provider.issuer.as_str(), "https://file.example/");
+        assert_eq!(provider.issuer.unwrap().as_str(), "https://file.example/");
         assert_eq!(provider.client_id, "flag-client");
         assert_eq!(provider.scopes, ["a"]);
         assert_eq!(provider.resource.as_deref(), Some("https://api"));
@@ -263,6 +284,21 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_protected_resource_can_stand_for_the_issuer_and_is_the_default_resource() {
+        let home = home_with(
+            "[provider]\nclient_id = \"c\"\nprotected_resource = \"https://api.example.com/mcp\"\n",
+        );
+        let provider = load_provider(home.path(), &ProviderOverrides::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(provider.issuer, None);
+        assert_eq!(
+            provider.resource.as_deref(),
+            Some("https://api.example.com/mcp")
+        );
     }
 
     #[test]

@@ -229,9 +229,19 @@ impl AuthManager {
                 "the access token is empty: pass it in \"accessToken\"".into(),
             ));
         }
-        let (issuer, client_id) = match &self.provider {
-            Provider::Configured(p) => (Some(p.issuer.to_string()), Some(p.client_id.clone())),
-            _ => (None, None),
+        // Recorded as issued by the configured provider, so they are refreshed only there.
+        let (issuer, client_id) = match &self.client {
+            Some(client) => match client.issuer().await {
+                Ok(issuer) => (
+                    Some(issuer.to_string()),
+                    Some(client.config().client_id.clone()),
+                ),
+                Err(reason) => {
+                    tracing::warn!(%reason, "issuer unknown; the tokens are stored but will not be refreshed");
+                    (None, None)
+                }
+            },
+            None => (None, None),
         };
         let stored = StoredTokens {
             access_token: tokens.access_token,

@@ -105,6 +105,8 @@ pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
 pub struct ProviderClient {
     config: Arc<ProviderConfig>,
     http: OnceLock<reqwest::Client>,
+    /// Configured, or found from the protected resource on first need.
+    issuer: OnceCell<Url>,
     discovered: OnceCell<Endpoints>,
     timeout: Duration,
 }
@@ -116,6 +118,7 @@ impl ProviderClient {
             .and_then(|v| v.parse::<u64>().ok())
             .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis);
         Self {
+            issuer: OnceCell::new_with(config.issuer.clone()),
             config,
             http: OnceLock::new(),
             discovered: OnceCell::new(),
@@ -151,8 +154,22 @@ impl ProviderClient {
             .ok_or_else(|| "the provider's metadata has no token_endpoint".to_owned())
     }
 
+    /// The issuer, if known without network I/O.
+    pub fn known_issuer(&self) -> Option<&Url> {
+        self.issuer.get()
+    }
+
+    /// The issuer: configured, else found from the protected resource's metadata (RFC 9728),
+    /// once per process.
+    pub async fn issuer(&self) -> Result<Url, String> {
+        self.issuer
+            .get_or_try_init(|| self.issuer_from_resource())
+            .await
+            .cloned()
+    }
+
     /// Configured endpoints, completed by discovery (once per process; a failure is retried
-    /// on the next call).
+    /// on the next call). With every endpoint configured there is no discovery.
     pub async fn endpoints(&self) -> Result<Endpoints, String> {
         let configured = Endpoints {
             authorization: self.config.authorization_endpoint.clone(),
@@ -160,7 +177,22 @@ impl ProviderClient {
             device_authorization: self.config.device_authorization_endpoint.clone(),
             revocation: self.config.revocation_endpoint.clone(),
         };
-        let discovered = self.discovered.get_or_try_init(|| self.discover()).await?;
+        let complete = configured.authorization.is_some()
+            && configured.token.is_some()
+            && configured.device_authorization.is_some()
+            && configured.revocation.is_some();
+        if complete {
+            return Ok(configured);
+        }
+        let discovered = match self.discovered.get_or_try_init(|| self.discover()).await {
+            Ok(discovered) => discovered,
+            // Explicit endpoints still work when the metadata does not.
+            Err(reason) if configured.token.is_some() => {
+                tracing::debug!(%reason, "discovery failed; using the configured endpoints");
+                return Ok(configured);
+            }
+            Err(reason) => return Err(reason),
+        };
         Ok(Endpoints {
             authorization: configured
                 .authorization
@@ -178,10 +210,10 @@ impl ProviderClient {
     /// RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID
     /// `/.well-known/openid-configuration`.
     async fn discover(&self) -> Result<Endpoints, String> {
-        let issuer = &self.config.issuer;
+        let issuer = &self.issuer().await?;
         let mut failures = Vec::new();
         for url in metadata_urls(issuer) {
-            match self.fetch_metadata(&url).await {
+            match self.fetch_metadata(&url, issuer).await {
                 Ok(endpoints) => {
                     tracing::debug!(%url, "provider metadata discovered");
                     return Ok(endpoints);
@@ -195,7 +227,7 @@ impl ProviderClient {
         ))
     }
 
-    async fn fetch_metadata(&self, url: &Url) -> Result<Endpoints, String> {
+    async fn fetch_metadata(&self, url: &Url, issuer: &Url) -> Result<Endpoints, String> {
         #[derive(Deserialize)]
         struct Metadata {
             issuer: Option<String>,
@@ -219,7 +251,7 @@ impl ProviderClient {
         let metadata: Metadata =
             serde_json::from_slice(&body).map_err(|_| "not a JSON metadata document".to_owned())?;
         if let Some(stated) = &metadata.issuer
-            && stated.trim_end_matches('/') != self.config.issuer.as_str().trim_end_matches('/')
+            && stated.trim_end_matches('/') != issuer.as_str().trim_end_matches('/')
         {
             return Err(format!("the document names another issuer ({stated})"));
         }
@@ -237,6 +269,74 @@ impl ProviderClient {
             )?,
             revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
         })
+    }
+
+    /// RFC 9728: the protected resource names its authorization server. The resource's 401
+    /// may point at its metadata (`WWW-Authenticate: Bearer resource_metadata="..."`); else the
+    /// metadata is at `/.well-known/oauth-protected-resource` + the resource's path. The
+    /// document must be about exactly the configured resource.
+    async fn issuer_from_resource(&self) -> Result<Url, String> {
+        #[derive(Deserialize)]
+        struct ResourceMetadata {
+            resource: String,
+            #[serde(default)]
+            authorization_servers: Vec<String>,
+        }
+        let Some(resource) = &self.config.protected_resource else {
+            return Err("no issuer is configured".to_owned());
+        };
+        let fail =
+            |why: String| format!("cannot find the authorization server of {resource}: {why}");
+        let challenge = match self.http().get(resource.clone()).send().await {
+            Ok(response) if response.status().as_u16() == 401 => response
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(resource_metadata_param),
+            _ => None,
+        };
+        let metadata_url = match challenge {
+            Some(url) => {
+                provider_url("resource_metadata", &url).map_err(|e| fail(e.to_string()))?
+            }
+            None => protected_resource_metadata_url(resource),
+        };
+        let response = self
+            .http()
+            .get(metadata_url.clone())
+            .send()
+            .await
+            .map_err(|e| fail(describe_reqwest(e)))?;
+        if !response.status().is_success() {
+            return Err(fail(format!(
+                "{metadata_url} answered HTTP {}",
+                response.status().as_u16()
+            )));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| fail(describe_reqwest(e)))?;
+        let metadata: ResourceMetadata = serde_json::from_slice(&body).map_err(|_| {
+            fail(format!(
+                "{metadata_url} is not a protected resource metadata document"
+            ))
+        })?;
+        if Url::parse(&metadata.resource).ok().as_ref() != Some(resource) {
+            return Err(fail(format!(
+                "its metadata is about another resource ({}); refusing to use it",
+                metadata.resource
+            )));
+        }
+        let server = metadata
+            .authorization_servers
+            .first()
+            .ok_or_else(|| fail("its metadata names no authorization server".into()))?;
+        let issuer =
+            provider_url("authorization_servers", server).map_err(|e| fail(e.to_string()))?;
+        tracing::info!(%issuer, "authorization server found from the protected resource");
+        Ok(issuer)
     }
 
     /// One refresh attempt: a form POST of the refresh grant, retrying connection errors and
@@ -354,6 +454,27 @@ impl ProviderClient {
     }
 }
 
+/// RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
+fn protected_resource_metadata_url(resource: &Url) -> Url {
+    let mut url = resource.clone();
+    let path = resource.path().trim_end_matches('/');
+    url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
+    url.set_query(None);
+    url
+}
+
+/// The `resource_metadata` parameter of a `WWW-Authenticate: Bearer ...` challenge.
+fn resource_metadata_param(challenge: &str) -> Option<String> {
+    let at =
+        challenge.to_ascii_lowercase().find("resource_metadata=")? + "resource_metadata=".len();
+    let rest = &challenge[at..];
+    let value = match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"')?],
+        None => rest.split([',', ' ']).next()?,
+    };
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 /// Where the metadata of `issuer` may be: RFC 8414 inserts the well-known segment before the
 /// issuer's path; OpenID Connect appends it.
 fn metadata_urls(issuer: &Url) -> Vec<Url> {
@@ -412,6 +533,27 @@ mod tests {
             urls[1].as_str(),
             "https://id.example.com/tenant/a/.well-known/openid-configuration"
         );
+    }
+
+    #[test]
+    fn protected_resource_metadata_location() {
+        let url = protected_resource_metadata_url(
+            &Url::parse("https://api.example.com/mcp?x=1").unwrap(),
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://api.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        let challenge = r#"Bearer error="invalid_token", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#;
+        assert_eq!(
+            resource_metadata_param(challenge).as_deref(),
+            Some("https://api.example.com/.well-known/oauth-protected-resource/mcp")
+        );
+        assert_eq!(
+            resource_metadata_param("Bearer resource_metadata=https://x/m, realm=a").as_deref(),
+            Some("https://x/m")
+        );
+        assert_eq!(resource_metadata_param("Bearer realm=\"a\""), None);
     }
 
     #[test]

@@ -66,9 +66,12 @@ impl AuthManager {
             return Some("no OAuth provider is configured, so the tokens cannot be refreshed: configure one or sign in again".into());
         };
         let config = client.config();
-        let same_issuer = credentials.file.issuer.as_deref().is_some_and(|issuer| {
-            issuer.trim_end_matches('/') == config.issuer.as_str().trim_end_matches('/')
-        });
+        // An issuer still to be found (RFC 9728) is checked by `refresh` once it is known.
+        let same_issuer = match (credentials.file.issuer.as_deref(), client.known_issuer()) {
+            (None, _) => false,
+            (Some(stored), Some(known)) => same_issuer(stored, known),
+            (Some(_), None) => true,
+        };
         if !same_issuer {
             // A refresh token is only ever sent to the issuer recorded with it.
             return Some(
@@ -117,13 +120,33 @@ impl AuthManager {
             return Ok(RefreshOutcome::NotNeeded);
         }
 
+        let client = self.client().expect("checked by refresh_blocker");
+        match client.issuer().await {
+            Ok(issuer)
+                if credentials
+                    .file
+                    .issuer
+                    .as_deref()
+                    .is_some_and(|s| same_issuer(s, &issuer)) => {}
+            Ok(_) => {
+                let reason = "the tokens were issued by another provider than the configured one: sign in again";
+                return Ok(RefreshOutcome::CannotRefresh(reason.into()));
+            }
+            Err(reason) => {
+                let failure = RefreshFailure::transient(format!("{reason}; will retry"));
+                let fingerprint = credentials.refresh_fingerprint.clone().unwrap_or_default();
+                self.record_transient(fingerprint, &failure);
+                self.announce_current();
+                return Ok(RefreshOutcome::Failed(failure));
+            }
+        }
+
         let lock = self.lock_file().await?;
         // Another process may have refreshed (or poisoned) while this one waited for the lock.
         let base = match self.reread_same_tokens(&credentials)? {
             Ok(base) => base,
             Err(outcome) => return Ok(outcome),
         };
-        let client = self.client().expect("checked by refresh_blocker");
         let refresh_token = credentials
             .refresh_token()
             .expect("checked by refresh_blocker")
@@ -252,6 +275,11 @@ impl AuthManager {
             retry_at: Instant::now() + wait,
         });
     }
+}
+
+/// Issuer identifiers compare as URLs written with or without a trailing slash.
+pub(crate) fn same_issuer(stored: &str, issuer: &reqwest::Url) -> bool {
+    stored.trim_end_matches('/') == issuer.as_str().trim_end_matches('/')
 }
 
 /// Same credentials (mode, key, access and refresh token)?

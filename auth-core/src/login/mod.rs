@@ -137,6 +137,7 @@ impl AuthManager {
         tokens: TokenResponse,
     ) -> Result<(), String> {
         let config = client.config();
+        let issuer = client.issuer().await?;
         let stored = StoredTokens {
             access_token: tokens.access_token,
             refresh_token: tokens.refresh_token,
@@ -147,7 +148,7 @@ impl AuthManager {
             extra: Default::default(),
         };
         let mut file = AuthFile::oauth(
-            Some(config.issuer.to_string()),
+            Some(issuer.to_string()),
             Some(config.client_id.clone()),
             stored,
         );
