@@ -35,6 +35,31 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show whether you are signed in and whether the credentials are usable
+    ///
+    /// Exit codes: 0 usable; 1 signed out; 2 needs login; 3 temporarily unusable (a refresh
+    /// failed transiently and the token has expired); 4 credentials or configuration unreadable.
+    Status {
+        /// Print the getAuthStatus JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a usable bearer token (refreshing a stale one first), for scripts
+    Token,
+    /// Sign in: --with-api-key (key read from stdin), --device, or --browser
+    Login {
+        /// Read an API key from stdin (never from the command line)
+        #[arg(long, group = "how")]
+        with_api_key: bool,
+        /// Sign in with a code shown here, approved on another device (RFC 8628)
+        #[arg(long, group = "how")]
+        device: bool,
+        /// Sign in in a web browser (opened when there is one; else the URL is printed)
+        #[arg(long, group = "how")]
+        browser: bool,
+    },
+    /// Sign out: delete the stored credentials and revoke the refresh token
+    Logout,
     /// Write the JSON Schema of every wire type, plus a bundle, into DIR and exit
     GenerateJsonSchema {
         #[arg(long, value_name = "DIR")]

@@ -6,11 +6,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogLevel;
 
-/// `--log-level` wins; else `RUST_LOG`; else `info`.
-pub fn init(level: Option<LogLevel>) {
+/// `--log-level` wins; else `RUST_LOG`; else `default` (the server logs at info, the
+/// commands for people at warn).
+pub fn init(level: Option<LogLevel>, default: LogLevel) {
     let filter = match level {
         Some(level) => EnvFilter::new(level.as_str()),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        None => {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default.as_str()))
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,7 +1,9 @@
 //! `auth-app-server`: the binary. Parses flags, sets up logging and configuration, and either
-//! serves JSON-RPC on stdin/stdout or runs a subcommand.
+//! serves JSON-RPC on stdin/stdout or runs a command for people (`status`, `token`, `login`,
+//! `logout`) on the same home, lock and rules.
 
 mod cli;
+mod commands;
 mod convert;
 mod dispatch;
 mod logging;
@@ -17,11 +19,16 @@ use auth_core::config::{self, ProviderOverrides};
 use auth_core::store::AuthStore;
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LogLevel};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_level);
+    let default_level = if cli.command.is_some() {
+        LogLevel::Warn
+    } else {
+        LogLevel::Info
+    };
+    logging::init(cli.log_level, default_level);
     if let Some(Command::GenerateJsonSchema { out }) = &cli.command {
         return match schema_cmd::write(out) {
             Ok(()) => ExitCode::SUCCESS,
@@ -59,8 +66,21 @@ fn main() -> ExitCode {
     if let Some(warning) = store.permission_warning() {
         tracing::warn!("{warning}");
     }
-    tracing::info!(home = %store.home().display(), provider = ?provider_summary(&provider), "auth-app-server starting");
 
+    if let Some(command) = cli.command {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        return match runtime {
+            Ok(runtime) => runtime.block_on(commands::run(command, store, provider)),
+            Err(error) => {
+                eprintln!("auth-app-server: cannot start the async runtime: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), "auth-app-server starting");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -21,3 +21,9 @@ pub fn age_secs(at: &str) -> Option<i64> {
         Err(ahead) => -(ahead.duration().as_secs() as i64),
     })
 }
+
+/// Unix seconds as RFC 3339 (UTC).
+pub fn rfc3339(unix: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}

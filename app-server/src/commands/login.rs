@@ -1,0 +1,201 @@
+//! `auth-app-server login --with-api-key | --device | --browser`.
+//!
+//! The API key is read from stdin, never from the command line (it would land in shell history
+//! and process listings). Interactive logins wait for their end with a spinner on a terminal
+//! and cancel cleanly on Ctrl-C.
+
+use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth_core::{AuthEvent, AuthManager, LoginStart, Secret};
+use tokio::sync::mpsc;
+
+use super::{error_code, exit, fail};
+
+pub enum How {
+    ApiKey,
+    Device,
+    Browser,
+    Unspecified,
+}
+
+impl How {
+    pub fn from_flags(with_api_key: bool, device: bool, browser: bool) -> Self {
+        match (with_api_key, device, browser) {
+            (true, _, _) => Self::ApiKey,
+            (_, true, _) => Self::Device,
+            (_, _, true) => Self::Browser,
+            _ => Self::Unspecified,
+        }
+    }
+}
+
+pub async fn run(
+    manager: &Arc<AuthManager>,
+    how: How,
+    events: mpsc::UnboundedReceiver<AuthEvent>,
+) -> u8 {
+    match how {
+        How::ApiKey => api_key(manager).await,
+        How::Device => match manager.start_device_login().await {
+            Ok(started) => {
+                show(&started);
+                wait(manager, &started, events).await
+            }
+            Err(error) => fail(&error, error_code(&error)),
+        },
+        How::Browser => match manager.start_oauth_login().await {
+            Ok(started) => {
+                show(&started);
+                wait(manager, &started, events).await
+            }
+            Err(error) => fail(&error, error_code(&error)),
+        },
+        How::Unspecified => fail(
+            "choose how to sign in: --device, --browser, or --with-api-key (reads the key from stdin)",
+            exit::SIGNED_OUT_OR_FAILED,
+        ),
+    }
+}
+
+async fn api_key(manager: &AuthManager) -> u8 {
+    let stdin = std::io::stdin();
+    let mut key = String::new();
+    let read = if stdin.is_terminal() {
+        eprint!("Paste the API key and press Enter: ");
+        let _ = std::io::stderr().flush();
+        stdin.read_line(&mut key).map(drop)
+    } else {
+        stdin.lock().read_to_string(&mut key).map(drop)
+    };
+    if let Err(error) = read {
+        return fail(
+            format!("cannot read the API key from stdin: {error}"),
+            exit::SIGNED_OUT_OR_FAILED,
+        );
+    }
+    // The line break that ends piped or typed input is not part of the key.
+    let key = key.trim_end_matches(['\n', '\r']);
+    match manager.login_api_key(&Secret::new(key)).await {
+        Ok(warnings) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            eprintln!("Signed in with an API key.");
+            exit::OK
+        }
+        Err(error) => fail(&error, error_code(&error)),
+    }
+}
+
+/// Tells the person what to do to go on.
+fn show(started: &LoginStart) {
+    match started {
+        LoginStart::DeviceCode {
+            verification_uri,
+            verification_uri_complete,
+            user_code,
+            expires_at,
+            ..
+        } => {
+            eprintln!(
+                "To sign in, open {verification_uri} and enter the code:\n\n    {user_code}\n"
+            );
+            if let Some(complete) = verification_uri_complete {
+                eprintln!("(or open {complete})");
+            }
+            let minutes = (expires_at - auth_core::time::now_unix()).max(0) / 60;
+            eprintln!("The code expires in about {minutes} min. Press Ctrl-C to cancel.");
+        }
+        LoginStart::Oauth { auth_url, .. } => {
+            if open_browser(auth_url) {
+                eprintln!(
+                    "Opened your browser to sign in. If it did not open, visit:\n\n    {auth_url}\n"
+                );
+            } else {
+                eprintln!("Open this address in a browser to sign in:\n\n    {auth_url}\n");
+            }
+            eprintln!("Press Ctrl-C to cancel.");
+        }
+    }
+}
+
+/// Waits for the login's end, with a spinner on a terminal; Ctrl-C cancels it.
+async fn wait(
+    manager: &AuthManager,
+    started: &LoginStart,
+    mut events: mpsc::UnboundedReceiver<AuthEvent>,
+) -> u8 {
+    let login_id = match started {
+        LoginStart::Oauth { login_id, .. } | LoginStart::DeviceCode { login_id, .. } => {
+            login_id.clone()
+        }
+    };
+    let spinner = std::io::stderr().is_terminal();
+    let started_at = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(120));
+    let mut interrupted = false;
+    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut frame = 0;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(AuthEvent::LoginCompleted { login_id: id, success, error }) if id == login_id => {
+                    if spinner {
+                        eprint!("\r\x1b[2K");
+                    }
+                    return match (success, interrupted) {
+                        (true, _) => {
+                            eprintln!("Signed in.");
+                            exit::OK
+                        }
+                        (false, true) => fail("sign-in canceled", exit::INTERRUPTED),
+                        (false, false) => fail(
+                            format!("sign-in failed: {}", error.unwrap_or_else(|| "unknown reason".into())),
+                            exit::SIGNED_OUT_OR_FAILED,
+                        ),
+                    };
+                }
+                Some(_) => {}
+                None => return fail("the sign-in ended unexpectedly", exit::SIGNED_OUT_OR_FAILED),
+            },
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                if !manager.cancel_login(&login_id) {
+                    return fail("sign-in canceled", exit::INTERRUPTED);
+                }
+            }
+            _ = tick.tick(), if spinner => {
+                frame = (frame + 1) % frames.len();
+                eprint!("\r{} Waiting for the sign-in to be approved… {} s", frames[frame], started_at.elapsed().as_secs());
+                let _ = std::io::stderr().flush();
+            }
+        }
+    }
+}
+
+/// Opens `url` in the system browser when there is one to open.
+fn open_browser(url: &str) -> bool {
+    let mut command = if let Some(browser) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
+        std::process::Command::new(browser)
+    } else if cfg!(target_os = "macos") {
+        std::process::Command::new("open")
+    } else if cfg!(windows) {
+        let mut command = std::process::Command::new("cmd");
+        command.args(["/C", "start", ""]);
+        command
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+    {
+        std::process::Command::new("xdg-open")
+    } else {
+        return false;
+    };
+    command
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}

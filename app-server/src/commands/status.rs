@@ -1,0 +1,149 @@
+//! `auth-app-server status [--json]`: what state the credentials are in and what to do.
+//! Never prints the token.
+
+use auth_core::{AuthManager, AuthMethod, AuthState, StatusOptions, StatusReport};
+
+use super::{error_code, exit, fail};
+use crate::convert;
+
+pub async fn run(manager: &AuthManager, json: bool) -> u8 {
+    let report = match manager
+        .status(StatusOptions {
+            include_token: false,
+            refresh: false,
+        })
+        .await
+    {
+        Ok(report) => report,
+        Err(error) => return fail(&error, error_code(&error)),
+    };
+    let code = exit_code(&report);
+    if json {
+        let wire = convert::status(report);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&wire).expect("status serializes")
+        );
+    } else {
+        eprint!("{}", describe(&report));
+    }
+    code
+}
+
+fn exit_code(report: &StatusReport) -> u8 {
+    match report.state {
+        AuthState::Active => exit::OK,
+        AuthState::SignedOut => exit::SIGNED_OUT_OR_FAILED,
+        AuthState::NeedsLogin => exit::NEEDS_LOGIN,
+        AuthState::Degraded
+            if report
+                .expires_at
+                .is_some_and(|at| at <= auth_core::time::now_unix()) =>
+        {
+            exit::TEMPORARILY_UNUSABLE
+        }
+        AuthState::Degraded => exit::OK,
+    }
+}
+
+/// The text for people: state, method, account, expiry, last error and what to do.
+fn describe(report: &StatusReport) -> String {
+    let mut out = String::new();
+    let method = match report.method {
+        Some(AuthMethod::ApiKey) => "an API key",
+        Some(AuthMethod::Oauth) => "OAuth",
+        None => "",
+    };
+    let who = report
+        .account
+        .as_ref()
+        .and_then(|a| {
+            a.email
+                .clone()
+                .or_else(|| a.name.clone())
+                .or_else(|| a.subject.clone())
+        })
+        .map(|who| format!(" as {who}"))
+        .unwrap_or_default();
+    match report.state {
+        AuthState::SignedOut => {
+            out.push_str("Not signed in.\n");
+            out.push_str("Sign in with `auth-app-server login --device`, `--browser`, or `--with-api-key`.\n");
+            return out;
+        }
+        AuthState::Active => out.push_str(&format!("Signed in with {method}{who}: active.\n")),
+        AuthState::Degraded => out.push_str(&format!(
+            "Signed in with {method}{who}: degraded (the last refresh failed).\n"
+        )),
+        AuthState::NeedsLogin => out.push_str(&format!(
+            "Signed in with {method}{who}, but the sign-in must be renewed.\n"
+        )),
+    }
+    if let Some(at) = report.expires_at {
+        let now = auth_core::time::now_unix();
+        let when = auth_core::time::rfc3339(at);
+        if at > now {
+            out.push_str(&format!(
+                "Access token expires at {when} (in {}).\n",
+                human_duration(at - now)
+            ));
+        } else {
+            out.push_str(&format!("Access token expired at {when}.\n"));
+        }
+    }
+    if let Some(error) = &report.refresh_error {
+        let code = error
+            .code
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        out.push_str(&format!("Last refresh error{code}: {}.\n", error.message));
+        if let Some(secs) = error.retry_after_secs {
+            out.push_str(&format!(
+                "The next attempt may start in {}.\n",
+                human_duration(secs as i64)
+            ));
+        }
+    }
+    match report.state {
+        AuthState::NeedsLogin => out.push_str(
+            "What to do: sign in again with `auth-app-server login --device` (or `--browser`).\n",
+        ),
+        AuthState::Degraded => {
+            out.push_str("What to do: nothing yet; the token is refreshed again automatically.\n")
+        }
+        _ => out.push_str("The credentials are usable.\n"),
+    }
+    out
+}
+
+fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 90 => format!("{s} s"),
+        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
+        s if s < 48 * 3600 => format!("{} h", (s + 1800) / 3600),
+        s => format!("{} days", (s + 43_200) / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(5), "5 s");
+        assert_eq!(human_duration(3600), "60 min");
+        assert_eq!(human_duration(7200), "2 h");
+        assert_eq!(human_duration(86_400 * 3), "3 days");
+    }
+
+    #[test]
+    fn signed_out_says_how_to_sign_in() {
+        let text = describe(&StatusReport::signed_out());
+        assert!(
+            text.contains("Not signed in") && text.contains("login --device"),
+            "{text}"
+        );
+    }
+}
