@@ -20,6 +20,10 @@ use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, TransientF
 use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored, WriteLock};
 use crate::time;
 
+/// How long a writer waits for another process's lock on `auth.json.lock` (which may be
+/// held across one refresh request) before giving up.
+const LOCK_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long a logout's revocation may take before it is abandoned.
 const REVOCATION_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -344,18 +348,33 @@ impl AuthManager {
     }
 
     /// Takes the cross-process lock on a blocking thread (it waits for other processes).
+    /// Waits at most [`LOCK_WAIT_LIMIT`]: a process stuck while holding the lock must not hang
+    /// every request of this one.
     pub(crate) async fn lock_file(&self) -> Result<WriteLock, AuthError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.lock())
-            .await
-            .unwrap_or_else(|join| {
-                Err(StoreError {
-                    action: "lock",
-                    path: self.store.path().to_path_buf(),
-                    source: std::io::Error::other(join.to_string()),
-                })
+        let failed = |source: std::io::Error| {
+            AuthError::Unwritable(StoreError {
+                action: "lock",
+                path: self.store.path().with_extension("json.lock"),
+                source,
             })
-            .map_err(AuthError::Unwritable)
+        };
+        match tokio::time::timeout(
+            LOCK_WAIT_LIMIT,
+            tokio::task::spawn_blocking(move || store.lock()),
+        )
+        .await
+        {
+            Ok(Ok(locked)) => locked.map_err(AuthError::Unwritable),
+            Ok(Err(join)) => Err(failed(std::io::Error::other(join.to_string()))),
+            Err(_) => Err(failed(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "another process has held it for over {} s",
+                    LOCK_WAIT_LIMIT.as_secs()
+                ),
+            ))),
+        }
     }
 
     pub(crate) fn unreadable(&self, error: StoreError) -> AuthError {
