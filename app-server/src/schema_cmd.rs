@@ -1,4 +1,5 @@
-//! `generate-json-schema --out DIR`: writes `schema/`.
+//! `generate-json-schema --out DIR`: writes `schema/`: one JSON Schema per wire type, the
+//! bundle, and the TypeScript bindings in `typescript/`.
 
 use std::path::Path;
 
@@ -12,7 +13,13 @@ pub fn write(out: &Path) -> std::io::Result<()> {
             &file.schema.to_value(),
         )?;
     }
-    write_json(&out.join(schema::BUNDLE_FILE), &schema::bundle())
+    write_json(&out.join(schema::BUNDLE_FILE), &schema::bundle())?;
+    let typescript = out.join("typescript");
+    std::fs::create_dir_all(&typescript)?;
+    for (name, contents) in auth_protocol::typescript::typescript_files() {
+        std::fs::write(typescript.join(name), contents)?;
+    }
+    Ok(())
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {

@@ -1,4 +1,5 @@
-//! SPEC §11: `schema/` is exactly what `generate-json-schema` writes from `protocol/`.
+//! SPEC §11: `schema/` (JSON Schema and TypeScript bindings) is exactly what
+//! `generate-json-schema` writes from `protocol/`.
 //! (Being an integration test of this package, it also makes `cargo test` build the binary
 //! that the end-to-end tests in `tests/` spawn.)
 
@@ -6,17 +7,28 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+/// Every file below `dir`, by path relative to it.
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {
-    std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|entry| {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries =
+            std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("read {}: {e}", folder.display()));
+        for entry in entries {
             let path = entry.unwrap().path();
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&path).unwrap(),
-            )
-        })
-        .collect()
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(relative, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    files
 }
 
 #[test]
@@ -42,7 +54,8 @@ fn checked_in_schema_matches_the_generated_one() {
         );
     }
     assert!(
-        generated.len() >= 15,
-        "one file per wire type plus the bundle"
+        generated.len() >= 15 + 24,
+        "one schema per wire type, the bundle, and the TypeScript bindings"
     );
+    assert!(generated.contains_key("typescript/index.ts"));
 }

@@ -13,6 +13,7 @@ mod report;
 pub mod schema;
 mod secret;
 mod status;
+pub mod typescript;
 
 pub use errors::error_code;
 pub use initialize::{

@@ -4,11 +4,12 @@ use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::SecretString;
 
 /// How to sign in; tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(
     tag = "type",
     rename_all = "camelCase",
@@ -25,19 +26,22 @@ pub enum LoginParams {
     Tokens {
         access_token: SecretString,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         #[schemars(with = "SecretString")]
         refresh_token: Option<SecretString>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         #[schemars(with = "SecretString")]
         id_token: Option<SecretString>,
         /// Unix seconds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         #[schemars(with = "i64")]
         expires_at: Option<i64>,
     },
 }
 
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(
     tag = "type",
     rename_all = "camelCase",
@@ -53,6 +57,7 @@ pub enum LoginResult {
         login_id: String,
         verification_uri: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
         #[schemars(with = "String")]
         verification_uri_complete: Option<String>,
         user_code: String,
@@ -93,18 +98,18 @@ impl fmt::Debug for LoginResult {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelLoginParams {
     pub login_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 pub struct CancelLoginResult {
     pub status: CancelLoginStatus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum CancelLoginStatus {
     Canceled,
@@ -112,8 +117,8 @@ pub enum CancelLoginStatus {
 }
 
 /// `logout` takes no params (or `{}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 pub struct LogoutParams {}
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 pub struct LogoutResult {}

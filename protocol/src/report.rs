@@ -2,29 +2,33 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::{AuthStatus, SecretString};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportAuthFailureParams {
     /// The HTTP status the API answered.
     pub status: u16,
     /// The response body (or its start), used to tell an auth failure from a WAF page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     #[schemars(with = "String")]
     pub body: Option<String>,
     /// The `WWW-Authenticate` response header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     #[schemars(with = "String")]
     pub www_authenticate: Option<String>,
     /// The token the API rejected; lets the server see that it was already rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     #[schemars(with = "SecretString")]
     pub rejected_token: Option<SecretString>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum AuthFailureAction {
     /// The token was refreshed; retry with `authToken`.
@@ -43,13 +47,14 @@ pub enum AuthFailureAction {
     ApiKeyRejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportAuthFailureResult {
     #[serde(flatten)]
     pub status: AuthStatus,
     pub action: AuthFailureAction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     #[schemars(with = "String")]
     pub hint: Option<String>,
 }

@@ -5,10 +5,11 @@ use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// A credential carried in a wire message. `Debug` prints `"<redacted>"` so that logging a
 /// params or result value can never leak it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(transparent)]
 #[schemars(transparent)]
 pub struct SecretString(String);
