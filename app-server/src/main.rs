@@ -81,7 +81,7 @@ fn main() -> ExitCode {
     }
 
     tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), "auth-app-server starting");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -17,7 +17,7 @@ use crate::transport::{self, Incoming, Outgoing};
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 pub async fn serve(store: AuthStore, provider: Provider) {
-    let out = transport::spawn_writer(tokio::io::stdout());
+    let out = transport::spawn_writer(transport::stdout());
     let notify_out = out.clone();
     let events: EventSink = Arc::new(move |event| {
         let (method, params) = convert::notification(event);
@@ -45,7 +45,7 @@ pub async fn serve(store: AuthStore, provider: Provider) {
 }
 
 async fn read_stdin(dispatcher: &Arc<Dispatcher>) -> std::io::Result<()> {
-    let mut stdin = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+    let mut stdin = BufReader::with_capacity(64 * 1024, transport::stdin());
     let mut line = Vec::with_capacity(4096);
     while let Some(incoming) = transport::read_line(&mut stdin, &mut line, MAX_LINE_BYTES).await? {
         match incoming {

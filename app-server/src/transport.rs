@@ -1,8 +1,48 @@
 //! The stdio transport: one reader that splits stdin into bounded lines, and one writer that
 //! alone owns stdout and writes whole lines. Knows nothing of JSON-RPC or auth.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use std::pin::Pin;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+/// stdin as an async reader. A pipe (the usual case: a parent process spawned us) is read
+/// directly on the event loop; anything else goes through tokio's blocking-thread stdin,
+/// which costs a thread hop per read.
+pub fn stdin() -> Pin<Box<dyn AsyncRead + Send>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let pipe = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| {
+                tokio::net::unix::pipe::Receiver::from_file(std::fs::File::from(fd)).ok()
+            });
+        if let Some(pipe) = pipe {
+            return Box::pin(pipe);
+        }
+    }
+    Box::pin(tokio::io::stdin())
+}
+
+/// stdout as an async writer: the pipe itself when it is one, else tokio's stdout.
+pub fn stdout() -> Pin<Box<dyn AsyncWrite + Send>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let pipe = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| tokio::net::unix::pipe::Sender::from_file(std::fs::File::from(fd)).ok());
+        if let Some(pipe) = pipe {
+            return Box::pin(pipe);
+        }
+    }
+    Box::pin(tokio::io::stdout())
+}
 
 /// What the reader found on stdin.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,10 +111,10 @@ pub type OutgoingSender = mpsc::UnboundedSender<Outgoing>;
 
 /// Starts the writer task. Lines are written whole, in the order queued, and flushed whenever
 /// the queue runs empty.
-pub fn spawn_writer(output: impl AsyncWrite + Unpin + Send + 'static) -> OutgoingSender {
+pub fn spawn_writer(output: impl AsyncWrite + Send + 'static) -> OutgoingSender {
     let (sender, mut queue) = mpsc::unbounded_channel::<Outgoing>();
     tokio::spawn(async move {
-        let mut output = BufWriter::with_capacity(64 * 1024, output);
+        let mut output = Box::pin(BufWriter::with_capacity(64 * 1024, output));
         let mut broken = false;
         while let Some(first) = queue.recv().await {
             let mut next = Some(first);

@@ -1,0 +1,559 @@
+//! Benchmarks of the release binary over pipes, optionally side by side with a peer server
+//! that speaks the same `initialize` / `getAuthStatus` methods (the Codex CLI's app-server).
+//!
+//! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH] [--quick]`
+//! (it builds the release server first). Everything it measures runs on this machine, over
+//! pipes, one client process; no network but loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Semaphore;
+
+/// How a server is started and where its credentials go.
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    binary: PathBuf,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ours,
+    /// `codex app-server`, reading `$CODEX_HOME/auth.json`.
+    Codex,
+}
+
+/// Which credentials the home holds.
+#[derive(Clone, Copy)]
+enum Credentials {
+    ApiKey,
+    /// OAuth tokens that are fresh for an hour.
+    FreshOauth,
+}
+
+impl Target {
+    fn command(&self, home: &Path) -> Command {
+        let mut command = Command::new(&self.binary);
+        match self.kind {
+            Kind::Ours => {
+                command
+                    .arg("--home")
+                    .arg(home)
+                    .arg("--log-level")
+                    .arg("error");
+            }
+            Kind::Codex => {
+                command
+                    .arg("app-server")
+                    .env("CODEX_HOME", home)
+                    .env("RUST_LOG", "error");
+            }
+        }
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    fn write_credentials(&self, home: &Path, credentials: Credentials) {
+        std::fs::create_dir_all(home).unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let jwt = |claims: Value| {
+            let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+            format!(
+                "{header}.{}.sig",
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            )
+        };
+        let access = jwt(json!({"exp": now + 3600, "sub": "bench-user"}));
+        let id = jwt(
+            json!({"exp": now + 3600, "sub": "bench-user", "email": "bench@example.com",
+            "https://api.openai.com/auth": {"chatgpt_account_id": "acct-bench", "chatgpt_plan_type": "plus"}}),
+        );
+        let file = match (self.kind, credentials) {
+            (Kind::Ours, Credentials::ApiKey) => {
+                json!({"version": 1, "auth_mode": "api_key", "api_key": "sk-bench-0123456789abcdef"})
+            }
+            (Kind::Ours, Credentials::FreshOauth) => {
+                json!({"version": 1, "auth_mode": "oauth", "issuer": "https://issuer.invalid", "client_id": "bench",
+                "tokens": {"access_token": access, "refresh_token": "rt-bench", "id_token": id, "expires_at": now + 3600},
+                "last_refresh": humantime_now()})
+            }
+            (Kind::Codex, Credentials::ApiKey) => {
+                json!({"auth_mode": "apikey", "OPENAI_API_KEY": "sk-bench-0123456789abcdef"})
+            }
+            (Kind::Codex, Credentials::FreshOauth) => {
+                json!({"auth_mode": "chatgpt", "OPENAI_API_KEY": null,
+                "tokens": {"id_token": id, "access_token": access, "refresh_token": "rt-bench", "account_id": "acct-bench"},
+                "last_refresh": humantime_now()})
+            }
+        };
+        std::fs::write(
+            home.join("auth.json"),
+            serde_json::to_vec_pretty(&file).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+fn humantime_now() -> String {
+    // RFC 3339 without a date crate: the server accepts it, the peer too.
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// A started server and the client ends of its pipes.
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    next_id: u64,
+}
+
+impl Running {
+    async fn start(target: &Target, home: &Path) -> Self {
+        let mut child = target
+            .command(home)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", target.binary.display()));
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::with_capacity(1 << 16, child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            stdin,
+            lines,
+            next_id: 0,
+        }
+    }
+
+    async fn send(&mut self, method: &str, params: &Value) -> u64 {
+        self.next_id += 1;
+        let line = format!(
+            "{}\n",
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        );
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.next_id
+    }
+
+    /// Reads until the response to `id`; notifications are skipped.
+    async fn response(&mut self, id: u64) -> Value {
+        loop {
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("server closed stdout");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == json!(id) {
+                return message;
+            }
+        }
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, &params).await;
+        self.stdin.flush().await.unwrap();
+        let response = self.response(id).await;
+        assert!(
+            response.get("error").is_none(),
+            "{method} failed: {response}"
+        );
+        response["result"].clone()
+    }
+
+    async fn initialize(&mut self) {
+        self.call(
+            "initialize",
+            json!({"clientInfo": {"name": "bench", "version": "1"}}),
+        )
+        .await;
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    async fn stop(mut self) {
+        drop(self.stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+/// `VmHWM` / `VmRSS` of a process, in KiB.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// spawn → `initialize` answer, median of `runs`.
+async fn cold_start(target: &Target, runs: usize) -> Duration {
+    let home = tempfile::tempdir().unwrap();
+    target.write_credentials(home.path(), Credentials::ApiKey);
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut server = Running::start(target, home.path()).await;
+        server.initialize().await;
+        times.push(started.elapsed());
+        server.stop().await;
+    }
+    median(times)
+}
+
+/// One `getAuthStatus` at a time: (p50, p99). The client is plain blocking I/O on its own
+/// thread, so that what is measured is the server, not the client's scheduler.
+async fn round_trip(
+    target: &Target,
+    credentials: Credentials,
+    params: Value,
+    count: usize,
+) -> (Duration, Duration) {
+    use std::io::{BufRead, Write};
+    let home = tempfile::tempdir().unwrap();
+    target.write_credentials(home.path(), credentials);
+    let mut command = std::process::Command::new(&target.binary);
+    // Same flags and environment as the async client uses.
+    let template = target.command(home.path());
+    let template = template.as_std();
+    command.args(template.get_args());
+    for (key, value) in template.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let times = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let mut call = |id: usize, method: &str, params: &Value| {
+            let request = format!(
+                "{}\n",
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+            );
+            let started = Instant::now();
+            stdin.write_all(request.as_bytes()).unwrap();
+            loop {
+                line.clear();
+                stdout.read_line(&mut line).unwrap();
+                if line.contains(&format!("\"id\":{id},")) {
+                    break;
+                }
+            }
+            assert!(!line.contains("\"error\""), "{method} failed: {line}");
+            started.elapsed()
+        };
+        call(
+            0,
+            "initialize",
+            &json!({"clientInfo": {"name": "bench", "version": "1"}}),
+        );
+        for id in 1..=count / 10 {
+            call(id, "getAuthStatus", &params);
+        }
+        let mut times: Vec<Duration> = (0..count)
+            .map(|n| call(count + n + 1, "getAuthStatus", &params))
+            .collect();
+        drop(stdin);
+        let _ = child.wait();
+        times.sort();
+        times
+    })
+    .await
+    .unwrap();
+    (percentile(&times, 0.50), percentile(&times, 0.99))
+}
+
+/// `total` requests with `window` in flight: (requests per second, peak RSS KiB, RSS KiB at
+/// the end, RSS KiB after the first 10,000).
+async fn flood(target: &Target, total: u64, window: usize) -> (f64, u64, u64, u64) {
+    let home = tempfile::tempdir().unwrap();
+    target.write_credentials(home.path(), Credentials::ApiKey);
+    let mut server = Running::start(target, home.path()).await;
+    server.initialize().await;
+    let pid = server.pid();
+    let Running {
+        child,
+        mut stdin,
+        mut lines,
+        ..
+    } = server;
+    let window_permits = Arc::new(Semaphore::new(window));
+    let writer_permits = window_permits.clone();
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(64 * 1024);
+        for id in 1..=total {
+            let permit = writer_permits.acquire().await.unwrap();
+            permit.forget();
+            batch.extend_from_slice(
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"getAuthStatus\"}}\n")
+                    .as_bytes(),
+            );
+            if writer_permits.available_permits() == 0 || id == total {
+                stdin.write_all(&batch).await.unwrap();
+                stdin.flush().await.unwrap();
+                batch.clear();
+            }
+        }
+        stdin
+    });
+    let mut answered = 0u64;
+    let mut early_rss = 0;
+    while answered < total {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server closed stdout");
+        if line.contains("\"id\"") {
+            assert!(
+                !line.contains("\"error\""),
+                "request failed under load: {line}"
+            );
+            answered += 1;
+            window_permits.add_permits(1);
+            if answered == 10_000 {
+                early_rss = memory_kib(pid, "VmRSS:");
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let (peak, end_rss) = (memory_kib(pid, "VmHWM:"), memory_kib(pid, "VmRSS:"));
+    let stdin = writer.await.unwrap();
+    let server = Running {
+        child,
+        stdin,
+        lines,
+        next_id: total,
+    };
+    server.stop().await;
+    (
+        total as f64 / elapsed.as_secs_f64(),
+        peak,
+        end_rss,
+        early_rss,
+    )
+}
+
+struct Row {
+    metric: String,
+    ours: String,
+    peer: Option<String>,
+    ratio: Option<String>,
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Builds the release server unless told not to.
+fn build_release() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().to_path_buf();
+    if std::env::var_os("BENCH_SKIP_BUILD").is_none() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "build",
+                    "--release",
+                    "-q",
+                    "-p",
+                    "auth-app-server",
+                    "--manifest-path",
+                ])
+                .arg(manifest)
+                .status()
+                .expect("run cargo build");
+        assert!(status.success(), "building the release server failed");
+    }
+    dir.join("auth-app-server")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let peer = args
+        .iter()
+        .position(|a| a == "--peer")
+        .map(|i| PathBuf::from(&args[i + 1]));
+    let quick = args.iter().any(|a| a == "--quick");
+    let (runs, count, flood_total, long_total) = if quick {
+        (5, 2_000, 20_000, 100_000)
+    } else {
+        (30, 20_000, 200_000, 1_000_000)
+    };
+
+    let ours = Target {
+        name: "auth-app-server",
+        binary: build_release(),
+        kind: Kind::Ours,
+    };
+    let peer = peer.map(|binary| Target {
+        name: "codex app-server",
+        binary,
+        kind: Kind::Codex,
+    });
+    let targets: Vec<&Target> = std::iter::once(&ours).chain(peer.as_ref()).collect();
+    eprintln!(
+        "benchmarking {} (runs: {runs}, round trips: {count}, flood: {flood_total}, long run: {long_total})",
+        targets
+            .iter()
+            .map(|t| t.name)
+            .collect::<Vec<_>>()
+            .join(" vs ")
+    );
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut record = |metric: &str, values: Vec<(String, f64)>, lower_is_better: bool| {
+        let ratio = (values.len() == 2 && values[0].1 > 0.0).then(|| {
+            let r = values[1].1 / values[0].1;
+            if lower_is_better {
+                format!("peer/ours {r:.1}×")
+            } else {
+                format!("ours/peer {:.1}×", 1.0 / r)
+            }
+        });
+        let mut values = values.into_iter().map(|(text, _)| text);
+        rows.push(Row {
+            metric: metric.to_owned(),
+            ours: values.next().unwrap(),
+            peer: values.next(),
+            ratio,
+        });
+    };
+
+    let mut values = Vec::new();
+    for target in &targets {
+        let d = cold_start(target, runs).await;
+        values.push((millis(d), d.as_secs_f64()));
+    }
+    record(
+        "cold start: spawn → initialize answer (median)",
+        values,
+        true,
+    );
+
+    for (label, credentials, params) in [
+        (
+            "getAuthStatus round trip, API key",
+            Credentials::ApiKey,
+            json!({}),
+        ),
+        (
+            "getAuthStatus round trip, OAuth fresh token, refreshToken: true",
+            Credentials::FreshOauth,
+            json!({"includeToken": true, "refreshToken": true}),
+        ),
+    ] {
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for target in &targets {
+            let (p50, p99) = round_trip(target, credentials, params.clone(), count).await;
+            p50s.push((micros(p50), p50.as_secs_f64()));
+            p99s.push((micros(p99), p99.as_secs_f64()));
+        }
+        record(&format!("{label}: p50"), p50s, true);
+        record(&format!("{label}: p99"), p99s, true);
+    }
+
+    let (mut rates, mut peaks) = (Vec::new(), Vec::new());
+    for target in &targets {
+        let (rate, peak, _, _) = flood(target, flood_total, 64).await;
+        rates.push((format!("{rate:.0} req/s"), rate));
+        peaks.push((format!("{:.1} MB", peak as f64 / 1024.0), peak as f64));
+    }
+    record("throughput, 64 requests in flight", rates, false);
+    record("peak resident memory (VmHWM)", peaks, true);
+
+    let mut growth = Vec::new();
+    for target in &targets {
+        let (_, _, end, early) = flood(target, long_total, 64).await;
+        growth.push((
+            format!(
+                "{:.1} MB after 10k → {:.1} MB after {}",
+                early as f64 / 1024.0,
+                end as f64 / 1024.0,
+                long_total
+            ),
+            end as f64,
+        ));
+    }
+    record("resident memory, long polling run (VmRSS)", growth, true);
+
+    println!(
+        "\n| metric | {} |{}",
+        ours.name,
+        peer.as_ref()
+            .map(|p| format!(" {} | ratio |", p.name))
+            .unwrap_or_default()
+    );
+    println!("|---|---|{}", if peer.is_some() { "---|---|" } else { "" });
+    for row in rows {
+        match (&row.peer, &row.ratio) {
+            (Some(peer), ratio) => println!(
+                "| {} | {} | {} | {} |",
+                row.metric,
+                row.ours,
+                peer,
+                ratio.clone().unwrap_or_default()
+            ),
+            (None, _) => println!("| {} | {} |", row.metric, row.ours),
+        }
+    }
+}
