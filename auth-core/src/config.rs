@@ -122,7 +122,7 @@ pub fn load_provider(
             })?
             .provider
             .unwrap_or_default(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProviderSection::default(),
+        Err(e) if crate::store::is_absent(&e) => ProviderSection::default(),
         Err(e) => {
             return Err(ConfigError::Unreadable {
                 path,

@@ -120,7 +120,7 @@ impl AuthStore {
     pub fn stamp(&self) -> Result<Option<FileStamp>, StoreError> {
         match fs::metadata(&self.path) {
             Ok(metadata) => Ok(Some(FileStamp::of(&metadata))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if is_absent(&e) => Ok(None),
             Err(source) => Err(self.error("read", &self.path, source)),
         }
     }
@@ -129,7 +129,7 @@ impl AuthStore {
     pub fn load(&self) -> Result<Loaded, StoreError> {
         let mut file = match File::open(&self.path) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if is_absent(&e) => {
                 return Ok(Loaded {
                     stamp: None,
                     stored: Stored::Missing,
@@ -275,6 +275,15 @@ impl AuthStore {
             source,
         }
     }
+}
+
+/// No file there: missing, or a path through something that is not a folder (a home that
+/// does not exist yet cannot hold credentials either).
+pub(crate) fn is_absent(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 fn private_file_permissions() -> fs::Permissions {
