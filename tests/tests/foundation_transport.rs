@@ -186,7 +186,7 @@ async fn concurrent_requests_are_all_answered_on_whole_lines() {
         ));
     }
     server.send_bytes(burst.as_bytes()).await;
-    let mut seen = vec![false; 200];
+    let mut seen = [false; 200];
     for _ in 0..200 {
         // next_message parses each stdout line as one JSON value: interleaving would fail it.
         let answer = server.next_message().await;
