@@ -244,3 +244,41 @@ async fn sigterm_and_sigint_exit_zero() {
         assert_eq!(status.code(), Some(0), "SIG{signal}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beyond_1024_in_flight_is_refused_with_overloaded_and_the_server_recovers() {
+    let (_home, mut server) = started().await;
+    // Long ids make long answers, so the stdout pipe (64 KiB on Linux) plus the server's write
+    // buffer hold only a few hundred of them while this client is not reading. 2000 requests
+    // stay below the 1024 in-flight + 1024 queued-error bound, so the server never stops
+    // reading stdin and this write cannot deadlock.
+    let pad = "p".repeat(400);
+    let mut flood = String::new();
+    for n in 0..2000 {
+        flood.push_str(&format!(
+            "{{\"id\":\"{n}-{pad}\",\"method\":\"getAuthStatus\"}}\n"
+        ));
+    }
+    server.send_bytes(flood.as_bytes()).await;
+
+    let mut answered = std::collections::HashSet::new();
+    let mut overloaded = 0;
+    for _ in 0..2000 {
+        let answer = server.next_message().await;
+        let id = answer["id"].as_str().unwrap().to_owned();
+        match answer.get("error") {
+            Some(error) => {
+                assert_eq!(error["code"], -32001, "{error}");
+                assert_eq!(error["message"], "server overloaded; retry later");
+                overloaded += 1;
+            }
+            None => assert_eq!(answer["result"]["state"], "signedOut"),
+        }
+        assert!(answered.insert(id), "a request was answered twice");
+    }
+    assert!(
+        overloaded > 0,
+        "a client that does not read while flooding must hit the bound"
+    );
+    assert_serving(&mut server).await;
+}
