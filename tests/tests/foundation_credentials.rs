@@ -313,3 +313,36 @@ async fn trace_logs_carry_no_secret_and_stdout_only_protocol_lines() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_insecure_provider_is_refused_clearly_while_api_keys_still_work() {
+    let home = tempfile::tempdir().unwrap();
+    let config = "[provider]\nissuer = \"http://login.example.com\"\nclient_id = \"app\"\n";
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server
+        .call_error("login", json!({"type": "deviceCode"}))
+        .await;
+    assert_eq!(error["code"], -32012);
+    assert!(
+        error["message"].as_str().unwrap().contains("https"),
+        "{error}"
+    );
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+
+    // A flag overrides the file: a loopback issuer is accepted (discovery then fails: -32012
+    // again, but about reaching it, not about its scheme).
+    let mut flagged =
+        ServerProcess::start_with(home.path(), &["--issuer", "http://127.0.0.1:9"], &[]).await;
+    flagged.initialize().await;
+    let error = flagged
+        .call_error("login", json!({"type": "deviceCode"}))
+        .await;
+    assert_eq!(error["code"], -32012);
+    assert!(
+        error["message"].as_str().unwrap().contains("discover"),
+        "{error}"
+    );
+}
