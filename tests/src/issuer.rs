@@ -1,0 +1,673 @@
+//! A fake OAuth 2.0 issuer for end-to-end tests: a real HTTP/1.1 server on 127.0.0.1 with
+//! discovery (RFC 8414), a token endpoint with rotating refresh tokens and reuse detection
+//! (like `oidc-provider`: a rotated-out refresh token revokes the whole grant), the device
+//! flow, the authorization code flow with PKCE, revocation, hit counters, and switchable
+//! failure modes for the token endpoint.
+//!
+//! ```ignore
+//! let issuer = FakeIssuer::start().await;
+//! let grant = issuer.issue_grant(3600);           // seed auth.json with these tokens
+//! issuer.set_mode(TokenMode::InvalidGrant);       // fault injection
+//! assert_eq!(issuer.refresh_hits(), 1);
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+pub const CLIENT_ID: &str = "test-client";
+
+/// How `POST /token` answers (refresh grants; the other grants follow their own state).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenMode {
+    /// Normal: rotation and reuse detection.
+    Ok,
+    InvalidGrant,
+    InvalidClient,
+    InvalidScope,
+    /// 403 with an HTML page, as a WAF or CDN answers.
+    WafHtml403,
+    /// 429, with `Retry-After: n` when given.
+    TooManyRequests {
+        retry_after: Option<u64>,
+    },
+    /// 503 with an HTML page.
+    ServiceUnavailable,
+    /// 400 `{"error":"temporarily_unavailable"}`.
+    TemporarilyUnavailable,
+    /// 200 with an HTML body.
+    Html200,
+    /// 400 with an empty body.
+    EmptyBody400,
+    /// Answers normally after this delay.
+    Slow(Duration),
+    /// Reads the request, then closes the connection without answering.
+    DropConnection,
+    /// One mode per request; the last one repeats.
+    Sequence(Vec<TokenMode>),
+}
+
+/// Tokens of one grant, as a test seeds them into `auth.json`.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub id_token: String,
+    pub expires_in: i64,
+}
+
+/// One recorded `POST /token`.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub form: HashMap<String, String>,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Grant {
+    current_refresh: String,
+    current_access: String,
+    revoked: bool,
+}
+
+struct Device {
+    device_code: String,
+    user_code: String,
+    decision: Option<bool>,
+    expired: bool,
+    used: bool,
+    polls: Vec<Instant>,
+}
+
+struct Authorization {
+    code: String,
+    challenge: String,
+    redirect_uri: String,
+    used: bool,
+}
+
+struct State {
+    mode: TokenMode,
+    sequence_at: usize,
+    hits: HashMap<String, usize>,
+    token_requests: Vec<TokenRequest>,
+    grants: Vec<Grant>,
+    /// refresh token → (grant, still current)
+    refresh_tokens: HashMap<String, (usize, bool)>,
+    expires_in: i64,
+    rotation: bool,
+    devices: Vec<Device>,
+    device_interval: Option<u64>,
+    slow_downs_left: usize,
+    authorizations: Vec<Authorization>,
+    revoked_tokens: Vec<String>,
+    serve_rfc8414: bool,
+    serve_revocation: bool,
+    counter: usize,
+}
+
+/// Options fixed at start.
+#[derive(Debug, Clone)]
+pub struct IssuerOptions {
+    /// Serve `/.well-known/oauth-authorization-server` (else only the OpenID path).
+    pub rfc8414: bool,
+    pub revocation: bool,
+    pub rotation: bool,
+    pub expires_in: i64,
+    /// `interval` of device authorization responses (`None`: not sent).
+    pub device_interval: Option<u64>,
+}
+
+impl Default for IssuerOptions {
+    fn default() -> Self {
+        Self {
+            rfc8414: true,
+            revocation: true,
+            rotation: true,
+            expires_in: 3600,
+            device_interval: Some(1),
+        }
+    }
+}
+
+pub struct FakeIssuer {
+    url: String,
+    state: Arc<Mutex<State>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeIssuer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeIssuer {
+    pub async fn start() -> Self {
+        Self::start_with(IssuerOptions::default()).await
+    }
+
+    pub async fn start_with(options: IssuerOptions) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind 127.0.0.1");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let state = Arc::new(Mutex::new(State {
+            mode: TokenMode::Ok,
+            sequence_at: 0,
+            hits: HashMap::new(),
+            token_requests: Vec::new(),
+            grants: Vec::new(),
+            refresh_tokens: HashMap::new(),
+            expires_in: options.expires_in,
+            rotation: options.rotation,
+            devices: Vec::new(),
+            device_interval: options.device_interval,
+            slow_downs_left: 0,
+            authorizations: Vec::new(),
+            revoked_tokens: Vec::new(),
+            serve_rfc8414: options.rfc8414,
+            serve_revocation: options.revocation,
+            counter: 0,
+        }));
+        let shared = state.clone();
+        let base = url.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (state, base) = (shared.clone(), base.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let (state, base) = (state.clone(), base.clone());
+                        async move {
+                            let response = handle(request, &state, &base).await;
+                            // A service error makes hyper close the connection unanswered.
+                            if response.status().as_u16() == DROP {
+                                return Err(std::io::Error::other("dropped on purpose"));
+                            }
+                            Ok(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, state, server }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    /// The issuer identifier, e.g. `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn set_mode(&self, mode: TokenMode) {
+        let mut state = self.state();
+        state.mode = mode;
+        state.sequence_at = 0;
+    }
+
+    /// Requests that reached `path` (any method).
+    pub fn hits(&self, path: &str) -> usize {
+        self.state().hits.get(path).copied().unwrap_or(0)
+    }
+
+    /// Every request that reached `/token`.
+    pub fn token_hits(&self) -> usize {
+        self.hits("/token")
+    }
+
+    /// `/token` requests with `grant_type=refresh_token`.
+    pub fn refresh_hits(&self) -> usize {
+        self.token_requests()
+            .iter()
+            .filter(|r| r.form.get("grant_type").map(String::as_str) == Some("refresh_token"))
+            .count()
+    }
+
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.state().token_requests.clone()
+    }
+
+    /// Mints a new grant (as if the user had signed in) and returns its tokens.
+    pub fn issue_grant(&self, expires_in: i64) -> IssuedTokens {
+        let mut state = self.state();
+        let grant = state.grants.len();
+        state.grants.push(Grant::default());
+        let tokens = mint(&mut state, grant, expires_in);
+        IssuedTokens {
+            expires_in,
+            ..tokens
+        }
+    }
+
+    /// The grant's current refresh token.
+    pub fn current_refresh_token(&self, grant_refresh_token: &str) -> Option<String> {
+        let state = self.state();
+        let (grant, _) = state.refresh_tokens.get(grant_refresh_token)?;
+        Some(state.grants[*grant].current_refresh.clone())
+    }
+
+    /// Revokes the grant that `refresh_token` belongs to, as the provider would.
+    pub fn revoke_grant(&self, refresh_token: &str) {
+        let mut state = self.state();
+        if let Some((grant, _)) = state.refresh_tokens.get(refresh_token).copied() {
+            state.grants[grant].revoked = true;
+        }
+    }
+
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.state().revoked_tokens.clone()
+    }
+
+    /// Answer `slow_down` to the next `n` device polls.
+    pub fn slow_down_next(&self, n: usize) {
+        self.state().slow_downs_left = n;
+    }
+
+    /// The user approves (`true`) or denies the device login with `user_code`.
+    pub fn decide_device(&self, user_code: &str, approve: bool) {
+        let mut state = self.state();
+        let device = state
+            .devices
+            .iter_mut()
+            .find(|d| d.user_code == user_code)
+            .expect("known user code");
+        device.decision = Some(approve);
+    }
+
+    /// The device code with `user_code` expires now.
+    pub fn expire_device(&self, user_code: &str) {
+        let mut state = self.state();
+        state
+            .devices
+            .iter_mut()
+            .find(|d| d.user_code == user_code)
+            .expect("known user code")
+            .expired = true;
+    }
+
+    /// When each poll of the device login with `user_code` arrived.
+    pub fn device_polls(&self, user_code: &str) -> Vec<Instant> {
+        let state = self.state();
+        state
+            .devices
+            .iter()
+            .find(|d| d.user_code == user_code)
+            .map(|d| d.polls.clone())
+            .unwrap_or_default()
+    }
+
+    /// Acts as the user approving an authorization URL the server under test produced:
+    /// records the PKCE challenge and returns the redirect (`redirect_uri?code=...&state=...`).
+    pub fn approve_authorization(&self, auth_url: &str) -> String {
+        let query = query_of(auth_url);
+        assert_eq!(
+            query.get("response_type").map(String::as_str),
+            Some("code"),
+            "{auth_url}"
+        );
+        assert_eq!(
+            query.get("code_challenge_method").map(String::as_str),
+            Some("S256"),
+            "{auth_url}"
+        );
+        let mut state = self.state();
+        state.counter += 1;
+        let code = format!("code-{}", state.counter);
+        let redirect_uri = query["redirect_uri"].clone();
+        state.authorizations.push(Authorization {
+            code: code.clone(),
+            challenge: query["code_challenge"].clone(),
+            redirect_uri: redirect_uri.clone(),
+            used: false,
+        });
+        format!(
+            "{redirect_uri}?code={code}&state={}",
+            encode(&query["state"])
+        )
+    }
+
+    /// Acts as the user denying: the redirect with `error=access_denied`.
+    pub fn deny_authorization(&self, auth_url: &str) -> String {
+        let query = query_of(auth_url);
+        format!(
+            "{}?error=access_denied&state={}",
+            query["redirect_uri"],
+            encode(&query["state"])
+        )
+    }
+}
+
+/// New access, refresh and id tokens for `grant`, registered as its current ones.
+fn mint(state: &mut State, grant: usize, expires_in: i64) -> IssuedTokens {
+    state.counter += 1;
+    let n = state.counter;
+    let access_token = format!("at-{grant}-{n}");
+    let refresh_token = format!("rt-{grant}-{n}");
+    let claims = json!({"sub": format!("user-{grant}"), "email": format!("user{grant}@example.com"), "name": "Test User"});
+    let id_token = format!(
+        "{}.{}.sig",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let old = std::mem::take(&mut state.grants[grant].current_refresh);
+    if let Some(entry) = state.refresh_tokens.get_mut(&old) {
+        entry.1 = false;
+    }
+    state.grants[grant].current_refresh = refresh_token.clone();
+    state.grants[grant].current_access = access_token.clone();
+    state
+        .refresh_tokens
+        .insert(refresh_token.clone(), (grant, true));
+    IssuedTokens {
+        access_token,
+        refresh_token,
+        id_token,
+        expires_in,
+    }
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_decode(query.as_bytes())
+}
+
+fn form_decode(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn json_response(status: u16, body: Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    response
+}
+
+fn raw_response(status: u16, content_type: &str, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    // DROP is outside the range hyper accepts for a real answer; keep it as a marker.
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == DROP {
+        *response.status_mut() =
+            StatusCode::from_u16(599).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    if !content_type.is_empty() {
+        response
+            .headers_mut()
+            .insert("content-type", content_type.parse().unwrap());
+    }
+    response
+}
+
+fn oauth_error(status: u16, code: &str) -> Response<Full<Bytes>> {
+    json_response(
+        status,
+        json!({"error": code, "error_description": format!("fake issuer says {code}")}),
+    )
+}
+
+/// A sentinel the connection task understands as "drop without answering".
+const DROP: u16 = 599;
+
+async fn handle(
+    request: Request<Incoming>,
+    state: &Mutex<State>,
+    base: &str,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    *state.lock().unwrap().hits.entry(path.clone()).or_default() += 1;
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let form = form_decode(&body);
+    match path.as_str() {
+        "/.well-known/oauth-authorization-server" if !state.lock().unwrap().serve_rfc8414 => {
+            raw_response(404, "", "")
+        }
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
+            let mut metadata = json!({
+                "issuer": base,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "device_authorization_endpoint": format!("{base}/device/code"),
+                "code_challenge_methods_supported": ["S256"],
+                "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+            });
+            if state.lock().unwrap().serve_revocation {
+                metadata["revocation_endpoint"] = json!(format!("{base}/revoke"));
+            }
+            json_response(200, metadata)
+        }
+        "/token" => token(form, state).await,
+        "/device/code" => device_authorization(&form, state, base),
+        "/revoke" => {
+            let mut state = state.lock().unwrap();
+            let token = form.get("token").cloned().unwrap_or_default();
+            if let Some((grant, _)) = state.refresh_tokens.get(&token).copied() {
+                state.grants[grant].revoked = true;
+            }
+            state.revoked_tokens.push(token);
+            raw_response(200, "", "")
+        }
+        _ => raw_response(404, "text/plain", "not found"),
+    }
+}
+
+async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<Full<Bytes>> {
+    let mode = {
+        let mut state = state.lock().unwrap();
+        state.token_requests.push(TokenRequest {
+            form: form.clone(),
+            at: Instant::now(),
+        });
+        match state.mode.clone() {
+            TokenMode::Sequence(modes) => {
+                let at = state.sequence_at.min(modes.len().saturating_sub(1));
+                state.sequence_at += 1;
+                modes.get(at).cloned().unwrap_or(TokenMode::Ok)
+            }
+            mode => mode,
+        }
+    };
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return oauth_error(401, "invalid_client");
+    }
+    let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+    if grant_type == "refresh_token" {
+        match mode {
+            TokenMode::Ok => {}
+            TokenMode::Slow(delay) => tokio::time::sleep(delay).await,
+            TokenMode::InvalidGrant => return oauth_error(400, "invalid_grant"),
+            TokenMode::InvalidClient => return oauth_error(401, "invalid_client"),
+            TokenMode::InvalidScope => return oauth_error(400, "invalid_scope"),
+            TokenMode::WafHtml403 => {
+                return raw_response(
+                    403,
+                    "text/html",
+                    "<html><body><h1>Access denied</h1>Request blocked by the firewall.</body></html>",
+                );
+            }
+            TokenMode::TooManyRequests { retry_after } => {
+                let mut response = raw_response(429, "text/plain", "slow down");
+                if let Some(secs) = retry_after {
+                    response
+                        .headers_mut()
+                        .insert("retry-after", secs.to_string().parse().unwrap());
+                }
+                return response;
+            }
+            TokenMode::ServiceUnavailable => {
+                return raw_response(503, "text/html", "<html>Service Unavailable</html>");
+            }
+            TokenMode::TemporarilyUnavailable => {
+                return oauth_error(400, "temporarily_unavailable");
+            }
+            TokenMode::Html200 => {
+                return raw_response(
+                    200,
+                    "text/html",
+                    "<html>Welcome to the captive portal</html>",
+                );
+            }
+            TokenMode::EmptyBody400 => return raw_response(400, "", ""),
+            TokenMode::DropConnection => return raw_response(DROP, "", ""),
+            TokenMode::Sequence(_) => unreachable!("resolved above"),
+        }
+        return refresh(&form, state);
+    }
+    match grant_type.as_str() {
+        "urn:ietf:params:oauth:grant-type:device_code" => device_poll(&form, state),
+        "authorization_code" => code_exchange(&form, state),
+        _ => oauth_error(400, "unsupported_grant_type"),
+    }
+}
+
+fn token_response(state: &mut State, grant: usize) -> Response<Full<Bytes>> {
+    let expires_in = state.expires_in;
+    let tokens = mint(state, grant, expires_in);
+    json_response(
+        200,
+        json!({
+            "access_token": tokens.access_token, "token_type": "Bearer", "expires_in": expires_in,
+            "refresh_token": tokens.refresh_token, "id_token": tokens.id_token, "scope": "openid offline_access",
+        }),
+    )
+}
+
+fn refresh(form: &HashMap<String, String>, state: &Mutex<State>) -> Response<Full<Bytes>> {
+    let mut state = state.lock().unwrap();
+    let presented = form.get("refresh_token").cloned().unwrap_or_default();
+    let Some((grant, current)) = state.refresh_tokens.get(&presented).copied() else {
+        return oauth_error(400, "invalid_grant");
+    };
+    if state.grants[grant].revoked {
+        return oauth_error(400, "invalid_grant");
+    }
+    if !current {
+        // Reuse of a rotated-out refresh token: the whole grant is revoked.
+        state.grants[grant].revoked = true;
+        return oauth_error(400, "invalid_grant");
+    }
+    if state.rotation {
+        return token_response(&mut state, grant);
+    }
+    state.counter += 1;
+    let access = format!("at-{grant}-{}", state.counter);
+    state.grants[grant].current_access = access.clone();
+    let expires_in = state.expires_in;
+    json_response(
+        200,
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": expires_in}),
+    )
+}
+
+fn device_authorization(
+    form: &HashMap<String, String>,
+    state: &Mutex<State>,
+    base: &str,
+) -> Response<Full<Bytes>> {
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return oauth_error(401, "invalid_client");
+    }
+    let mut state = state.lock().unwrap();
+    state.counter += 1;
+    let n = state.counter;
+    let user_code = format!("WDJB-{n:04}");
+    state.devices.push(Device {
+        device_code: format!("dc-{n}"),
+        user_code: user_code.clone(),
+        decision: None,
+        expired: false,
+        used: false,
+        polls: Vec::new(),
+    });
+    let mut body = json!({
+        "device_code": format!("dc-{n}"), "user_code": user_code,
+        "verification_uri": format!("{base}/device"),
+        "verification_uri_complete": format!("{base}/device?user_code={user_code}"),
+        "expires_in": 600,
+    });
+    if let Some(interval) = state.device_interval {
+        body["interval"] = json!(interval);
+    }
+    json_response(200, body)
+}
+
+fn device_poll(form: &HashMap<String, String>, state: &Mutex<State>) -> Response<Full<Bytes>> {
+    let mut state = state.lock().unwrap();
+    let code = form.get("device_code").cloned().unwrap_or_default();
+    let Some(at) = state.devices.iter().position(|d| d.device_code == code) else {
+        return oauth_error(400, "invalid_grant");
+    };
+    state.devices[at].polls.push(Instant::now());
+    if state.slow_downs_left > 0 {
+        state.slow_downs_left -= 1;
+        return oauth_error(400, "slow_down");
+    }
+    let device = &state.devices[at];
+    if device.used {
+        return oauth_error(400, "invalid_grant");
+    }
+    if device.expired {
+        return oauth_error(400, "expired_token");
+    }
+    match device.decision {
+        None => oauth_error(400, "authorization_pending"),
+        Some(false) => oauth_error(400, "access_denied"),
+        Some(true) => {
+            state.devices[at].used = true;
+            let grant = state.grants.len();
+            state.grants.push(Grant::default());
+            token_response(&mut state, grant)
+        }
+    }
+}
+
+fn code_exchange(form: &HashMap<String, String>, state: &Mutex<State>) -> Response<Full<Bytes>> {
+    let mut state = state.lock().unwrap();
+    let code = form.get("code").cloned().unwrap_or_default();
+    let Some(at) = state.authorizations.iter().position(|a| a.code == code) else {
+        return oauth_error(400, "invalid_grant");
+    };
+    let authorization = &state.authorizations[at];
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    if authorization.used
+        || challenge != authorization.challenge
+        || form.get("redirect_uri") != Some(&authorization.redirect_uri)
+    {
+        return oauth_error(400, "invalid_grant");
+    }
+    state.authorizations[at].used = true;
+    let grant = state.grants.len();
+    state.grants.push(Grant::default());
+    token_response(&mut state, grant)
+}

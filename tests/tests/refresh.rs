@@ -1,0 +1,503 @@
+//! SPEC §6 end to end: the real binary against the fake issuer, counting every request that
+//! reaches the token endpoint.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auth_app_server_tests::issuer::CLIENT_ID;
+use auth_app_server_tests::{FakeIssuer, IssuedTokens, ServerProcess, TokenMode};
+use serde_json::{Value, json};
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A home configured for `issuer`, holding `tokens` that expire at `expires_at`.
+fn seed(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {
+    std::fs::create_dir_all(home).unwrap();
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
+        issuer.url()
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+    let file = json!({
+        "version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
+        "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+                   "id_token": tokens.id_token, "expires_at": expires_at, "x_token_note": "kept"},
+        "x_other_tool": {"keep": true},
+    });
+    std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
+}
+
+fn read_auth(home: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
+}
+
+const POLL: fn() -> Value = || json!({"includeToken": true, "refreshToken": true});
+
+/// A stale home (expires in 60 s) and a started server on it.
+async fn stale_setup(issuer: &FakeIssuer) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), issuer, &tokens, now() + 60);
+    let server = ServerProcess::start_initialized(home.path()).await;
+    (home, tokens, server)
+}
+
+#[tokio::test]
+async fn a_stale_token_is_refreshed_once_and_stored_with_unknown_fields_kept() {
+    let issuer = FakeIssuer::start().await;
+    let (home, tokens, mut server) = stale_setup(&issuer).await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "active");
+    let new_token = status["authToken"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, tokens.access_token);
+    assert_eq!(issuer.refresh_hits(), 1);
+    let request = &issuer.token_requests()[0].form;
+    assert_eq!(request["client_id"], CLIENT_ID);
+    assert_eq!(request["refresh_token"], tokens.refresh_token);
+    assert!(
+        request.get("resource").is_none(),
+        "resource is sent only when configured"
+    );
+
+    let stored = read_auth(home.path());
+    assert_eq!(stored["tokens"]["access_token"], new_token);
+    assert_ne!(
+        stored["tokens"]["refresh_token"], tokens.refresh_token,
+        "rotated"
+    );
+    assert_eq!(stored["tokens"]["x_token_note"], "kept");
+    assert_eq!(stored["x_other_tool"], json!({"keep": true}));
+    assert!(stored["last_refresh"].is_string());
+    assert!(stored["tokens"]["expires_at"].as_i64().unwrap() > now() + 3000);
+
+    // Fresh now: more polls never touch the network.
+    for _ in 0..20 {
+        assert_eq!(server.status(POLL()).await["authToken"], new_token);
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+}
+
+#[tokio::test]
+async fn fresh_tokens_and_plain_polls_never_touch_the_network() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), &issuer, &tokens, now() + 3600);
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    for _ in 0..50 {
+        assert_eq!(
+            server.status(POLL()).await["authToken"],
+            tokens.access_token
+        );
+    }
+    // Stale, but refreshToken is false: answered from the stored snapshot.
+    seed(home.path(), &issuer, &tokens, now() + 10);
+    for _ in 0..50 {
+        assert_eq!(
+            server.status(json!({"includeToken": true})).await["authToken"],
+            tokens.access_token
+        );
+    }
+    assert_eq!(issuer.token_hits(), 0);
+    assert_eq!(issuer.hits("/.well-known/oauth-authorization-server"), 0);
+}
+
+#[tokio::test]
+async fn two_hundred_polls_after_invalid_grant_make_one_request_and_a_restart_makes_none() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::InvalidGrant);
+    let (home, tokens, mut server) = stale_setup(&issuer).await;
+    for _ in 0..200 {
+        let status = server.status(POLL()).await;
+        assert_eq!(status["state"], "needsLogin");
+        assert_eq!(status["authMethod"], "oauth");
+        assert!(status.get("authToken").is_none());
+        assert_eq!(status["refreshError"]["kind"], "permanent");
+        assert_eq!(status["refreshError"]["code"], "invalid_grant");
+        assert!(
+            status["refreshError"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("sign in again")
+        );
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    assert_eq!(
+        server.notification("authStatusChanged").await,
+        json!({"authMethod": "oauth", "state": "needsLogin"})
+    );
+
+    let failure = &read_auth(home.path())["refresh_failure"];
+    assert_eq!(failure["reason"], "invalid_grant");
+    let fingerprint: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(tokens.refresh_token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(failure["refresh_token_sha256"], fingerprint);
+    server.finish().await;
+
+    let mut restarted = ServerProcess::start_initialized(home.path()).await;
+    for _ in 0..200 {
+        assert_eq!(restarted.status(POLL()).await["state"], "needsLogin");
+    }
+    assert_eq!(issuer.refresh_hits(), 1, "the poison survives a restart");
+
+    // New credentials clear the poison.
+    restarted
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-e2e-0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(restarted.status(json!({})).await["state"], "active");
+    assert!(read_auth(home.path()).get("refresh_failure").is_none());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_polls_on_a_stale_token_make_one_request() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::Slow(Duration::from_millis(200)));
+    let (_home, _tokens, mut server) = stale_setup(&issuer).await;
+    let mut burst = String::new();
+    for id in 1..=50 {
+        burst.push_str(&format!("{{\"id\":{id},\"method\":\"getAuthStatus\",\"params\":{{\"includeToken\":true,\"refreshToken\":true}}}}\n"));
+    }
+    server.send_bytes(burst.as_bytes()).await;
+    let mut tokens = std::collections::HashSet::new();
+    for id in 1..=50 {
+        let answer = server.response(id).await;
+        assert_eq!(answer["result"]["state"], "active", "{answer}");
+        tokens.insert(answer["result"]["authToken"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    assert_eq!(
+        tokens.len(),
+        1,
+        "every caller got the one new token: {tokens:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_sharing_a_home_rotate_once_and_agree() {
+    let issuer = FakeIssuer::start().await;
+    // Slow enough that the second process asks while the first holds the lock.
+    issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), &issuer, &tokens, now() + 60);
+    let mut a = ServerProcess::start_initialized(home.path()).await;
+    let mut b = ServerProcess::start_initialized(home.path()).await;
+    let (ida, idb) = (
+        a.send_request("getAuthStatus", Some(POLL())).await,
+        b.send_request("getAuthStatus", Some(POLL())).await,
+    );
+    let (ra, rb) = tokio::join!(a.response(ida), b.response(idb));
+    assert_eq!(ra["result"]["state"], "active", "{ra}");
+    assert_eq!(rb["result"]["state"], "active", "{rb}");
+    assert_eq!(ra["result"]["authToken"], rb["result"]["authToken"]);
+    assert_eq!(
+        issuer.refresh_hits(),
+        1,
+        "the second process adopted the first one's tokens"
+    );
+    // Both keep polling; neither is poisoned, and still one refresh in all.
+    for _ in 0..20 {
+        assert_eq!(a.status(POLL()).await["state"], "active");
+        assert_eq!(b.status(POLL()).await["state"], "active");
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    assert!(read_auth(home.path()).get("refresh_failure").is_none());
+}
+
+/// Polls with `refreshToken: true` until `done` holds for the answer (the backoff window is
+/// time by design, so this waits for a condition in small steps, with a deadline).
+async fn poll_until(server: &mut ServerProcess, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = server.status(POLL()).await;
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_degrade_back_off_and_recover() {
+    let modes = [
+        TokenMode::WafHtml403,
+        TokenMode::ServiceUnavailable,
+        TokenMode::TooManyRequests { retry_after: None },
+        TokenMode::TemporarilyUnavailable,
+        TokenMode::Html200,
+        TokenMode::EmptyBody400,
+        TokenMode::DropConnection,
+    ];
+    for mode in modes {
+        let issuer = FakeIssuer::start().await;
+        issuer.set_mode(mode.clone());
+        let (_home, tokens, mut server) = stale_setup(&issuer).await;
+        let status = server.status(POLL()).await;
+        assert_eq!(status["state"], "degraded", "{mode:?}: {status}");
+        assert_eq!(status["refreshError"]["kind"], "transient", "{mode:?}");
+        assert_eq!(
+            status["authToken"], tokens.access_token,
+            "{mode:?}: the unexpired token is still handed out"
+        );
+        let first_attempt = issuer.refresh_hits();
+        assert!(
+            (1..=3).contains(&first_attempt),
+            "{mode:?}: {first_attempt} requests in one attempt"
+        );
+        // Inside the backoff window: no network at all.
+        for _ in 0..100 {
+            assert_eq!(server.status(POLL()).await["state"], "degraded");
+        }
+        assert_eq!(issuer.refresh_hits(), first_attempt, "{mode:?}");
+        assert_eq!(
+            server.notification("authStatusChanged").await,
+            json!({"authMethod": "oauth", "state": "degraded"})
+        );
+
+        issuer.set_mode(TokenMode::Ok);
+        let recovered = poll_until(&mut server, |s| s["state"] == "active").await;
+        assert!(recovered.get("refreshError").is_none(), "{mode:?}");
+        assert_ne!(recovered["authToken"], tokens.access_token);
+        assert_eq!(
+            server.notification("authStatusChanged").await,
+            json!({"authMethod": "oauth", "state": "active"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::TooManyRequests {
+        retry_after: Some(2),
+    });
+    let (_home, _tokens, mut server) = stale_setup(&issuer).await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "degraded");
+    assert_eq!(status["refreshError"]["retryAfterSecs"], 2);
+    assert_eq!(
+        issuer.refresh_hits(),
+        1,
+        "a 429 is not retried inside the attempt"
+    );
+    issuer.set_mode(TokenMode::Ok);
+    for _ in 0..50 {
+        server.status(POLL()).await;
+    }
+    assert_eq!(
+        issuer.refresh_hits(),
+        1,
+        "nothing before Retry-After has passed"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_provider_times_out_transiently() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::Slow(Duration::from_secs(5)));
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), &issuer, &tokens, now() + 60);
+    let mut server = ServerProcess::start_with(
+        home.path(),
+        &[],
+        &[("AUTH_APP_SERVER_HTTP_TIMEOUT_MS", "300")],
+    )
+    .await;
+    server.initialize().await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "degraded", "{status}");
+    assert!(
+        status["refreshError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in time"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn permanent_codes_say_what_to_do() {
+    for (mode, code, advice) in [
+        (TokenMode::InvalidClient, "invalid_client", "will not help"),
+        (TokenMode::InvalidScope, "invalid_scope", "scopes"),
+    ] {
+        let issuer = FakeIssuer::start().await;
+        issuer.set_mode(mode);
+        let (_home, _tokens, mut server) = stale_setup(&issuer).await;
+        let status = server.status(POLL()).await;
+        assert_eq!(status["state"], "needsLogin");
+        assert_eq!(status["refreshError"]["code"], code);
+        assert!(
+            status["refreshError"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(advice),
+            "{status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn report_auth_failure_follows_the_spec_order() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), &issuer, &tokens, now() + 3600);
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let report = |params: Value| params;
+
+    let answer = server
+        .call("reportAuthFailure", report(json!({"status": 200})))
+        .await;
+    assert_eq!(answer["action"], "notAuthFailure");
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            report(json!({"status": 403, "body": "<html>Access denied</html>"})),
+        )
+        .await;
+    assert_eq!(answer["action"], "notAuthFailure");
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            report(
+                json!({"status": 403, "wwwAuthenticate": "Bearer error=\"insufficient_scope\""}),
+            ),
+        )
+        .await;
+    assert_eq!(answer["action"], "insufficientScope");
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            report(json!({"status": 401, "rejectedToken": "at-older"})),
+        )
+        .await;
+    assert_eq!(answer["action"], "alreadyRotated");
+    assert_eq!(answer["authToken"], tokens.access_token);
+    assert_eq!(issuer.token_hits(), 0);
+
+    // The current token rejected: refreshed, fresh or not.
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            report(json!({"status": 401, "rejectedToken": tokens.access_token})),
+        )
+        .await;
+    assert_eq!(answer["action"], "refreshed");
+    assert_ne!(answer["authToken"], tokens.access_token);
+    let rotated = answer["authToken"].clone();
+    // The same stale report again (another client): already rotated, no new request.
+    let answer = server
+        .call("reportAuthFailure", report(json!({"status": 403, "body": "{\"type\":\"authentication_error\"}", "rejectedToken": tokens.access_token})))
+        .await;
+    assert_eq!(answer["action"], "alreadyRotated");
+    assert_eq!(answer["authToken"], rotated);
+    assert_eq!(issuer.refresh_hits(), 1);
+
+    issuer.set_mode(TokenMode::ServiceUnavailable);
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            report(json!({"status": 401, "wwwAuthenticate": "Bearer error=\"invalid_token\""})),
+        )
+        .await;
+    assert_eq!(answer["action"], "retryLater");
+    assert_eq!(answer["refreshError"]["kind"], "transient");
+
+    let permanent = FakeIssuer::start().await;
+    permanent.set_mode(TokenMode::InvalidGrant);
+    let (_home2, tokens2, mut other) = stale_setup(&permanent).await;
+    let answer = other
+        .call(
+            "reportAuthFailure",
+            json!({"status": 401, "rejectedToken": tokens2.access_token}),
+        )
+        .await;
+    assert_eq!(answer["action"], "needsLogin");
+    assert_eq!(answer["state"], "needsLogin");
+    let answer = other
+        .call("reportAuthFailure", json!({"status": 401}))
+        .await;
+    assert_eq!(answer["action"], "needsLogin", "poisoned: no new request");
+    assert_eq!(permanent.refresh_hits(), 1);
+
+    other
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-e2e-0123456789abcdef"}),
+        )
+        .await;
+    let answer = other
+        .call("reportAuthFailure", json!({"status": 401}))
+        .await;
+    assert_eq!(answer["action"], "apiKeyRejected");
+    assert!(answer["hint"].as_str().unwrap().contains("revoked"));
+    other.call("logout", json!({})).await;
+    assert_eq!(
+        other
+            .call("reportAuthFailure", json!({"status": 401}))
+            .await["action"],
+        "needsLogin"
+    );
+}
+
+#[tokio::test]
+async fn trace_logs_of_refreshes_carry_no_token() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::Sequence(vec![
+        TokenMode::ServiceUnavailable,
+        TokenMode::Ok,
+    ]));
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), &issuer, &tokens, now() + 60);
+    let mut server = ServerProcess::start_with(home.path(), &[], &[("RUST_LOG", "trace")]).await;
+    server.initialize().await;
+    let fresh = poll_until(&mut server, |s| {
+        s["state"] == "active" && s["authToken"] != tokens.access_token.as_str()
+    })
+    .await;
+    server
+        .call(
+            "reportAuthFailure",
+            json!({"status": 401, "rejectedToken": fresh["authToken"]}),
+        )
+        .await;
+    server.call("logout", json!({})).await;
+    let stderr = server.stderr();
+    server.finish().await;
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "trace logging is on"
+    );
+    for secret in [
+        &tokens.access_token,
+        &tokens.refresh_token,
+        &tokens.id_token,
+    ] {
+        assert!(!stderr.contains(secret.as_str()), "leaked {secret}");
+    }
+    // No token the issuer ever minted appears (they all start with at-/rt-).
+    assert!(
+        !stderr.contains("at-0-") && !stderr.contains("rt-0-"),
+        "{stderr}"
+    );
+}
