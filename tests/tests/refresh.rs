@@ -501,3 +501,28 @@ async fn trace_logs_of_refreshes_carry_no_token() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn openid_discovery_is_the_fallback_and_resource_is_sent_when_configured() {
+    let issuer = FakeIssuer::start_with(auth_app_server_tests::IssuerOptions {
+        rfc8414: false,
+        ..Default::default()
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(home.path(), &issuer, &tokens, now() + 60);
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nresource = \"https://api.example.com\"\n",
+        issuer.url()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    assert_eq!(server.status(POLL()).await["state"], "active");
+    assert_eq!(issuer.hits("/.well-known/oauth-authorization-server"), 1);
+    assert_eq!(issuer.hits("/.well-known/openid-configuration"), 1);
+    assert_eq!(
+        issuer.token_requests()[0].form["resource"],
+        "https://api.example.com"
+    );
+}
