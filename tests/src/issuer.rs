@@ -113,6 +113,9 @@ struct State {
     revoked_tokens: Vec<String>,
     serve_rfc8414: bool,
     serve_revocation: bool,
+    /// What `/.well-known/oauth-protected-resource/mcp` says its resource is (`None`:
+    /// `<issuer>/mcp`, the truth).
+    claimed_resource: Option<String>,
     counter: usize,
 }
 
@@ -178,6 +181,7 @@ impl FakeIssuer {
             revoked_tokens: Vec::new(),
             serve_rfc8414: options.rfc8414,
             serve_revocation: options.revocation,
+            claimed_resource: None,
             counter: 0,
         }));
         let shared = state.clone();
@@ -275,6 +279,11 @@ impl FakeIssuer {
 
     pub fn revoked_tokens(&self) -> Vec<String> {
         self.state().revoked_tokens.clone()
+    }
+
+    /// Makes the protected resource metadata claim another resource (an impersonation).
+    pub fn claim_resource(&self, resource: &str) {
+        self.state().claimed_resource = Some(resource.to_owned());
     }
 
     /// Answer `slow_down` to the next `n` device polls.
@@ -467,6 +476,29 @@ async fn handle(
             json_response(200, metadata)
         }
         "/token" => token(form, state).await,
+        // A protected resource (RFC 9728) whose authorization server is this issuer.
+        "/mcp" => {
+            let mut response = raw_response(401, "text/plain", "unauthorized");
+            let challenge = format!(
+                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+            );
+            response
+                .headers_mut()
+                .insert("www-authenticate", challenge.parse().unwrap());
+            response
+        }
+        "/.well-known/oauth-protected-resource/mcp" => {
+            let claimed = state
+                .lock()
+                .unwrap()
+                .claimed_resource
+                .clone()
+                .unwrap_or_else(|| format!("{base}/mcp"));
+            json_response(
+                200,
+                json!({"resource": claimed, "authorization_servers": [base]}),
+            )
+        }
         "/device/code" => device_authorization(&form, state, base),
         "/revoke" => {
             let mut state = state.lock().unwrap();

@@ -1,0 +1,349 @@
+//! Interactive sign-in end to end (SPEC §4, §9): browser login with PKCE on the loopback
+//! listener, device code, cancel, revocation on logout, and discovery from a protected
+//! resource, against the fake issuer.
+
+use std::path::Path;
+use std::time::Duration;
+
+use auth_app_server_tests::issuer::CLIENT_ID;
+use auth_app_server_tests::{FakeIssuer, ServerProcess};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn configure(home: &Path, issuer: &FakeIssuer) {
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nscopes = [\"openid\", \"offline_access\"]\n",
+        issuer.url()
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+}
+
+async fn server_for(
+    issuer: &FakeIssuer,
+    envs: &[(&str, &str)],
+) -> (tempfile::TempDir, ServerProcess) {
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), issuer);
+    let mut server = ServerProcess::start_with(home.path(), &[], envs).await;
+    server.initialize().await;
+    (home, server)
+}
+
+fn read_auth(home: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
+}
+
+/// A browser's GET: (status, body). `None` when nothing listens any more.
+async fn browser_get(url: &str) -> Option<(u16, String)> {
+    let rest = url.strip_prefix("http://").expect("loopback http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, response))
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn browser_login_with_pkce_ignores_a_wrong_state_and_completes() {
+    let issuer = FakeIssuer::start().await;
+    let (home, mut server) = server_for(&issuer, &[]).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    assert_eq!(started["type"], "oauth");
+    let login_id = started["loginId"].as_str().unwrap().to_owned();
+    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
+    assert!(
+        auth_url.starts_with(&format!("{}/authorize?", issuer.url())),
+        "{auth_url}"
+    );
+    assert_eq!(
+        query_param(&auth_url, "client_id").as_deref(),
+        Some(CLIENT_ID)
+    );
+    assert_eq!(
+        query_param(&auth_url, "scope").as_deref(),
+        Some("openid offline_access")
+    );
+    assert_eq!(
+        query_param(&auth_url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(query_param(&auth_url, "code_challenge").unwrap().len(), 43);
+    let redirect_uri = query_param(&auth_url, "redirect_uri").unwrap();
+    assert!(
+        redirect_uri.starts_with("http://127.0.0.1:") && redirect_uri.ends_with("/callback"),
+        "{redirect_uri}"
+    );
+
+    let redirect = issuer.approve_authorization(&auth_url);
+    let state = query_param(&redirect, "state").unwrap();
+    let forged = redirect.replace(&format!("state={state}"), "state=forged");
+    let (status, page) = browser_get(&forged).await.expect("listener is up");
+    assert_eq!(status, 400, "{page}");
+    let (status, _) = browser_get(&format!("{redirect_uri}?code=x"))
+        .await
+        .expect("still listening after a bad state");
+    assert_eq!(status, 400, "a missing state is refused too");
+
+    let (status, page) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 200);
+    assert!(page.contains("You are signed in"), "{page}");
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed, json!({"loginId": login_id, "success": true}));
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(
+        (status["state"].clone(), status["authMethod"].clone()),
+        (json!("active"), json!("oauth"))
+    );
+    assert_eq!(status["account"]["email"], "user0@example.com");
+
+    let exchange = issuer
+        .token_requests()
+        .into_iter()
+        .find(|r| r.form["grant_type"] == "authorization_code")
+        .unwrap();
+    assert_eq!(exchange.form["redirect_uri"], redirect_uri);
+    assert_eq!(exchange.form["client_id"], CLIENT_ID);
+    let stored = read_auth(home.path());
+    assert_eq!(
+        stored["issuer"].as_str().unwrap().trim_end_matches('/'),
+        issuer.url()
+    );
+    assert_eq!(stored["client_id"], CLIENT_ID);
+    assert!(
+        stored["tokens"]["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("rt-")
+    );
+
+    assert!(
+        browser_get(&redirect).await.is_none(),
+        "the listener closed after success"
+    );
+}
+
+#[tokio::test]
+async fn a_denied_browser_login_ends_unsuccessfully_and_closes_the_listener() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer, &[]).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let redirect = issuer.deny_authorization(started["authUrl"].as_str().unwrap());
+    let (status, page) = browser_get(&redirect).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("access_denied"), "{page}");
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"]
+            .as_str()
+            .unwrap()
+            .contains("access_denied"),
+        "{completed}"
+    );
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+    assert!(browser_get(&redirect).await.is_none());
+}
+
+#[tokio::test]
+async fn a_browser_login_times_out() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) =
+        server_for(&issuer, &[("AUTH_APP_SERVER_LOGIN_TIMEOUT_SECS", "1")]).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["loginId"], started["loginId"]);
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"].as_str().unwrap().contains("timed out"),
+        "{completed}"
+    );
+    let redirect = issuer.approve_authorization(started["authUrl"].as_str().unwrap());
+    assert!(
+        browser_get(&redirect).await.is_none(),
+        "the listener closed at the timeout"
+    );
+}
+
+#[tokio::test]
+async fn device_login_completes_after_approval_and_logout_revokes() {
+    let issuer = FakeIssuer::start().await;
+    let (home, mut server) = server_for(&issuer, &[]).await;
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    assert_eq!(started["type"], "deviceCode");
+    assert_eq!(
+        started["verificationUri"],
+        format!("{}/device", issuer.url())
+    );
+    assert_eq!(started["intervalSecs"], 1);
+    let user_code = started["userCode"].as_str().unwrap().to_owned();
+    assert!(
+        started["verificationUriComplete"]
+            .as_str()
+            .unwrap()
+            .contains(&user_code)
+    );
+    assert!(started["expiresAt"].as_i64().unwrap() > 0);
+
+    issuer.decide_device(&user_code, true);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(
+        completed,
+        json!({"loginId": started["loginId"], "success": true})
+    );
+    assert_eq!(server.status(json!({})).await["state"], "active");
+    let refresh_token = read_auth(home.path())["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    server.call("logout", json!({})).await;
+    assert!(!home.path().join("auth.json").exists());
+    // Revocation runs in the background; wait for the issuer to see it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !issuer.revoked_tokens().contains(&refresh_token) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refresh token was never revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(issuer.hits("/revoke"), 1);
+}
+
+#[tokio::test]
+async fn device_login_denied_expired_and_slow_down() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer, &[]).await;
+
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    issuer.decide_device(started["userCode"].as_str().unwrap(), false);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"].as_str().unwrap().contains("denied"),
+        "{completed}"
+    );
+
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    issuer.expire_device(started["userCode"].as_str().unwrap());
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"].as_str().unwrap().contains("expired"),
+        "{completed}"
+    );
+
+    issuer.slow_down_next(1);
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    let user_code = started["userCode"].as_str().unwrap().to_owned();
+    // Approve once the slowed-down poll has happened, then check the gap that followed it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while issuer.device_polls(&user_code).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    issuer.decide_device(&user_code, true);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], true, "{completed}");
+    let polls = issuer.device_polls(&user_code);
+    assert_eq!(polls.len(), 2, "one slow_down, then the approved poll");
+    assert!(
+        polls[1] - polls[0] >= Duration::from_secs(6),
+        "slow_down adds 5 s to the 1 s interval"
+    );
+    assert_eq!(server.status(json!({})).await["state"], "active");
+}
+
+#[tokio::test]
+async fn cancel_and_a_new_login_end_the_pending_one() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer, &[]).await;
+    let first = server.call("login", json!({"type": "deviceCode"})).await;
+    let second = server.call("login", json!({"type": "oauth"})).await;
+    let ended = server.notification("loginCompleted").await;
+    assert_eq!(
+        (ended["loginId"].clone(), ended["success"].clone()),
+        (first["loginId"].clone(), json!(false))
+    );
+    assert!(
+        ended["error"].as_str().unwrap().contains("new sign-in"),
+        "{ended}"
+    );
+
+    let canceled = server
+        .call("cancelLogin", json!({"loginId": second["loginId"]}))
+        .await;
+    assert_eq!(canceled, json!({"status": "canceled"}));
+    let ended = server.notification("loginCompleted").await;
+    assert_eq!(
+        (ended["loginId"].clone(), ended["success"].clone()),
+        (second["loginId"].clone(), json!(false))
+    );
+    assert_eq!(
+        server
+            .call("cancelLogin", json!({"loginId": second["loginId"]}))
+            .await,
+        json!({"status": "notFound"})
+    );
+    let redirect = issuer.approve_authorization(second["authUrl"].as_str().unwrap());
+    assert!(
+        browser_get(&redirect).await.is_none(),
+        "the listener closed on cancel"
+    );
+}
+
+#[tokio::test]
+async fn the_issuer_is_found_from_a_protected_resource_and_an_impersonation_is_refused() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[provider]\nclient_id = \"{CLIENT_ID}\"\nprotected_resource = \"{}/mcp\"\n",
+        issuer.url()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    assert_eq!(issuer.hits("/mcp"), 1);
+    assert_eq!(issuer.hits("/.well-known/oauth-protected-resource/mcp"), 1);
+    issuer.decide_device(started["userCode"].as_str().unwrap(), true);
+    assert_eq!(server.notification("loginCompleted").await["success"], true);
+    let stored = read_auth(home.path());
+    assert_eq!(
+        stored["issuer"].as_str().unwrap().trim_end_matches('/'),
+        issuer.url()
+    );
+    let device_request = issuer.token_requests().into_iter().next().unwrap();
+    assert_eq!(device_request.form["client_id"], CLIENT_ID);
+
+    let liar = FakeIssuer::start().await;
+    liar.claim_resource("https://elsewhere.example/mcp");
+    let home = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[provider]\nclient_id = \"{CLIENT_ID}\"\nprotected_resource = \"{}/mcp\"\n",
+        liar.url()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server
+        .call_error("login", json!({"type": "deviceCode"}))
+        .await;
+    assert_eq!(error["code"], -32012);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("another resource"),
+        "{error}"
+    );
+    assert_eq!(liar.hits("/device/code"), 0);
+}
