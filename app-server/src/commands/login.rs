@@ -38,20 +38,21 @@ pub async fn run(
 ) -> u8 {
     match how {
         How::ApiKey => api_key(manager).await,
-        How::Device => match manager.start_device_login().await {
-            Ok(started) => {
-                show(&started);
-                wait(manager, &started, events).await
+        How::Device | How::Browser => {
+            // Listen for Ctrl-C before anything is shown, so an early one is not lost.
+            let interrupt = Interrupt::listen();
+            let started = match how {
+                How::Device => manager.start_device_login().await,
+                _ => manager.start_oauth_login().await,
+            };
+            match started {
+                Ok(started) => {
+                    show(&started);
+                    wait(manager, &started, events, interrupt).await
+                }
+                Err(error) => fail(&error, error_code(&error)),
             }
-            Err(error) => fail(&error, error_code(&error)),
-        },
-        How::Browser => match manager.start_oauth_login().await {
-            Ok(started) => {
-                show(&started);
-                wait(manager, &started, events).await
-            }
-            Err(error) => fail(&error, error_code(&error)),
-        },
+        }
         How::Unspecified => fail(
             "choose how to sign in: --device, --browser, or --with-api-key (reads the key from stdin)",
             exit::SIGNED_OUT_OR_FAILED,
@@ -121,11 +122,48 @@ fn show(started: &LoginStart) {
     }
 }
 
+/// Ctrl-C, registered from the moment it is created.
+struct Interrupt {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            Self {
+                signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                    .ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        match &mut self.signal {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Waits for the login's end, with a spinner on a terminal; Ctrl-C cancels it.
 async fn wait(
     manager: &AuthManager,
     started: &LoginStart,
     mut events: mpsc::UnboundedReceiver<AuthEvent>,
+    mut interrupt: Interrupt,
 ) -> u8 {
     let login_id = match started {
         LoginStart::Oauth { login_id, .. } | LoginStart::DeviceCode { login_id, .. } => {
@@ -160,7 +198,7 @@ async fn wait(
                 Some(_) => {}
                 None => return fail("the sign-in ended unexpectedly", exit::SIGNED_OUT_OR_FAILED),
             },
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            () = interrupt.recv(), if !interrupted => {
                 interrupted = true;
                 if !manager.cancel_login(&login_id) {
                     return fail("sign-in canceled", exit::INTERRUPTED);

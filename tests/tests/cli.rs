@@ -1,0 +1,271 @@
+//! The commands for people (`status`, `token`, `login`, `logout`), run as real processes:
+//! exit codes, stdout/stderr, stdin handling, Ctrl-C, and the fake issuer for `token` and
+//! `login --device`.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auth_app_server_tests::issuer::CLIENT_ID;
+use auth_app_server_tests::{FakeIssuer, TokenMode, server_binary};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KEY: &str = "sk-cli-0123456789abcdef";
+
+async fn run(home: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = tokio::process::Command::new(server_binary())
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the command ends")
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn api_key_login_status_token_and_logout() {
+    // A home the server creates itself (0700), so no permission warning mixes into stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let home = &home;
+    let out = run(home, &["status"], "").await;
+    assert_eq!(out.status.code(), Some(1), "signed out");
+    assert!(
+        text(&out.stderr).contains("Not signed in"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+
+    // The key comes from stdin; the trailing newline of piped input is not a warning.
+    let out = run(home, &["login", "--with-api-key"], &format!("{KEY}\n")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "Signed in with an API key.\n");
+
+    // Flags after or before the command name.
+    let out = run(home, &["status", "--json"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status,
+        json!({"authMethod": "apiKey", "state": "active"}),
+        "never the token"
+    );
+    let out = run(home, &["token"], "").await;
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(0), format!("{KEY}\n"))
+    );
+
+    let out = run(home, &["logout"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!home.join("auth.json").exists());
+    let out = run(home, &["token"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not signed in"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn the_key_is_never_taken_from_the_command_line_and_failures_are_clear() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["login"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--with-api-key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(home.path(), &["login", "--with-api-key", KEY], "").await;
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a key on the command line is refused"
+    );
+    let out = run(home.path(), &["login", "--with-api-key"], "\n").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("empty"), "{}", text(&out.stderr));
+    let out = run(home.path(), &["login", "--device"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("config.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(home.path().join("auth.json"), "{oops").unwrap();
+    let out = run(home.path(), &["status"], "").await;
+    assert_eq!(out.status.code(), Some(4));
+    let message = text(&out.stderr);
+    assert!(
+        message.contains(&home.path().join("auth.json").display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("auth.json.corrupt-"),
+        "says what will happen to it: {message}"
+    );
+}
+
+fn configure(home: &Path, issuer: &FakeIssuer) {
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
+        issuer.url()
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+}
+
+#[tokio::test]
+async fn token_refreshes_a_stale_token_and_status_reports_poisoning() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer);
+    let tokens = issuer.issue_grant(3600);
+    let file = json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
+        "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token, "expires_at": now() + 30}});
+    std::fs::write(home.path().join("auth.json"), file.to_string()).unwrap();
+
+    let out = run(home.path(), &["token"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.starts_with("at-") && printed.trim() != tokens.access_token,
+        "a refreshed token: {printed}"
+    );
+    assert_eq!(issuer.refresh_hits(), 1);
+
+    issuer.set_mode(TokenMode::InvalidGrant);
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("auth.json")).unwrap()).unwrap();
+    let mut stale = stored.clone();
+    stale["tokens"]["expires_at"] = json!(now() - 10);
+    std::fs::write(home.path().join("auth.json"), stale.to_string()).unwrap();
+    let out = run(home.path(), &["token"], "").await;
+    assert_eq!(out.status.code(), Some(2), "needs login");
+    assert!(
+        text(&out.stderr).contains("sign in again"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(home.path(), &["status"], "").await;
+    assert_eq!(out.status.code(), Some(2));
+    let shown = text(&out.stderr);
+    assert!(
+        shown.contains("invalid_grant") && shown.contains("login --device"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("at-"),
+        "status never prints a token: {shown}"
+    );
+    assert_eq!(
+        issuer.refresh_hits(),
+        2,
+        "one request for the dead token, none for status"
+    );
+}
+
+/// Starts `login --device` and returns the child and the user code it showed.
+async fn start_device_login(
+    home: &Path,
+) -> (tokio::process::Child, String, tokio::process::ChildStderr) {
+    let mut child = tokio::process::Command::new(server_binary())
+        .args(["login", "--device", "--home"])
+        .arg(home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut shown = String::new();
+    let mut buf = [0u8; 1024];
+    let user_code = loop {
+        let n = tokio::time::timeout(Duration::from_secs(30), stderr.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the command ended before showing a code: {shown}");
+        shown.push_str(&text(&buf[..n]));
+        if let Some(code) = shown.split_whitespace().find(|w| w.starts_with("WDJB-")) {
+            break code.to_owned();
+        }
+    };
+    assert!(shown.contains("/device"), "shows the URL: {shown}");
+    (child, user_code, stderr)
+}
+
+#[tokio::test]
+async fn login_device_waits_for_approval() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer);
+    let (child, user_code, mut stderr) = start_device_login(home.path()).await;
+    issuer.decide_device(&user_code, true);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(status.status.code(), Some(0), "{rest}");
+    assert!(rest.contains("Signed in."), "{rest}");
+    let out = run(home.path(), &["status"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("user0@example.com"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_cancels_a_device_login() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer);
+    let (child, _user_code, mut stderr) = start_device_login(home.path()).await;
+    let pid = child.id().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(out.status.code(), Some(130), "{rest}");
+    assert!(rest.contains("canceled"), "{rest}");
+    assert!(!home.path().join("auth.json").exists());
+}
