@@ -1,7 +1,5 @@
 //! Logging to stderr only: stdout carries protocol lines and nothing else.
 
-use std::io::IsTerminal;
-
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogLevel;
@@ -18,7 +16,9 @@ pub fn init(level: Option<LogLevel>, default: LogLevel) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // Plain text even on a terminal: colours would need tracing-subscriber's `ansi` feature
+        // (and panic without it), and logs are for reading and grepping, not for show.
+        .with_ansi(false)
         .with_target(false)
         .init();
 }

@@ -313,6 +313,17 @@ impl FakeIssuer {
             .expired = true;
     }
 
+    /// User codes of device logins nobody has decided on yet.
+    pub fn pending_user_codes(&self) -> Vec<String> {
+        let state = self.state();
+        state
+            .devices
+            .iter()
+            .filter(|d| d.decision.is_none() && !d.expired)
+            .map(|d| d.user_code.clone())
+            .collect()
+    }
+
     /// When each poll of the device login with `user_code` arrived.
     pub fn device_polls(&self, user_code: &str) -> Vec<Instant> {
         let state = self.state();

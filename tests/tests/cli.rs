@@ -269,3 +269,24 @@ async fn ctrl_c_cancels_a_device_login() {
     assert!(rest.contains("canceled"), "{rest}");
     assert!(!home.path().join("auth.json").exists());
 }
+
+#[tokio::test]
+async fn commands_work_on_a_real_terminal() {
+    // `script` gives the command a pseudo-terminal, as a person's shell would: the spinner and
+    // terminal detection paths run (an earlier build panicked in its logger here).
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let command = format!(
+        "{} status --home {}",
+        server_binary().display(),
+        home.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("run script(1)");
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("Not signed in"), "{shown}");
+    assert!(!shown.contains("panicked"), "{shown}");
+}
