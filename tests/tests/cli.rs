@@ -78,6 +78,21 @@ async fn api_key_login_status_token_and_logout() {
         (out.status.code(), text(&out.stdout)),
         (Some(0), format!("{KEY}\n"))
     );
+    let before = std::process::Command::new(server_binary())
+        .arg("--home")
+        .arg(home)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        before.status.code(),
+        Some(0),
+        "flags before the command name work too"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&before.stdout).unwrap()["state"],
+        "active"
+    );
 
     let out = run(home, &["logout"], "").await;
     assert_eq!(out.status.code(), Some(0));
