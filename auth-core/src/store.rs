@@ -14,6 +14,8 @@ use crate::auth_file::{AuthFile, FormatError};
 
 const FILE_NAME: &str = "auth.json";
 const LOCK_NAME: &str = "auth.json.lock";
+const TEMP_PREFIX: &str = ".auth.json.";
+const TEMP_SUFFIX: &str = ".tmp";
 
 /// Identifies one version of the file: a new inode (every atomic write makes one), size or
 /// modification time means the content may have changed.
@@ -174,10 +176,11 @@ impl AuthStore {
     /// Replaces the file atomically: a 0600 temporary file in the same folder, written and
     /// fsynced, renamed over `auth.json`, then the folder fsynced so the rename is durable.
     pub fn write(&self, _lock: &WriteLock, file: &AuthFile) -> Result<FileStamp, StoreError> {
+        self.remove_leftover_temp_files();
         let bytes = file.to_bytes();
         let mut temp = tempfile::Builder::new()
-            .prefix(".auth.json.")
-            .suffix(".tmp")
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
             .permissions(private_file_permissions())
             .tempfile_in(&self.home)
             .map_err(|source| self.error("create a temporary file in", &self.home, source))?;
@@ -192,6 +195,21 @@ impl AuthStore {
             .map_err(|source| self.error("read", &self.path, source))?;
         self.sync_home();
         Ok(FileStamp::of(&stamp))
+    }
+
+    /// Temporary files exist only while a writer holds the lock; one found by the lock's
+    /// holder was left by a writer that died mid-write (e.g. SIGKILL), and is removed.
+    fn remove_leftover_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.home) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Deletes the file (logout). A missing file is not an error.
@@ -383,6 +401,18 @@ mod tests {
                 .unwrap();
         }
         reader.join().unwrap();
+    }
+
+    #[test]
+    fn temp_files_of_a_dead_writer_are_removed_by_the_next_write() {
+        let (_dir, store) = store();
+        let lock = store.lock().unwrap();
+        let leftover = store.home().join(".auth.json.AbC123.tmp");
+        fs::write(&leftover, b"{\"version\":1,\"auth_mo").unwrap();
+        store
+            .write(&lock, &AuthFile::api_key(Secret::new("k1")))
+            .unwrap();
+        assert!(!leftover.exists());
     }
 
     #[test]
