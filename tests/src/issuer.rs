@@ -116,6 +116,8 @@ struct State {
     /// What `/.well-known/oauth-protected-resource/mcp` says its resource is (`None`:
     /// `<issuer>/mcp`, the truth).
     claimed_resource: Option<String>,
+    jwt_access_tokens: bool,
+    client_ids: Vec<String>,
     counter: usize,
 }
 
@@ -129,6 +131,10 @@ pub struct IssuerOptions {
     pub expires_in: i64,
     /// `interval` of device authorization responses (`None`: not sent).
     pub device_interval: Option<u64>,
+    /// Access tokens are JWTs (`alg: none`) carrying `exp`, for clients that read them.
+    pub jwt_access_tokens: bool,
+    /// Client ids accepted besides [`CLIENT_ID`] (a peer that brings its own).
+    pub extra_client_ids: Vec<String>,
 }
 
 impl Default for IssuerOptions {
@@ -139,6 +145,8 @@ impl Default for IssuerOptions {
             rotation: true,
             expires_in: 3600,
             device_interval: Some(1),
+            jwt_access_tokens: false,
+            extra_client_ids: Vec::new(),
         }
     }
 }
@@ -182,6 +190,10 @@ impl FakeIssuer {
             serve_rfc8414: options.rfc8414,
             serve_revocation: options.revocation,
             claimed_resource: None,
+            jwt_access_tokens: options.jwt_access_tokens,
+            client_ids: std::iter::once(CLIENT_ID.to_owned())
+                .chain(options.extra_client_ids)
+                .collect(),
             counter: 0,
         }));
         let shared = state.clone();
@@ -380,14 +392,10 @@ impl FakeIssuer {
 fn mint(state: &mut State, grant: usize, expires_in: i64) -> IssuedTokens {
     state.counter += 1;
     let n = state.counter;
-    let access_token = format!("at-{grant}-{n}");
+    let access_token = access_token(state, grant, n, expires_in);
     let refresh_token = format!("rt-{grant}-{n}");
     let claims = json!({"sub": format!("user-{grant}"), "email": format!("user{grant}@example.com"), "name": "Test User"});
-    let id_token = format!(
-        "{}.{}.sig",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let id_token = unsigned_jwt(&claims);
     let old = std::mem::take(&mut state.grants[grant].current_refresh);
     if let Some(entry) = state.refresh_tokens.get_mut(&old) {
         entry.1 = false;
@@ -405,9 +413,41 @@ fn mint(state: &mut State, grant: usize, expires_in: i64) -> IssuedTokens {
     }
 }
 
+/// `at-<grant>-<n>`, or a JWT carrying that as `jti` when the options ask for JWTs.
+fn access_token(state: &State, grant: usize, n: usize, expires_in: i64) -> String {
+    let id = format!("at-{grant}-{n}");
+    if !state.jwt_access_tokens {
+        return id;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    unsigned_jwt(&json!({"jti": id, "sub": format!("user-{grant}"), "exp": now + expires_in}))
+}
+
+fn unsigned_jwt(claims: &Value) -> String {
+    format!(
+        "{}.{}.sig",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
 fn query_of(url: &str) -> HashMap<String, String> {
     let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
     form_decode(query.as_bytes())
+}
+
+/// A form body, or a JSON object's string fields (some clients post JSON to `/token`).
+fn body_fields(body: &[u8]) -> HashMap<String, String> {
+    match serde_json::from_slice::<serde_json::Map<String, Value>>(body) {
+        Ok(object) => object
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, value.as_str()?.to_owned())))
+            .collect(),
+        Err(_) => form_decode(body),
+    }
 }
 
 fn form_decode(body: &[u8]) -> HashMap<String, String> {
@@ -467,7 +507,7 @@ async fn handle(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let form = form_decode(&body);
+    let form = body_fields(&body);
     match path.as_str() {
         "/.well-known/oauth-authorization-server" if !state.lock().unwrap().serve_rfc8414 => {
             raw_response(404, "", "")
@@ -540,7 +580,10 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
             mode => mode,
         }
     };
-    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+    let client_known = form
+        .get("client_id")
+        .is_some_and(|id| state.lock().unwrap().client_ids.contains(id));
+    if !client_known {
         return oauth_error(401, "invalid_client");
     }
     let grant_type = form.get("grant_type").cloned().unwrap_or_default();
@@ -623,9 +666,9 @@ fn refresh(form: &HashMap<String, String>, state: &Mutex<State>) -> Response<Ful
         return token_response(&mut state, grant);
     }
     state.counter += 1;
-    let access = format!("at-{grant}-{}", state.counter);
-    state.grants[grant].current_access = access.clone();
     let expires_in = state.expires_in;
+    let access = access_token(&state, grant, state.counter, expires_in);
+    state.grants[grant].current_access = access.clone();
     json_response(
         200,
         json!({"access_token": access, "token_type": "Bearer", "expires_in": expires_in}),

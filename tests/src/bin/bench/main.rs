@@ -17,6 +17,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
+mod storm;
+
 /// How a server is started and where its credentials go.
 #[derive(Clone)]
 struct Target {
@@ -52,10 +54,17 @@ impl Target {
                     .arg("error");
             }
             Kind::Codex => {
+                // Every request the peer makes on its own (update checks, its backend) goes to
+                // a closed port on loopback, never out; the fake issuer (loopback) is reached
+                // directly.
                 command
                     .arg("app-server")
                     .env("CODEX_HOME", home)
-                    .env("RUST_LOG", "error");
+                    .env("RUST_LOG", "error")
+                    .env("HTTPS_PROXY", CLOSED_PORT)
+                    .env("HTTP_PROXY", CLOSED_PORT)
+                    .env("ALL_PROXY", CLOSED_PORT)
+                    .env("NO_PROXY", "127.0.0.1,localhost");
             }
         }
         command
@@ -68,20 +77,13 @@ impl Target {
 
     fn write_credentials(&self, home: &Path, credentials: Credentials) {
         std::fs::create_dir_all(home).unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let jwt = |claims: Value| {
-            let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-            format!(
-                "{header}.{}.sig",
-                URL_SAFE_NO_PAD.encode(claims.to_string())
-            )
-        };
-        let access = jwt(json!({"exp": now + 3600, "sub": "bench-user"}));
+        if self.kind == Kind::Codex {
+            write_peer_config(home);
+        }
+        let now = unix_now();
+        let access = jwt(&json!({"exp": now + 3600, "sub": "bench-user"}));
         let id = jwt(
-            json!({"exp": now + 3600, "sub": "bench-user", "email": "bench@example.com",
+            &json!({"exp": now + 3600, "sub": "bench-user", "email": "bench@example.com",
             "https://api.openai.com/auth": {"chatgpt_account_id": "acct-bench", "chatgpt_plan_type": "plus"}}),
         );
         let file = match (self.kind, credentials) {
@@ -110,12 +112,41 @@ impl Target {
     }
 }
 
-fn humantime_now() -> String {
-    // RFC 3339 without a date crate: the server accepts it, the peer too.
-    let secs = SystemTime::now()
+/// A loopback port nothing listens on.
+const CLOSED_PORT: &str = "http://127.0.0.1:9";
+
+/// The peer's `config.toml`: its backend on the closed port, no update check.
+fn write_peer_config(home: &Path) {
+    std::fs::write(
+        home.join("config.toml"),
+        format!("chatgpt_base_url = \"{CLOSED_PORT}/backend-api/\"\ncheck_for_update_on_startup = false\n"),
+    )
+    .unwrap();
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_secs();
+        .as_secs() as i64
+}
+
+/// An unsigned JWT with these claims.
+fn jwt(claims: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    format!(
+        "{header}.{}.sig",
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+fn humantime_now() -> String {
+    rfc3339(unix_now())
+}
+
+/// RFC 3339 (UTC, seconds) without a date crate: the server accepts it, the peer too.
+fn rfc3339(secs: i64) -> String {
+    let secs = secs as u64;
     let days = secs / 86_400;
     let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
     // Civil-from-days (Howard Hinnant's algorithm).
@@ -141,8 +172,15 @@ struct Running {
 
 impl Running {
     async fn start(target: &Target, home: &Path) -> Self {
-        let mut child = target
-            .command(home)
+        Self::start_with_env(target, home, &[]).await
+    }
+
+    async fn start_with_env(target: &Target, home: &Path, env: &[(&str, String)]) -> Self {
+        let mut command = target.command(home);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", target.binary.display()));
         let stdin = child.stdin.take().unwrap();
@@ -338,7 +376,7 @@ async fn flood(target: &Target, total: u64, window: usize) -> (f64, u64, u64, u6
             let permit = writer_permits.acquire().await.unwrap();
             permit.forget();
             batch.extend_from_slice(
-                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"getAuthStatus\"}}\n")
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"getAuthStatus\",\"params\":{{}}}}\n")
                     .as_bytes(),
             );
             if writer_permits.available_permits() == 0 || id == total {
@@ -434,6 +472,8 @@ async fn main() {
         .position(|a| a == "--peer")
         .map(|i| PathBuf::from(&args[i + 1]));
     let quick = args.iter().any(|a| a == "--quick");
+    // Only the refresh-storm scenarios (they do not depend on --quick).
+    let storms_only = args.iter().any(|a| a == "--storms-only");
     let (runs, count, flood_total, long_total) = if quick {
         (5, 2_000, 20_000, 100_000)
     } else {
@@ -479,62 +519,73 @@ async fn main() {
         });
     };
 
-    let mut values = Vec::new();
-    for target in &targets {
-        let d = cold_start(target, runs).await;
-        values.push((millis(d), d.as_secs_f64()));
-    }
-    record(
-        "cold start: spawn → initialize answer (median)",
-        values,
-        true,
-    );
-
-    for (label, credentials, params) in [
-        (
-            "getAuthStatus round trip, API key",
-            Credentials::ApiKey,
-            json!({}),
-        ),
-        (
-            "getAuthStatus round trip, OAuth fresh token, refreshToken: true",
-            Credentials::FreshOauth,
-            json!({"includeToken": true, "refreshToken": true}),
-        ),
-    ] {
-        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+    if !storms_only {
+        let mut values = Vec::new();
         for target in &targets {
-            let (p50, p99) = round_trip(target, credentials, params.clone(), count).await;
-            p50s.push((micros(p50), p50.as_secs_f64()));
-            p99s.push((micros(p99), p99.as_secs_f64()));
+            let d = cold_start(target, runs).await;
+            values.push((millis(d), d.as_secs_f64()));
         }
-        record(&format!("{label}: p50"), p50s, true);
-        record(&format!("{label}: p99"), p99s, true);
-    }
+        record(
+            "cold start: spawn → initialize answer (median)",
+            values,
+            true,
+        );
 
-    let (mut rates, mut peaks) = (Vec::new(), Vec::new());
-    for target in &targets {
-        let (rate, peak, _, _) = flood(target, flood_total, 64).await;
-        rates.push((format!("{rate:.0} req/s"), rate));
-        peaks.push((format!("{:.1} MB", peak as f64 / 1024.0), peak as f64));
-    }
-    record("throughput, 64 requests in flight", rates, false);
-    record("peak resident memory (VmHWM)", peaks, true);
-
-    let mut growth = Vec::new();
-    for target in &targets {
-        let (_, _, end, early) = flood(target, long_total, 64).await;
-        growth.push((
-            format!(
-                "{:.1} MB after 10k → {:.1} MB after {}",
-                early as f64 / 1024.0,
-                end as f64 / 1024.0,
-                long_total
+        for (label, credentials, params) in [
+            (
+                "getAuthStatus round trip, API key",
+                Credentials::ApiKey,
+                json!({}),
             ),
-            end as f64,
-        ));
+            (
+                "getAuthStatus round trip, OAuth fresh token, refreshToken: true",
+                Credentials::FreshOauth,
+                json!({"includeToken": true, "refreshToken": true}),
+            ),
+        ] {
+            let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+            for target in &targets {
+                let (p50, p99) = round_trip(target, credentials, params.clone(), count).await;
+                p50s.push((micros(p50), p50.as_secs_f64()));
+                p99s.push((micros(p99), p99.as_secs_f64()));
+            }
+            record(&format!("{label}: p50"), p50s, true);
+            record(&format!("{label}: p99"), p99s, true);
+        }
+
+        let (mut rates, mut peaks) = (Vec::new(), Vec::new());
+        for target in &targets {
+            let (rate, peak, _, _) = flood(target, flood_total, 64).await;
+            rates.push((format!("{rate:.0} req/s"), rate));
+            peaks.push((format!("{:.1} MB", peak as f64 / 1024.0), peak as f64));
+        }
+        record("throughput, 64 requests in flight", rates, false);
+        record("peak resident memory (VmHWM)", peaks, true);
+
+        let mut growth = Vec::new();
+        for target in &targets {
+            let (_, _, end, early) = flood(target, long_total, 64).await;
+            growth.push((
+                format!(
+                    "{:.1} MB after 10k → {:.1} MB after {}",
+                    early as f64 / 1024.0,
+                    end as f64 / 1024.0,
+                    long_total
+                ),
+                end as f64,
+            ));
+        }
+        record("resident memory, long polling run (VmRSS)", growth, true);
     }
-    record("resident memory, long polling run (VmRSS)", growth, true);
+    for (metric, cells) in storm::run(&targets).await {
+        let mut cells = cells.into_iter();
+        rows.push(Row {
+            metric,
+            ours: cells.next().unwrap(),
+            peer: cells.next(),
+            ratio: None,
+        });
+    }
 
     println!(
         "\n| metric | {} |{}",

@@ -1,0 +1,311 @@
+//! Refresh storms: the same client behaviour against each server, the fake issuer counting
+//! every refresh request that reaches its token endpoint.
+//!
+//! Both servers start from the same kind of home: a signed-in user whose access token expired a
+//! minute ago, with a refresh token the fake issuer knows. The client always polls
+//! `getAuthStatus {"includeToken": true, "refreshToken": true}`, as an IDE that wants a usable
+//! token before each API call does.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use auth_app_server_tests::issuer::CLIENT_ID;
+use auth_app_server_tests::{FakeIssuer, IssuedTokens, IssuerOptions, TokenMode};
+use serde_json::{Value, json};
+
+use super::{Kind, Running, Target, jwt, rfc3339, unix_now, write_peer_config};
+
+/// The OAuth client id the peer sends with its refreshes.
+const PEER_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+/// No scenario waits longer than this for its answers.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+
+fn poll() -> Value {
+    json!({"includeToken": true, "refreshToken": true})
+}
+
+async fn start_issuer(mode: TokenMode) -> FakeIssuer {
+    let issuer = FakeIssuer::start_with(IssuerOptions {
+        jwt_access_tokens: true,
+        extra_client_ids: vec![PEER_CLIENT_ID.to_owned()],
+        ..IssuerOptions::default()
+    })
+    .await;
+    issuer.set_mode(mode);
+    issuer
+}
+
+/// A home holding `tokens` with an access token that expired a minute ago.
+fn seed_stale(target: &Target, home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens) {
+    std::fs::create_dir_all(home).unwrap();
+    let now = unix_now();
+    let expired_access = jwt(&json!({"exp": now - 60, "sub": "user-0", "jti": "expired"}));
+    let file = match target.kind {
+        Kind::Ours => {
+            std::fs::write(
+                home.join("config.toml"),
+                format!(
+                    "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
+                    issuer.url()
+                ),
+            )
+            .unwrap();
+            json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
+                "tokens": {"access_token": expired_access, "refresh_token": tokens.refresh_token,
+                           "id_token": tokens.id_token, "expires_at": now - 60},
+                "last_refresh": rfc3339(now - 3600)})
+        }
+        Kind::Codex => {
+            write_peer_config(home);
+            let id = jwt(
+                &json!({"exp": now - 60, "sub": "user-0", "email": "user0@example.com",
+                "https://api.openai.com/auth": {"chatgpt_account_id": "acct-bench", "chatgpt_plan_type": "plus"}}),
+            );
+            json!({"auth_mode": "chatgpt", "OPENAI_API_KEY": null,
+                "tokens": {"id_token": id, "access_token": expired_access,
+                           "refresh_token": tokens.refresh_token, "account_id": "acct-bench"},
+                "last_refresh": rfc3339(now - 30 * 86_400)})
+        }
+    };
+    std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
+}
+
+async fn start(target: &Target, home: &Path, issuer: &FakeIssuer) -> Running {
+    let env = match target.kind {
+        Kind::Ours => vec![],
+        Kind::Codex => vec![(
+            "CODEX_REFRESH_TOKEN_URL_OVERRIDE",
+            format!("{}/token", issuer.url()),
+        )],
+    };
+    let mut server = Running::start_with_env(target, home, &env).await;
+    server.initialize().await;
+    server
+}
+
+/// What the client saw over a run of polls.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    polls: usize,
+    /// Answers with no `authToken` (errors included).
+    without_token: usize,
+    /// Error answers (e.g. `-32001` past a queue bound).
+    errors: usize,
+}
+
+impl Seen {
+    fn count(&mut self, response: &Value) {
+        self.polls += 1;
+        if response.get("error").is_some() {
+            self.errors += 1;
+            self.without_token += 1;
+        } else if !response["result"]["authToken"].is_string() {
+            self.without_token += 1;
+        }
+    }
+
+    fn add(self, other: Seen) -> Seen {
+        Seen {
+            polls: self.polls + other.polls,
+            without_token: self.without_token + other.without_token,
+            errors: self.errors + other.errors,
+        }
+    }
+}
+
+/// `count` polls, each sent after the previous answer; stops early at `deadline`.
+async fn poll_sequentially(server: &mut Running, count: usize, deadline: Instant) -> Seen {
+    let mut seen = Seen::default();
+    for _ in 0..count {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let id = server.send("getAuthStatus", &poll()).await;
+        let response = server.response(id).await;
+        seen.count(&response);
+    }
+    seen
+}
+
+/// `count` polls written at once, then every answer read.
+async fn poll_concurrently(server: &mut Running, count: usize) -> Seen {
+    use tokio::io::AsyncWriteExt;
+    let first = server.next_id + 1;
+    let mut batch = String::new();
+    for n in 0..count as u64 {
+        batch.push_str(
+            &json!({"jsonrpc": "2.0", "id": first + n, "method": "getAuthStatus", "params": poll()})
+                .to_string(),
+        );
+        batch.push('\n');
+    }
+    server.next_id += count as u64;
+    server.stdin.write_all(batch.as_bytes()).await.unwrap();
+    let mut seen = Seen::default();
+    while seen.polls < count {
+        let line = server
+            .lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("server closed stdout");
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["id"].as_u64().is_some_and(|id| id >= first) {
+            seen.count(&message);
+        }
+    }
+    seen
+}
+
+/// One scenario's result for one server, as the table shows it.
+async fn bounded(scenario: impl Future<Output = String>) -> String {
+    tokio::time::timeout(SCENARIO_LIMIT, scenario)
+        .await
+        .unwrap_or_else(|_| format!("unfinished after {} s", SCENARIO_LIMIT.as_secs()))
+}
+
+/// `polls` sequential polls after the issuer starts answering `invalid_grant`, then as many
+/// again after a restart on the same home.
+async fn after_invalid_grant(target: &Target, polls: usize, restart: bool) -> String {
+    let issuer = start_issuer(TokenMode::InvalidGrant).await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_stale(target, home.path(), &issuer, &tokens);
+    let far = Instant::now() + SCENARIO_LIMIT;
+    let mut server = start(target, home.path(), &issuer).await;
+    let seen = poll_sequentially(&mut server, polls, far).await;
+    server.stop().await;
+    let first = issuer.refresh_hits();
+    if !restart {
+        return format!("{first} ({} polls)", seen.polls);
+    }
+    let mut server = start(target, home.path(), &issuer).await;
+    poll_sequentially(&mut server, polls, far).await;
+    server.stop().await;
+    format!(
+        "{first}, then {} after a restart",
+        issuer.refresh_hits() - first
+    )
+}
+
+/// Sequential polls for two seconds while the issuer answers with `mode`.
+async fn behind(target: &Target, mode: TokenMode) -> String {
+    let issuer = start_issuer(mode).await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_stale(target, home.path(), &issuer, &tokens);
+    let mut server = start(target, home.path(), &issuer).await;
+    let seen = poll_sequentially(
+        &mut server,
+        usize::MAX,
+        Instant::now() + Duration::from_secs(2),
+    )
+    .await;
+    server.stop().await;
+    format!("{} ({} polls)", issuer.refresh_hits(), seen.polls)
+}
+
+/// `count` polls in flight at once on a stale token, the issuer answering normally.
+async fn concurrent(target: &Target, count: usize) -> String {
+    let issuer = start_issuer(TokenMode::Ok).await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_stale(target, home.path(), &issuer, &tokens);
+    let mut server = start(target, home.path(), &issuer).await;
+    let seen = poll_concurrently(&mut server, count).await;
+    server.stop().await;
+    let mut text = format!("{}", issuer.refresh_hits());
+    if seen.without_token > 0 {
+        text.push_str(&format!(
+            "; {} of {} answers without a token",
+            seen.without_token, seen.polls
+        ));
+    }
+    if seen.errors > 0 {
+        text.push_str(&format!(" ({} errors)", seen.errors));
+    }
+    text
+}
+
+/// Two servers on one home, rotating refresh tokens (reuse revokes the grant), each polling
+/// 20 times at the same time.
+async fn two_processes(target: &Target) -> String {
+    let issuer = start_issuer(TokenMode::Ok).await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_stale(target, home.path(), &issuer, &tokens);
+    let mut a = start(target, home.path(), &issuer).await;
+    let mut b = start(target, home.path(), &issuer).await;
+    let far = Instant::now() + SCENARIO_LIMIT;
+    let (seen_a, seen_b) = tokio::join!(
+        poll_sequentially(&mut a, 20, far),
+        poll_sequentially(&mut b, 20, far)
+    );
+    a.stop().await;
+    b.stop().await;
+    let seen = seen_a.add(seen_b);
+    format!(
+        "{}; {} of {} answers without a token",
+        issuer.refresh_hits(),
+        seen.without_token,
+        seen.polls
+    )
+}
+
+/// Every scenario on every target: (metric, one cell per target).
+pub async fn run(targets: &[&Target]) -> Vec<(String, Vec<String>)> {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    let mut row = |metric: &str, cells: Vec<String>| rows.push((metric.to_owned(), cells));
+    let mut each = Vec::new();
+    for target in targets {
+        each.push(bounded(after_invalid_grant(target, 10_000, false)).await);
+    }
+    row(
+        "refresh requests: 10,000-poll storm on poisoned credentials (invalid_grant)",
+        each,
+    );
+    let mut each = Vec::new();
+    for target in targets {
+        each.push(bounded(concurrent(target, 1_000)).await);
+    }
+    row(
+        "refresh requests: 1,000 concurrent polls on a stale token",
+        each,
+    );
+    let mut each = Vec::new();
+    for target in targets {
+        each.push(bounded(after_invalid_grant(target, 200, true)).await);
+    }
+    row("refresh requests: 200 polls after invalid_grant", each);
+    for (label, mode) in [
+        ("a 503", TokenMode::ServiceUnavailable),
+        ("a WAF's HTML 403", TokenMode::WafHtml403),
+    ] {
+        let mut each = Vec::new();
+        for target in targets {
+            each.push(bounded(behind(target, mode.clone())).await);
+        }
+        row(
+            &format!("refresh requests: 2 s of polling behind {label}"),
+            each,
+        );
+    }
+    let mut each = Vec::new();
+    for target in targets {
+        each.push(bounded(concurrent(target, 50)).await);
+    }
+    row(
+        "refresh requests: 50 concurrent polls on a stale token",
+        each,
+    );
+    let mut each = Vec::new();
+    for target in targets {
+        each.push(bounded(two_processes(target)).await);
+    }
+    row(
+        "refresh requests: 2 processes on one home, rotating refresh tokens",
+        each,
+    );
+    rows
+}
