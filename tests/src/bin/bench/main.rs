@@ -64,7 +64,12 @@ impl Target {
                     .env("HTTPS_PROXY", CLOSED_PORT)
                     .env("HTTP_PROXY", CLOSED_PORT)
                     .env("ALL_PROXY", CLOSED_PORT)
-                    .env("NO_PROXY", "127.0.0.1,localhost");
+                    .env("NO_PROXY", "127.0.0.1,localhost")
+                    // Its refreshes too, unless a scenario points them at the fake issuer.
+                    .env(
+                        "CODEX_REFRESH_TOKEN_URL_OVERRIDE",
+                        format!("{CLOSED_PORT}/oauth/token"),
+                    );
             }
         }
         command
