@@ -182,6 +182,14 @@ impl Dispatcher {
     /// Checks one request and decides, in line order, whether it runs.
     fn admit(&self, text: &str) -> Admission {
         let envelope: Envelope = match serde_json::from_str(text) {
+            // serde also reads a struct from an array, by position; a request is an object.
+            Ok(_) if !text.starts_with('{') => {
+                return Admission::Reply(error_line(
+                    None,
+                    error_code::INVALID_REQUEST,
+                    NOT_A_REQUEST,
+                ));
+            }
             Ok(envelope) => envelope,
             Err(error) => return Admission::Reply(decode_error_line(&error)),
         };
@@ -327,6 +335,8 @@ fn is_valid_id(id: &str) -> bool {
         || id.starts_with(|c: char| c.is_ascii_digit())
 }
 
+const NOT_A_REQUEST: &str = "invalid request: expected a JSON-RPC request object with \"method\" (or a batch array of them)";
+
 /// `-32700` for broken JSON, `-32600` for JSON that is not a request. Never quotes the input.
 fn decode_error_line(error: &serde_json::Error) -> String {
     use serde_json::error::Category;
@@ -339,11 +349,7 @@ fn decode_error_line(error: &serde_json::Error) -> String {
             );
             error_line(None, error_code::PARSE_ERROR, &message)
         }
-        Category::Data => error_line(
-            None,
-            error_code::INVALID_REQUEST,
-            "invalid request: expected a JSON-RPC request object with \"method\" (or a batch array of them)",
-        ),
+        Category::Data => error_line(None, error_code::INVALID_REQUEST, NOT_A_REQUEST),
     }
 }
 
@@ -388,6 +394,20 @@ mod tests {
             value,
             serde_json::json!({"jsonrpc":"2.0","id":"x","error":{"code":-32600,"message":"bad \"thing\""}})
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_item_must_be_an_object_not_a_positional_array() {
+        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let dispatcher = Dispatcher::new(Methods::new(), out);
+        dispatcher
+            .handle_line(br#"[["2.0",2,"getAuthStatus"]]"#)
+            .await;
+        let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
+            panic!("no answer");
+        };
+        let expected = format!("[{}]", error_line(None, -32600, NOT_A_REQUEST));
+        assert_eq!(text, expected);
     }
 
     #[test]

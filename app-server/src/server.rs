@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use auth_core::store::AuthStore;
 use auth_core::{AuthManager, EventSink, Provider};
-use tokio::io::BufReader;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 
 use crate::convert;
 use crate::dispatch::Dispatcher;
@@ -17,7 +17,20 @@ use crate::transport::{self, Incoming, Outgoing};
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 pub async fn serve(store: AuthStore, provider: Provider) {
-    let out = transport::spawn_writer(transport::stdout());
+    let (input, output) = (transport::stdin(), transport::stdout());
+    serve_io(store, provider, input, output, shutdown_signal()).await;
+}
+
+/// [`serve`] on any input and output, until the input ends or `shutdown` completes (`fuzzing`
+/// runs the real server this way on bytes in memory).
+pub async fn serve_io(
+    store: AuthStore,
+    provider: Provider,
+    input: impl AsyncRead + Unpin,
+    output: impl AsyncWrite + Send + 'static,
+    shutdown: impl Future<Output = &'static str>,
+) {
+    let out = transport::spawn_writer(output);
     let notify_out = out.clone();
     let events: EventSink = Arc::new(move |event| {
         let (method, params) = convert::notification(event);
@@ -32,22 +45,25 @@ pub async fn serve(store: AuthStore, provider: Provider) {
     let dispatcher = Dispatcher::new(methods::module(context).into(), out);
 
     tokio::select! {
-        result = read_stdin(&dispatcher) => {
+        result = read_lines(&dispatcher, input) => {
             if let Err(error) = result {
                 tracing::error!(%error, "cannot read stdin; shutting down");
             }
         }
-        signal = shutdown_signal() => tracing::info!(signal, "shutting down"),
+        signal = shutdown => tracing::info!(signal, "shutting down"),
     }
     dispatcher.drain().await;
     // A logout's revocation may still be on its way; it gets a short, bounded wait.
     manager.wait_background(Duration::from_secs(5)).await;
 }
 
-async fn read_stdin(dispatcher: &Arc<Dispatcher>) -> std::io::Result<()> {
-    let mut stdin = BufReader::with_capacity(64 * 1024, transport::stdin());
+async fn read_lines(
+    dispatcher: &Arc<Dispatcher>,
+    input: impl AsyncRead + Unpin,
+) -> std::io::Result<()> {
+    let mut input = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::with_capacity(4096);
-    while let Some(incoming) = transport::read_line(&mut stdin, &mut line, MAX_LINE_BYTES).await? {
+    while let Some(incoming) = transport::read_line(&mut input, &mut line, MAX_LINE_BYTES).await? {
         match incoming {
             Incoming::Line => dispatcher.handle_line(&line).await,
             Incoming::TooLong => dispatcher.line_too_long(MAX_LINE_BYTES).await,

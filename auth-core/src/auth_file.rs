@@ -1,8 +1,12 @@
 //! The `auth.json` format (version 1): what is stored, how it is parsed and checked, and how
 //! unknown fields survive a rewrite. No I/O here; see `store` for that.
 
+use std::collections::BTreeMap;
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::secret::Secret;
 
@@ -16,6 +20,7 @@ pub enum AuthMode {
 }
 
 /// The whole file. Fields this version does not know are kept in `extra` and written back.
+/// Read it with [`AuthFile::parse`] (deserializing it directly would drop `extra`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthFile {
     pub version: u32,
@@ -33,9 +38,20 @@ pub struct AuthFile {
     pub last_refresh: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_failure: Option<RefreshFailureRecord>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_deserializing)]
+    pub extra: Unknown,
 }
+
+const FILE_MEMBERS: [&str; 8] = [
+    "version",
+    "auth_mode",
+    "api_key",
+    "issuer",
+    "client_id",
+    "tokens",
+    "last_refresh",
+    "refresh_failure",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTokens {
@@ -51,8 +67,69 @@ pub struct StoredTokens {
     /// Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    #[serde(flatten, skip_deserializing)]
+    pub extra: Unknown,
+}
+
+const TOKEN_MEMBERS: [&str; 6] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "token_type",
+    "scope",
+    "expires_at",
+];
+
+/// An object's members that this version does not know (another tool's, or a newer version's),
+/// kept as their JSON text so that a rewrite gives them back byte for byte: parsed into
+/// `serde_json::Value`, a number such as `1e400` or a 30-digit integer would come back changed.
+/// `Debug` shows the names only; the values may be secrets.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Unknown(BTreeMap<String, RawJson>);
+
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+struct RawJson(Box<RawValue>);
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for RawJson {}
+
+impl Unknown {
+    /// The `members` that are not `known`.
+    fn of(members: BTreeMap<String, &RawValue>, known: &[&str]) -> Self {
+        Self(
+            members
+                .into_iter()
+                .filter(|(name, _)| !known.contains(&name.as_str()))
+                .map(|(name, value)| (name, RawJson(value.to_owned())))
+                .collect(),
+        )
+    }
+
+    /// A member's JSON text, verbatim.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|value| value.0.get())
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: &Value) {
+        let text = RawValue::from_string(value.to_string()).expect("a Value is valid JSON");
+        self.0.insert(name.into(), RawJson(text));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Unknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// A permanent refresh failure, recorded so that a restarted server does not try again.
@@ -84,7 +161,7 @@ impl AuthFile {
             tokens: None,
             last_refresh: None,
             refresh_failure: None,
-            extra: Map::new(),
+            extra: Unknown::default(),
         }
     }
 
@@ -101,7 +178,15 @@ impl AuthFile {
 
     /// Parses and checks a file's bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        let file: AuthFile = serde_json::from_slice(bytes).map_err(describe_json_error)?;
+        let mut file: AuthFile = serde_json::from_slice(bytes).map_err(describe_json_error)?;
+        // The same bytes again, now for the members `file` does not know.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| FormatError("the file is not UTF-8 text".into()))?;
+        let top = members(text)?;
+        if let (Some(tokens), Some(raw)) = (&mut file.tokens, top.get("tokens")) {
+            tokens.extra = Unknown::of(members(raw.get())?, &TOKEN_MEMBERS);
+        }
+        file.extra = Unknown::of(top, &FILE_MEMBERS);
         file.check()?;
         Ok(file)
     }
@@ -117,8 +202,9 @@ impl AuthFile {
     /// themselves are this file's.
     pub fn keeping_unknown_fields_of(mut self, previous: Option<&AuthFile>) -> Self {
         if let Some(previous) = previous {
-            for (key, value) in &previous.extra {
+            for (key, value) in &previous.extra.0 {
                 self.extra
+                    .0
                     .entry(key.clone())
                     .or_insert_with(|| value.clone());
             }
@@ -159,6 +245,11 @@ impl AuthFile {
     }
 }
 
+/// An object's members by name, each as its JSON text.
+fn members(object: &str) -> Result<BTreeMap<String, &RawValue>, FormatError> {
+    serde_json::from_str(object).map_err(describe_json_error)
+}
+
 fn describe_json_error(error: serde_json::Error) -> FormatError {
     use serde_json::error::Category;
     let at = format!("line {} column {}", error.line(), error.column());
@@ -195,7 +286,7 @@ mod tests {
         )
         .unwrap();
         let new = AuthFile::api_key(Secret::new("k2")).keeping_unknown_fields_of(Some(&old));
-        assert_eq!(new.extra["x_app"], "keep");
+        assert_eq!(new.extra.get("x_app"), Some(r#""keep""#));
         assert_eq!(new.api_key.unwrap().expose(), "k2");
     }
 

@@ -323,10 +323,12 @@ mod tests {
             token_type: Some("Bearer".into()),
             scope: Some("a".into()),
             expires_at: Some(1),
-            extra: serde_json::from_str(r#"{"x_token_field":1}"#).unwrap(),
+            extra: Default::default(),
         };
         let mut file = AuthFile::oauth(Some("https://i".into()), Some("c".into()), tokens);
-        file.extra.insert("x_top".into(), serde_json::json!("kept"));
+        let tokens = file.tokens.as_mut().unwrap();
+        tokens.extra.insert("x_token_field", &serde_json::json!(1));
+        file.extra.insert("x_top", &serde_json::json!("kept"));
         file
     }
 
@@ -353,8 +355,8 @@ mod tests {
         assert_eq!(tokens.refresh_token.as_ref().unwrap().expose(), "rt1");
         assert_eq!(tokens.id_token.as_ref().unwrap().expose(), "id-old");
         assert!(tokens.expires_at.unwrap() > time::now_unix() + 3500);
-        assert_eq!(tokens.extra["x_token_field"], 1);
-        assert_eq!(new.extra["x_top"], "kept");
+        assert_eq!(tokens.extra.get("x_token_field"), Some("1"));
+        assert_eq!(new.extra.get("x_top"), Some(r#""kept""#));
         assert!(new.refresh_failure.is_none() && new.last_refresh.is_some());
     }
 

@@ -1,0 +1,114 @@
+//! `auth-app-server`: the binary's code. Parses flags, sets up logging and configuration, and
+//! either serves JSON-RPC on stdin/stdout or runs a command for people (`status`, `token`,
+//! `login`, `logout`) on the same home, lock and rules.
+//!
+//! A library only so that [`fuzzing`] can drive the real server from the fuzz targets and the
+//! randomized tests; [`run`] is the binary's `main`.
+
+mod cli;
+mod commands;
+mod convert;
+mod dispatch;
+pub mod fuzzing;
+mod logging;
+mod methods;
+mod schema_cmd;
+mod server;
+mod transport;
+
+use std::process::ExitCode;
+
+use auth_core::Provider;
+use auth_core::config::{self, ProviderOverrides};
+use auth_core::store::AuthStore;
+use clap::Parser;
+
+use crate::cli::{Cli, Command, LogLevel};
+
+/// The binary's `main`: flags from the command line, then serve or run the command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if cli.command.is_some() {
+        LogLevel::Warn
+    } else {
+        LogLevel::Info
+    };
+    logging::init(cli.log_level, default_level);
+    if let Some(Command::GenerateJsonSchema { out }) = &cli.command {
+        return match schema_cmd::write(out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!(
+                    "auth-app-server: cannot write the schema to {}: {error}",
+                    out.display()
+                );
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let home = match config::resolve_home(cli.home.clone()) {
+        Ok(home) => home,
+        Err(error) => {
+            eprintln!("auth-app-server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let overrides = ProviderOverrides::from_flags_and_env(
+        cli.issuer.clone(),
+        cli.client_id.clone(),
+        cli.scopes.clone(),
+        cli.protected_resource.clone(),
+    );
+    let provider = match config::load_provider(&home, &overrides) {
+        Ok(Some(provider)) => Provider::Configured(provider.into()),
+        Ok(None) => Provider::None,
+        Err(error) => {
+            tracing::error!(%error, "provider configuration is not valid; API-key login still works");
+            Provider::Misconfigured(error)
+        }
+    };
+    let store = AuthStore::new(home);
+    if let Some(warning) = store.permission_warning() {
+        tracing::warn!("{warning}");
+    }
+
+    if let Some(command) = cli.command {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        return match runtime {
+            Ok(runtime) => runtime.block_on(commands::run(command, store, provider)),
+            Err(error) => {
+                eprintln!("auth-app-server: cannot start the async runtime: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), "auth-app-server starting");
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("auth-app-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(server::serve(store, provider));
+    // stdin's blocking read cannot be cancelled; everything is flushed, so leave now.
+    std::process::exit(0)
+}
+
+fn provider_summary(provider: &Provider) -> String {
+    match provider {
+        Provider::None => "none".into(),
+        Provider::Misconfigured(_) => "misconfigured".into(),
+        Provider::Configured(p) => match (&p.issuer, &p.protected_resource) {
+            (Some(issuer), _) => issuer.to_string(),
+            (None, Some(resource)) => format!("issuer of {resource}"),
+            (None, None) => "none".into(),
+        },
+    }
+}
