@@ -9,3 +9,35 @@ pub mod server;
 
 pub use issuer::{FakeIssuer, IssuedTokens, IssuerOptions, TokenMode};
 pub use server::{ServerProcess, server_binary};
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs() as i64
+}
+
+/// A home configured for `issuer`, holding `tokens` that expire at `expires_at`, with a
+/// member of another tool at the top and in `tokens` (`x_other_tool`, `x_token_note`).
+pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {
+    std::fs::create_dir_all(home).unwrap();
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{}\"\n",
+        issuer.url(),
+        issuer::CLIENT_ID
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+    let file = json!({
+        "version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": issuer::CLIENT_ID,
+        "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+                   "id_token": tokens.id_token, "expires_at": expires_at, "x_token_note": "kept"},
+        "x_other_tool": {"keep": true},
+    });
+    std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
+}

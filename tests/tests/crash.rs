@@ -4,10 +4,10 @@
 //! is free, and a restarted server serves it.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, ServerProcess, TokenMode};
+use auth_app_server_tests::{FakeIssuer, ServerProcess, TokenMode, now};
 use serde_json::{Value, json};
 
 /// A small deterministic generator, so a failing run can be replayed by its seed.
@@ -24,13 +24,6 @@ impl XorShift {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// What must hold after any kill.

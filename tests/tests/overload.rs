@@ -10,10 +10,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, ServerProcess, TokenMode, server_binary};
+use auth_app_server_tests::{
+    FakeIssuer, ServerProcess, TokenMode, now, seed_oauth_home, server_binary,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -25,13 +26,6 @@ const TOTAL: usize = 20_000;
 /// queued error lines, its 64 KiB read buffer and the two 64 KiB pipes hold about 2,300 of
 /// these 600-byte requests.
 const MAX_TAKEN: usize = 5_000;
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn stored_refresh_token(home: &Path) -> Option<String> {
     let file: Value = serde_json::from_slice(&std::fs::read(home.join("auth.json")).ok()?).ok()?;
@@ -54,18 +48,7 @@ async fn a_client_that_stops_reading_cannot_grow_the_server_or_stall_refreshes()
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    std::fs::write(
-        home.path().join("config.toml"),
-        format!(
-            "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
-            issuer.url()
-        ),
-    )
-    .unwrap();
-    let stale = json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
-        "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
-                   "expires_at": now() + 60}});
-    std::fs::write(home.path().join("auth.json"), stale.to_string()).unwrap();
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
 
     let mut child = Command::new(server_binary())
         .arg("--home")

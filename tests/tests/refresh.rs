@@ -2,35 +2,13 @@
 //! reaches the token endpoint.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, IssuedTokens, ServerProcess, TokenMode};
+use auth_app_server_tests::{
+    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, seed_oauth_home,
+};
 use serde_json::{Value, json};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A home configured for `issuer`, holding `tokens` that expire at `expires_at`.
-fn seed(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {
-    std::fs::create_dir_all(home).unwrap();
-    let config = format!(
-        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
-        issuer.url()
-    );
-    std::fs::write(home.join("config.toml"), config).unwrap();
-    let file = json!({
-        "version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
-        "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
-                   "id_token": tokens.id_token, "expires_at": expires_at, "x_token_note": "kept"},
-        "x_other_tool": {"keep": true},
-    });
-    std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
-}
 
 fn read_auth(home: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
@@ -42,7 +20,7 @@ const POLL: fn() -> Value = || json!({"includeToken": true, "refreshToken": true
 async fn stale_setup(issuer: &FakeIssuer) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), issuer, &tokens, now() + 60);
     let server = ServerProcess::start_initialized(home.path()).await;
     (home, tokens, server)
 }
@@ -87,7 +65,7 @@ async fn fresh_tokens_and_plain_polls_never_touch_the_network() {
     let issuer = FakeIssuer::start().await;
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), &issuer, &tokens, now() + 3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
     let mut server = ServerProcess::start_initialized(home.path()).await;
     for _ in 0..50 {
         assert_eq!(
@@ -96,7 +74,7 @@ async fn fresh_tokens_and_plain_polls_never_touch_the_network() {
         );
     }
     // Stale, but refreshToken is false: answered from the stored snapshot.
-    seed(home.path(), &issuer, &tokens, now() + 10);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 10);
     for _ in 0..50 {
         assert_eq!(
             server.status(json!({"includeToken": true})).await["authToken"],
@@ -192,7 +170,7 @@ async fn two_processes_sharing_a_home_rotate_once_and_agree() {
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
     let mut a = ServerProcess::start_initialized(home.path()).await;
     let mut b = ServerProcess::start_initialized(home.path()).await;
     let (ida, idb) = (
@@ -314,7 +292,7 @@ async fn a_slow_provider_times_out_transiently() {
     issuer.set_mode(TokenMode::Slow(Duration::from_secs(5)));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
     let mut server = ServerProcess::start_with(
         home.path(),
         &[],
@@ -360,7 +338,7 @@ async fn report_auth_failure_follows_the_spec_order() {
     let issuer = FakeIssuer::start().await;
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), &issuer, &tokens, now() + 3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
     let mut server = ServerProcess::start_initialized(home.path()).await;
     let report = |params: Value| params;
 
@@ -468,7 +446,7 @@ async fn trace_logs_of_refreshes_carry_no_token() {
     ]));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
     let mut server = ServerProcess::start_with(home.path(), &[], &[("RUST_LOG", "trace")]).await;
     server.initialize().await;
     let fresh = poll_until(&mut server, |s| {
@@ -511,7 +489,7 @@ async fn openid_discovery_is_the_fallback_and_resource_is_sent_when_configured()
     .await;
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
     let config = format!(
         "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nresource = \"https://api.example.com\"\n",
         issuer.url()

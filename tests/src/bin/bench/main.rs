@@ -220,17 +220,17 @@ impl Running {
     /// Reads until the response to `id`; notifications are skipped.
     async fn response(&mut self, id: u64) -> Value {
         loop {
-            let line = self
-                .lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("server closed stdout");
-            let message: Value = serde_json::from_str(&line).unwrap();
+            let message = self.next_message().await;
             if message["id"] == json!(id) {
                 return message;
             }
         }
+    }
+
+    /// The next line the server writes, parsed.
+    async fn next_message(&mut self) -> Value {
+        let line = self.lines.next_line().await.unwrap();
+        serde_json::from_str(&line.expect("server closed stdout")).unwrap()
     }
 
     async fn call(&mut self, method: &str, params: Value) -> Value {

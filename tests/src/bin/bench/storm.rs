@@ -144,13 +144,7 @@ async fn poll_concurrently(server: &mut Running, count: usize) -> Seen {
     server.stdin.write_all(batch.as_bytes()).await.unwrap();
     let mut seen = Seen::default();
     while seen.polls < count {
-        let line = server
-            .lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("server closed stdout");
-        let message: Value = serde_json::from_str(&line).unwrap();
+        let message = server.next_message().await;
         if message["id"].as_u64().is_some_and(|id| id >= first) {
             seen.count(&message);
         }
@@ -253,59 +247,72 @@ async fn two_processes(target: &Target) -> String {
     )
 }
 
+/// What [`run`] measures, one row each.
+enum Scenario {
+    AfterInvalidGrant { polls: usize, restart: bool },
+    Concurrent(usize),
+    Behind(TokenMode),
+    TwoProcesses,
+}
+
+impl Scenario {
+    async fn on(&self, target: &Target) -> String {
+        match self {
+            Scenario::AfterInvalidGrant { polls, restart } => {
+                after_invalid_grant(target, *polls, *restart).await
+            }
+            Scenario::Concurrent(count) => concurrent(target, *count).await,
+            Scenario::Behind(mode) => behind(target, mode.clone()).await,
+            Scenario::TwoProcesses => two_processes(target).await,
+        }
+    }
+}
+
 /// Every scenario on every target: (metric, one cell per target).
 pub async fn run(targets: &[&Target]) -> Vec<(String, Vec<String>)> {
-    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-    let mut row = |metric: &str, cells: Vec<String>| rows.push((metric.to_owned(), cells));
-    let mut each = Vec::new();
-    for target in targets {
-        each.push(bounded(after_invalid_grant(target, 10_000, false)).await);
-    }
-    row(
-        "refresh requests: 10,000-poll storm on poisoned credentials (invalid_grant)",
-        each,
-    );
-    let mut each = Vec::new();
-    for target in targets {
-        each.push(bounded(concurrent(target, 1_000)).await);
-    }
-    row(
-        "refresh requests: 1,000 concurrent polls on a stale token",
-        each,
-    );
-    let mut each = Vec::new();
-    for target in targets {
-        each.push(bounded(after_invalid_grant(target, 200, true)).await);
-    }
-    row("refresh requests: 200 polls after invalid_grant", each);
-    for (label, mode) in [
-        ("a 503", TokenMode::ServiceUnavailable),
-        ("a WAF's HTML 403", TokenMode::WafHtml403),
-    ] {
-        let mut each = Vec::new();
+    let scenarios = [
+        (
+            "refresh requests: 10,000-poll storm on poisoned credentials (invalid_grant)",
+            Scenario::AfterInvalidGrant {
+                polls: 10_000,
+                restart: false,
+            },
+        ),
+        (
+            "refresh requests: 1,000 concurrent polls on a stale token",
+            Scenario::Concurrent(1_000),
+        ),
+        (
+            "refresh requests: 200 polls after invalid_grant",
+            Scenario::AfterInvalidGrant {
+                polls: 200,
+                restart: true,
+            },
+        ),
+        (
+            "refresh requests: 2 s of polling behind a 503",
+            Scenario::Behind(TokenMode::ServiceUnavailable),
+        ),
+        (
+            "refresh requests: 2 s of polling behind a WAF's HTML 403",
+            Scenario::Behind(TokenMode::WafHtml403),
+        ),
+        (
+            "refresh requests: 50 concurrent polls on a stale token",
+            Scenario::Concurrent(50),
+        ),
+        (
+            "refresh requests: 2 processes on one home, rotating refresh tokens",
+            Scenario::TwoProcesses,
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (metric, scenario) in scenarios {
+        let mut cells = Vec::new();
         for target in targets {
-            each.push(bounded(behind(target, mode.clone())).await);
+            cells.push(bounded(scenario.on(target)).await);
         }
-        row(
-            &format!("refresh requests: 2 s of polling behind {label}"),
-            each,
-        );
+        rows.push((metric.to_owned(), cells));
     }
-    let mut each = Vec::new();
-    for target in targets {
-        each.push(bounded(concurrent(target, 50)).await);
-    }
-    row(
-        "refresh requests: 50 concurrent polls on a stale token",
-        each,
-    );
-    let mut each = Vec::new();
-    for target in targets {
-        each.push(bounded(two_processes(target)).await);
-    }
-    row(
-        "refresh requests: 2 processes on one home, rotating refresh tokens",
-        each,
-    );
     rows
 }
