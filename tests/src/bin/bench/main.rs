@@ -297,6 +297,19 @@ async fn cold_start(target: &Target, runs: usize) -> Duration {
     median(times)
 }
 
+/// Where the client and the server it talks to run during a round-trip measurement.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// Both pinned to the first CPU: what is left is the server's own work and the pipes.
+    OneCpu,
+    /// Wherever the scheduler puts them, over 10 spawns pooled. On this VM, waking a process
+    /// on the other, idle vCPU costs about 30 µs, so a spawn is either ~6 µs or ~70 µs a
+    /// round trip depending on where it lands; the floor row shows the same for `cat`.
+    Scheduler,
+}
+
+const SPAWNS_UNPINNED: usize = 10;
+
 /// One `getAuthStatus` at a time: (p50, p99). The client is plain blocking I/O on its own
 /// thread, so that what is measured is the server, not the client's scheduler.
 async fn round_trip(
@@ -304,21 +317,65 @@ async fn round_trip(
     credentials: Credentials,
     params: Value,
     count: usize,
+    placement: Placement,
 ) -> (Duration, Duration) {
-    use std::io::{BufRead, Write};
     let home = tempfile::tempdir().unwrap();
     target.write_credentials(home.path(), credentials);
-    let mut command = std::process::Command::new(&target.binary);
     // Same flags and environment as the async client uses.
     let template = target.command(home.path());
     let template = template.as_std();
-    command.args(template.get_args());
-    for (key, value) in template.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
+    let binary = target.binary.clone();
+    let args: Vec<_> = template.get_args().map(ToOwned::to_owned).collect();
+    let envs: Vec<_> = template
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+        .collect();
+    let command = move || {
+        let mut command = std::process::Command::new(&binary);
+        command.args(&args);
+        for (key, value) in &envs {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+    };
+    measure_round_trips(command, params, count, placement).await
+}
+
+/// The round trips of [`ping_pong`] placed as asked: (p50, p99).
+async fn measure_round_trips(
+    command: impl Fn() -> std::process::Command + Send + 'static,
+    params: Value,
+    count: usize,
+    placement: Placement,
+) -> (Duration, Duration) {
+    // A thread of its own: its CPU affinity, which the server inherits, dies with it.
+    let client = std::thread::spawn(move || {
+        let mut times = match placement {
+            Placement::OneCpu => {
+                pin_to_first_cpu();
+                ping_pong(command(), &params, count)
+            }
+            Placement::Scheduler => (0..SPAWNS_UNPINNED)
+                .flat_map(|_| ping_pong(command(), &params, count / SPAWNS_UNPINNED))
+                .collect(),
         };
-    }
+        times.sort();
+        times
+    });
+    let times = tokio::task::spawn_blocking(move || client.join().unwrap())
+        .await
+        .unwrap();
+    (percentile(&times, 0.50), percentile(&times, 0.99))
+}
+
+/// Spawns `command` and times `count` `getAuthStatus` calls, one at a time, after an
+/// `initialize` and a tenth as many for warm-up. `cat` works too: it echoes each request,
+/// which carries the id the client waits for.
+fn ping_pong(mut command: std::process::Command, params: &Value, count: usize) -> Vec<Duration> {
+    use std::io::{BufRead, Write};
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -327,44 +384,55 @@ async fn round_trip(
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let times = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        let mut call = |id: usize, method: &str, params: &Value| {
-            let request = format!(
-                "{}\n",
-                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
-            );
-            let started = Instant::now();
-            stdin.write_all(request.as_bytes()).unwrap();
-            loop {
-                line.clear();
-                stdout.read_line(&mut line).unwrap();
-                if line.contains(&format!("\"id\":{id},")) {
-                    break;
-                }
-            }
-            assert!(!line.contains("\"error\""), "{method} failed: {line}");
-            started.elapsed()
-        };
-        call(
-            0,
-            "initialize",
-            &json!({"clientInfo": {"name": "bench", "version": "1"}}),
+    let mut line = String::new();
+    let mut call = |id: usize, method: &str, params: &Value| {
+        let request = format!(
+            "{}\n",
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
         );
-        for id in 1..=count / 10 {
-            call(id, "getAuthStatus", &params);
+        let started = Instant::now();
+        stdin.write_all(request.as_bytes()).unwrap();
+        loop {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+            if line.contains(&format!("\"id\":{id},")) {
+                break;
+            }
         }
-        let mut times: Vec<Duration> = (0..count)
-            .map(|n| call(count + n + 1, "getAuthStatus", &params))
-            .collect();
-        drop(stdin);
-        let _ = child.wait();
-        times.sort();
-        times
-    })
-    .await
-    .unwrap();
-    (percentile(&times, 0.50), percentile(&times, 0.99))
+        assert!(!line.contains("\"error\""), "{method} failed: {line}");
+        started.elapsed()
+    };
+    call(
+        0,
+        "initialize",
+        &json!({"clientInfo": {"name": "bench", "version": "1"}}),
+    );
+    for id in 1..=count / 10 {
+        call(id, "getAuthStatus", params);
+    }
+    let times = (0..count)
+        .map(|n| call(count + n + 1, "getAuthStatus", params))
+        .collect();
+    drop(stdin);
+    let _ = child.wait();
+    times
+}
+
+/// Pins the calling thread, and so the processes it spawns, to CPU 0.
+fn pin_to_first_cpu() {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set; CPU_SET writes inside it, and
+    // sched_setaffinity reads size_of::<cpu_set_t>() bytes of it.
+    let status = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(
+        status,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// `total` requests with `window` in flight: (requests per second, peak RSS KiB, RSS KiB at
@@ -478,6 +546,26 @@ fn build_release() -> PathBuf {
     dir.join("auth-app-server")
 }
 
+/// Adds a row; with two values, their ratio (peer over ours, or ours over peer when higher
+/// is better).
+fn record(rows: &mut Vec<Row>, metric: &str, values: Vec<(String, f64)>, lower_is_better: bool) {
+    let ratio = (values.len() == 2 && values[0].1 > 0.0).then(|| {
+        let r = values[1].1 / values[0].1;
+        if lower_is_better {
+            format!("peer/ours {r:.1}×")
+        } else {
+            format!("ours/peer {:.1}×", 1.0 / r)
+        }
+    });
+    let mut values = values.into_iter().map(|(text, _)| text);
+    rows.push(Row {
+        metric: metric.to_owned(),
+        ours: values.next().unwrap(),
+        peer: values.next(),
+        ratio,
+    });
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -515,23 +603,6 @@ async fn main() {
     );
 
     let mut rows: Vec<Row> = Vec::new();
-    let mut record = |metric: &str, values: Vec<(String, f64)>, lower_is_better: bool| {
-        let ratio = (values.len() == 2 && values[0].1 > 0.0).then(|| {
-            let r = values[1].1 / values[0].1;
-            if lower_is_better {
-                format!("peer/ours {r:.1}×")
-            } else {
-                format!("ours/peer {:.1}×", 1.0 / r)
-            }
-        });
-        let mut values = values.into_iter().map(|(text, _)| text);
-        rows.push(Row {
-            metric: metric.to_owned(),
-            ours: values.next().unwrap(),
-            peer: values.next(),
-            ratio,
-        });
-    };
 
     if !storms_only {
         let mut values = Vec::new();
@@ -540,31 +611,44 @@ async fn main() {
             values.push((millis(d), d.as_secs_f64()));
         }
         record(
+            &mut rows,
             "cold start: spawn → initialize answer (median)",
             values,
             true,
         );
 
-        for (label, credentials, params) in [
-            (
-                "getAuthStatus round trip, API key",
-                Credentials::ApiKey,
-                json!({}),
-            ),
-            (
-                "getAuthStatus round trip, OAuth fresh token, refreshToken: true",
-                Credentials::FreshOauth,
-                json!({"includeToken": true, "refreshToken": true}),
-            ),
+        for (placement, where_) in [
+            (Placement::OneCpu, "client and server on one CPU"),
+            (Placement::Scheduler, "placed by the scheduler"),
         ] {
-            let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
-            for target in &targets {
-                let (p50, p99) = round_trip(target, credentials, params.clone(), count).await;
-                p50s.push((micros(p50), p50.as_secs_f64()));
-                p99s.push((micros(p99), p99.as_secs_f64()));
+            for (label, credentials, params) in [
+                ("API key", Credentials::ApiKey, json!({})),
+                (
+                    "OAuth fresh token, refreshToken: true",
+                    Credentials::FreshOauth,
+                    json!({"includeToken": true, "refreshToken": true}),
+                ),
+            ] {
+                let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+                for target in &targets {
+                    let (p50, p99) =
+                        round_trip(target, credentials, params.clone(), count, placement).await;
+                    p50s.push((micros(p50), p50.as_secs_f64()));
+                    p99s.push((micros(p99), p99.as_secs_f64()));
+                }
+                let metric = format!("getAuthStatus round trip, {label}, {where_}");
+                record(&mut rows, &format!("{metric}: p50"), p50s, true);
+                record(&mut rows, &format!("{metric}: p99"), p99s, true);
             }
-            record(&format!("{label}: p50"), p50s, true);
-            record(&format!("{label}: p99"), p99s, true);
+            // The floor: the same client and pipes, with `cat` echoing each request.
+            let cat = || std::process::Command::new("cat");
+            let (p50, p99) = measure_round_trips(cat, json!({}), count, placement).await;
+            rows.push(Row {
+                metric: format!("floor: the same round trip through `cat`, {where_}: p50 / p99"),
+                ours: format!("{} / {}", micros(p50), micros(p99)),
+                peer: peer.is_some().then(|| "(same pipes)".to_owned()),
+                ratio: None,
+            });
         }
 
         let (mut rates, mut peaks) = (Vec::new(), Vec::new());
@@ -573,8 +657,8 @@ async fn main() {
             rates.push((format!("{rate:.0} req/s"), rate));
             peaks.push((format!("{:.1} MB", peak as f64 / 1024.0), peak as f64));
         }
-        record("throughput, 64 requests in flight", rates, false);
-        record("peak resident memory (VmHWM)", peaks, true);
+        record(&mut rows, "throughput, 64 requests in flight", rates, false);
+        record(&mut rows, "peak resident memory (VmHWM)", peaks, true);
 
         let mut growth = Vec::new();
         for target in &targets {
@@ -590,7 +674,12 @@ async fn main() {
                 end as f64,
             ));
         }
-        record("resident memory, long polling run (VmRSS)", growth, true);
+        record(
+            &mut rows,
+            "resident memory, long polling run (VmRSS)",
+            growth,
+            true,
+        );
     }
     for (metric, cells) in storm::run(&targets).await {
         let mut cells = cells.into_iter();
