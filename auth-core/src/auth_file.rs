@@ -120,10 +120,6 @@ impl Unknown {
         let text = RawValue::from_string(value.to_string()).expect("a Value is valid JSON");
         self.0.insert(name.into(), RawJson(text));
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for Unknown {

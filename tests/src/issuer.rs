@@ -234,6 +234,15 @@ impl FakeIssuer {
         self.url.clone()
     }
 
+    /// Writes `home/config.toml` naming this issuer and [`CLIENT_ID`] as the provider.
+    pub fn write_config(&self, home: &std::path::Path) {
+        let config = format!(
+            "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
+            self.url
+        );
+        std::fs::write(home.join("config.toml"), config).unwrap();
+    }
+
     pub fn set_mode(&self, mode: TokenMode) {
         let mut state = self.state();
         state.mode = mode;
@@ -419,11 +428,8 @@ fn access_token(state: &State, grant: usize, n: usize, expires_in: i64) -> Strin
     if !state.jwt_access_tokens {
         return id;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    unsigned_jwt(&json!({"jti": id, "sub": format!("user-{grant}"), "exp": now + expires_in}))
+    let exp = crate::now() + expires_in;
+    unsigned_jwt(&json!({"jti": id, "sub": format!("user-{grant}"), "exp": exp}))
 }
 
 fn unsigned_jwt(claims: &Value) -> String {

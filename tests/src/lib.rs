@@ -27,12 +27,7 @@ pub fn now() -> i64 {
 /// member of another tool at the top and in `tokens` (`x_other_tool`, `x_token_note`).
 pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {
     std::fs::create_dir_all(home).unwrap();
-    let config = format!(
-        "[provider]\nissuer = \"{}\"\nclient_id = \"{}\"\n",
-        issuer.url(),
-        issuer::CLIENT_ID
-    );
-    std::fs::write(home.join("config.toml"), config).unwrap();
+    issuer.write_config(home);
     let file = json!({
         "version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": issuer::CLIENT_ID,
         "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,

@@ -141,19 +141,11 @@ async fn the_key_is_never_taken_from_the_command_line_and_failures_are_clear() {
     );
 }
 
-fn configure(home: &Path, issuer: &FakeIssuer) {
-    let config = format!(
-        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
-        issuer.url()
-    );
-    std::fs::write(home.join("config.toml"), config).unwrap();
-}
-
 #[tokio::test]
 async fn token_refreshes_a_stale_token_and_status_reports_poisoning() {
     let issuer = FakeIssuer::start().await;
     let home = tempfile::tempdir().unwrap();
-    configure(home.path(), &issuer);
+    issuer.write_config(home.path());
     let tokens = issuer.issue_grant(3600);
     let file = json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
         "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token, "expires_at": now() + 30}});
@@ -235,7 +227,7 @@ async fn start_device_login(
 async fn login_device_waits_for_approval() {
     let issuer = FakeIssuer::start().await;
     let home = tempfile::tempdir().unwrap();
-    configure(home.path(), &issuer);
+    issuer.write_config(home.path());
     let (child, user_code, mut stderr) = start_device_login(home.path()).await;
     issuer.decide_device(&user_code, true);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
@@ -259,7 +251,7 @@ async fn login_device_waits_for_approval() {
 async fn ctrl_c_cancels_a_device_login() {
     let issuer = FakeIssuer::start().await;
     let home = tempfile::tempdir().unwrap();
-    configure(home.path(), &issuer);
+    issuer.write_config(home.path());
     let (child, _user_code, mut stderr) = start_device_login(home.path()).await;
     let pid = child.id().unwrap();
     let status = std::process::Command::new("kill")

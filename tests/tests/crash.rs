@@ -79,11 +79,7 @@ async fn sigkill_at_random_moments_never_leaves_a_broken_store() {
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(2)));
     let home = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
-        issuer.url()
-    );
-    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    issuer.write_config(home.path());
     let mut random = XorShift(0x9E37_79B9_7F4A_7C15);
 
     for round in 0..40u64 {

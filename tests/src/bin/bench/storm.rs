@@ -43,14 +43,7 @@ fn seed_stale(target: &Target, home: &Path, issuer: &FakeIssuer, tokens: &Issued
     let expired_access = jwt(&json!({"exp": now - 60, "sub": "user-0", "jti": "expired"}));
     let file = match target.kind {
         Kind::Ours => {
-            std::fs::write(
-                home.join("config.toml"),
-                format!(
-                    "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
-                    issuer.url()
-                ),
-            )
-            .unwrap();
+            issuer.write_config(home);
             json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
                 "tokens": {"access_token": expired_access, "refresh_token": tokens.refresh_token,
                            "id_token": tokens.id_token, "expires_at": now - 60},
