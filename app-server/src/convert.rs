@@ -53,6 +53,7 @@ pub fn failure_outcome(outcome: FailureOutcome) -> wire::ReportAuthFailureResult
         FailureAction::RetryLater => wire::AuthFailureAction::RetryLater,
         FailureAction::InsufficientScope => wire::AuthFailureAction::InsufficientScope,
         FailureAction::ApiKeyRejected => wire::AuthFailureAction::ApiKeyRejected,
+        FailureAction::RefreshDidNotHelp => wire::AuthFailureAction::RefreshDidNotHelp,
     };
     wire::ReportAuthFailureResult {
         status: status(outcome.status),

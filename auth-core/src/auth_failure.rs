@@ -1,12 +1,10 @@
-//! `reportAuthFailure` (SPEC §4): was an API's rejection an authentication failure, and what
-//! should the client do about it? Detection is one pure function; the decision order follows
-//! the spec: not an auth failure → signed out or poisoned → API key → already rotated → refresh.
+//! `reportAuthFailure` (docs/protocol.md): was an API's rejection an authentication failure,
+//! and what should the client be told? Detection is one pure function; what to do about an
+//! auth failure is decided by `policy` (poisoned → API key → already rotated → the report
+//! bound → refresh) and carried out by the manager.
 
-use crate::error::AuthError;
-use crate::manager::{AuthManager, View};
-use crate::refresh::{RefreshOutcome, Trigger};
 use crate::secret::Secret;
-use crate::status::{AuthMethod, StatusReport};
+use crate::status::StatusReport;
 
 /// What the client saw.
 #[derive(Debug, Clone)]
@@ -26,6 +24,8 @@ pub enum FailureAction {
     RetryLater,
     InsufficientScope,
     ApiKeyRejected,
+    /// A report-triggered refresh less than a minute ago did not help; none was made.
+    RefreshDidNotHelp,
 }
 
 #[derive(Debug, Clone)]
@@ -86,113 +86,18 @@ pub fn assess(status: u16, body: Option<&str>, www_authenticate: Option<&str>) -
     Rejection::NotAuthFailure
 }
 
-const API_KEY_HINT: &str = "the API rejected the stored API key. Likely causes: the key was revoked or expired; it is \
+pub(crate) const API_KEY_HINT: &str = "the API rejected the stored API key. Likely causes: the key was revoked or expired; it is \
      another kind of key or token than this API accepts; it belongs to another account, organization, project or \
      region. Sign in with a valid key";
 
-impl AuthManager {
-    pub async fn report_auth_failure(
-        &self,
-        request: RejectedRequest,
-    ) -> Result<FailureOutcome, AuthError> {
-        let rejection = assess(
-            request.status,
-            request.body.as_deref(),
-            request.www_authenticate.as_deref(),
-        );
-        let view = self.sync()?;
-        let outcome = |action, hint: &str, manager: &Self| -> Result<FailureOutcome, AuthError> {
-            Ok(FailureOutcome {
-                action,
-                hint: Some(hint.to_owned()),
-                status: manager.current_status(true)?,
-            })
-        };
-        match rejection {
-            Rejection::NotAuthFailure => {
-                let hint = format!(
-                    "status {} is not an authentication failure; nothing was refreshed: handle the error as it is",
-                    request.status
-                );
-                return outcome(FailureAction::NotAuthFailure, &hint, self);
-            }
-            Rejection::InsufficientScope => {
-                let hint = "the token lacks a scope this API needs (insufficient_scope); a refresh does not add scopes: configure the needed scopes and sign in again";
-                return outcome(FailureAction::InsufficientScope, hint, self);
-            }
-            Rejection::AuthFailure => {}
-        }
-        let credentials = match view {
-            View::Missing => {
-                return outcome(
-                    FailureAction::NeedsLogin,
-                    "no credentials are stored: sign in",
-                    self,
-                );
-            }
-            View::Unreadable(reason) => {
-                return Err(AuthError::Unreadable {
-                    path: self.store.path().to_path_buf(),
-                    reason,
-                });
-            }
-            View::Present(credentials) => credentials,
-        };
-        if let Some(poison) = &credentials.poison {
-            return outcome(FailureAction::NeedsLogin, &poison.message, self);
-        }
-        if credentials.method == AuthMethod::ApiKey {
-            return outcome(FailureAction::ApiKeyRejected, API_KEY_HINT, self);
-        }
-        let current = credentials
-            .bearer()
-            .map(Secret::fingerprint)
-            .unwrap_or_default();
-        let rejected = request
-            .rejected_token
-            .as_ref()
-            .map_or_else(|| current.clone(), Secret::fingerprint);
-        if rejected != current {
-            return outcome(
-                FailureAction::AlreadyRotated,
-                "the rejected token had already been replaced: retry with authToken",
-                self,
-            );
-        }
-        let result = self
-            .refresh(Trigger::Rejected {
-                access_fingerprint: rejected.clone(),
-            })
-            .await?;
-        let status = self.current_status(true)?;
-        let now_current = status.token.as_ref().map(Secret::fingerprint);
-        let (action, hint) = match result {
-            _ if now_current.as_ref().is_some_and(|fp| *fp != rejected) => (
-                FailureAction::Refreshed,
-                "a new token was obtained: retry with authToken".to_owned(),
-            ),
-            RefreshOutcome::Failed(failure) if failure.is_permanent() => {
-                (FailureAction::NeedsLogin, failure.message)
-            }
-            RefreshOutcome::Failed(failure) => (FailureAction::RetryLater, failure.message),
-            RefreshOutcome::BackingOff => (
-                FailureAction::RetryLater,
-                "a recent refresh failed transiently: retry after refreshError.retryAfterSecs"
-                    .to_owned(),
-            ),
-            RefreshOutcome::CannotRefresh(reason) => (FailureAction::NeedsLogin, reason),
-            RefreshOutcome::NotNeeded | RefreshOutcome::Adopted | RefreshOutcome::Refreshed => (
-                FailureAction::NeedsLogin,
-                "the token was rejected and no other token is available: sign in again".to_owned(),
-            ),
-        };
-        Ok(FailureOutcome {
-            action,
-            hint: Some(hint),
-            status,
-        })
-    }
-}
+pub(crate) const DID_NOT_HELP_HINT: &str = "the API rejected a token that a refresh obtained less than a minute ago \
+     because of an earlier report, so another refresh would not help and none was made. Likely causes: the token is \
+     for another audience (the API expects another `resource` or audience), a scope the API needs is missing, the \
+     account has no access to this API, or the clocks of this machine and the API disagree. Fix the cause, or sign in \
+     again with the right scopes";
+
+pub(crate) const INSUFFICIENT_SCOPE_HINT: &str = "the token lacks a scope this API needs (insufficient_scope); a refresh \
+     does not add scopes: configure the needed scopes and sign in again";
 
 #[cfg(test)]
 mod tests {

@@ -38,11 +38,13 @@ pub struct AuthFile {
     pub last_refresh: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_failure: Option<RefreshFailureRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_backoff: Option<RefreshBackoffRecord>,
     #[serde(flatten, skip_deserializing)]
     pub extra: Unknown,
 }
 
-const FILE_MEMBERS: [&str; 8] = [
+const FILE_MEMBERS: [&str; 9] = [
     "version",
     "auth_mode",
     "api_key",
@@ -51,6 +53,7 @@ const FILE_MEMBERS: [&str; 8] = [
     "tokens",
     "last_refresh",
     "refresh_failure",
+    "refresh_backoff",
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,17 +70,29 @@ pub struct StoredTokens {
     /// Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// Unix seconds when these tokens were stored: with `expires_at`, their lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<i64>,
+    /// `"rejected"` when these tokens came from a refresh that a `reportAuthFailure` caused
+    /// (bounds such refreshes to one a minute). An addition of this project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_cause: Option<String>,
     #[serde(flatten, skip_deserializing)]
     pub extra: Unknown,
 }
 
-const TOKEN_MEMBERS: [&str; 6] = [
+/// [`StoredTokens::refresh_cause`] of tokens obtained because a client reported a rejection.
+pub const REFRESH_CAUSE_REJECTED: &str = "rejected";
+
+const TOKEN_MEMBERS: [&str; 8] = [
     "access_token",
     "refresh_token",
     "id_token",
     "token_type",
     "scope",
     "expires_at",
+    "issued_at",
+    "refresh_cause",
 ];
 
 /// An object's members that this version does not know (another tool's, or a newer version's),
@@ -140,6 +155,21 @@ pub struct RefreshFailureRecord {
     pub refresh_token_sha256: String,
 }
 
+/// A transient refresh failure, recorded so that every process on the home waits out the same
+/// backoff. It applies only while the stored refresh token has this fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshBackoffRecord {
+    pub refresh_token_sha256: String,
+    /// Unix seconds: no refresh request before this.
+    pub retry_at: i64,
+    /// Consecutive transient failures of this refresh token.
+    pub failures: u32,
+    pub message: String,
+    /// The RFC 6749 error code, when the provider sent one. An addition of this project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
 /// Why a file could not be used. The text never quotes the file's content (it may hold
 /// secrets): only positions and field names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,6 +187,7 @@ impl AuthFile {
             tokens: None,
             last_refresh: None,
             refresh_failure: None,
+            refresh_backoff: None,
             extra: Unknown::default(),
         }
     }

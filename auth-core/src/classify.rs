@@ -5,10 +5,48 @@
 
 use std::time::{Duration, SystemTime};
 
+use sha2::{Digest, Sha256};
+
 use crate::status::RefreshErrorKind;
 
-/// The longest wait any failure imposes, `Retry-After` included.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The `error` codes registered for OAuth 2.0 (RFC 6749, 6750, 7591, 8628, 8693, 8707, 9126,
+/// 9396, 9449, OpenID Connect). Any other value is never stored or shown verbatim: a provider
+/// (or a proxy) may echo a token there.
+const REGISTERED_ERROR_CODES: &[&str] = &[
+    "access_denied",
+    "account_selection_required",
+    "authorization_pending",
+    "consent_required",
+    "expired_token",
+    "insufficient_scope",
+    "interaction_required",
+    "invalid_authorization_details",
+    "invalid_client",
+    "invalid_client_metadata",
+    "invalid_dpop_proof",
+    "invalid_grant",
+    "invalid_redirect_uri",
+    "invalid_request",
+    "invalid_request_object",
+    "invalid_request_uri",
+    "invalid_scope",
+    "invalid_software_statement",
+    "invalid_target",
+    "invalid_token",
+    "login_required",
+    "registration_not_supported",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "server_error",
+    "slow_down",
+    "temporarily_unavailable",
+    "unapproved_software_statement",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "unsupported_response_type",
+    "unsupported_token_type",
+    "use_dpop_nonce",
+];
 
 /// Why a refresh failed, ready for `refreshError` and the backoff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +56,7 @@ pub struct RefreshFailure {
     pub code: Option<String>,
     /// One line a person can act on. Never contains a token.
     pub message: String,
-    /// The provider's `Retry-After`, capped at [`MAX_BACKOFF`].
+    /// The provider's `Retry-After` (the backoff policy caps it).
     pub retry_after: Option<Duration>,
 }
 
@@ -44,6 +82,8 @@ pub enum TransportFailure {
     Timeout,
     /// The connection broke mid-answer, or another I/O failure.
     Other,
+    /// The answer was larger than the server reads.
+    TooLarge,
 }
 
 pub fn classify_transport_failure(failure: TransportFailure) -> RefreshFailure {
@@ -57,16 +97,21 @@ pub fn classify_transport_failure(failure: TransportFailure) -> RefreshFailure {
         TransportFailure::Other => {
             "the connection to the provider's token endpoint broke; will retry"
         }
+        TransportFailure::TooLarge => {
+            "the provider's token endpoint answered with more than 1 MiB; will retry"
+        }
     })
 }
 
 /// Classifies a token endpoint answer that was not a usable token response.
 /// `retry_after` is the raw `Retry-After` header; `body` the raw body.
 pub fn classify_token_error(status: u16, retry_after: Option<&str>, body: &[u8]) -> RefreshFailure {
-    let code = oauth_error_code(body);
-    let retry_after = retry_after
-        .and_then(parse_retry_after)
-        .map(|d| d.min(MAX_BACKOFF));
+    let (code, unregistered) = match oauth_error(body) {
+        OauthError::Registered(code) => (Some(code), None),
+        OauthError::Unregistered(fingerprint) => (None, Some(fingerprint)),
+        OauthError::None => (None, None),
+    };
+    let retry_after = retry_after.and_then(parse_retry_after);
     let transient = |message: String| RefreshFailure {
         kind: RefreshErrorKind::Transient,
         code: code.clone(),
@@ -94,9 +139,14 @@ pub fn classify_token_error(status: u16, retry_after: Option<&str>, body: &[u8])
                 message: permanent_message(code),
                 retry_after: None,
             },
-            None => transient(format!(
-                "the token endpoint answered {status} without an OAuth error (likely a firewall, CDN or proxy page); will retry"
-            )),
+            None => match &unregistered {
+                Some(fingerprint) => transient(format!(
+                    "the token endpoint answered {status} with an unregistered error (sha256 {fingerprint}); will retry"
+                )),
+                None => transient(format!(
+                    "the token endpoint answered {status} without an OAuth error (likely a firewall, CDN or proxy page); will retry"
+                )),
+            },
         },
         _ => transient(format!(
             "the token endpoint answered an unexpected status {status}; will retry"
@@ -118,21 +168,38 @@ pub fn permanent_message(code: &str) -> String {
     }
 }
 
-/// The RFC 6749 `error` member of a JSON body, if the body is a JSON object with a plausible
-/// code (`[a-z_]+`, as RFC 6749 §5.2 allows only printable ASCII).
-fn oauth_error_code(body: &[u8]) -> Option<String> {
+/// What a JSON body's `error` member says.
+#[derive(Debug, PartialEq, Eq)]
+enum OauthError {
+    /// A registered code.
+    Registered(String),
+    /// Another string, known only by the first 12 hex digits of its SHA-256.
+    Unregistered(String),
+    /// No body, not JSON, or no string `error`.
+    None,
+}
+
+fn oauth_error(body: &[u8]) -> OauthError {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         error: String,
     }
-    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
-    let plausible = !parsed.error.is_empty()
-        && parsed.error.len() <= 64
-        && parsed
-            .error
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-    plausible.then_some(parsed.error)
+    let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) else {
+        return OauthError::None;
+    };
+    if REGISTERED_ERROR_CODES.contains(&parsed.error.as_str()) {
+        return OauthError::Registered(parsed.error);
+    }
+    let digest = Sha256::digest(parsed.error.as_bytes());
+    OauthError::Unregistered(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The registered OAuth `error` code of a JSON body, if any (device and code flows).
+pub fn registered_error_code(body: &[u8]) -> Option<String> {
+    match oauth_error(body) {
+        OauthError::Registered(code) => Some(code),
+        _ => None,
+    }
 }
 
 /// `Retry-After`: delay-seconds or an HTTP-date.
@@ -245,6 +312,14 @@ mod tests {
             (
                 400,
                 None,
+                br#"{"error":"rt-echoed-secret"}"#,
+                Transient,
+                None,
+            ),
+            (403, None, br#"{"error":"Forbidden"}"#, Transient, None),
+            (
+                400,
+                None,
                 br#"{"error":{"nested":"object"}}"#,
                 Transient,
                 None,
@@ -277,20 +352,29 @@ mod tests {
             TransportFailure::Connect,
             TransportFailure::Timeout,
             TransportFailure::Other,
+            TransportFailure::TooLarge,
         ] {
             assert_eq!(classify_transport_failure(failure).kind, Transient);
         }
     }
 
     #[test]
-    fn retry_after_is_honoured_and_capped() {
+    fn an_unregistered_error_is_shown_by_fingerprint_only() {
+        let failure = classify_token_error(400, None, br#"{"error":"rt-echoed-secret"}"#);
+        assert!(!failure.message.contains("echoed"), "{}", failure.message);
+        assert!(failure.message.contains("unregistered error (sha256 "));
+        assert_eq!(failure.code, None);
+    }
+
+    #[test]
+    fn retry_after_is_parsed() {
         assert_eq!(
             classify_token_error(429, Some("12"), b"").retry_after,
             Some(Duration::from_secs(12))
         );
         assert_eq!(
             classify_token_error(429, Some("100000"), b"").retry_after,
-            Some(MAX_BACKOFF)
+            Some(Duration::from_secs(100_000))
         );
         assert_eq!(
             classify_token_error(429, Some("soon"), b"").retry_after,

@@ -33,3 +33,9 @@ pub enum AuthError {
     #[error("{0}")]
     ProviderUnavailable(String),
 }
+
+impl From<crate::provider::ProviderError> for AuthError {
+    fn from(error: crate::provider::ProviderError) -> Self {
+        Self::ProviderUnavailable(error.to_string())
+    }
+}

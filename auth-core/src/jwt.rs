@@ -10,6 +10,8 @@ use serde::Deserialize;
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 pub struct Claims {
     pub exp: Option<i64>,
+    /// Issued at: with `exp`, the token's lifetime.
+    pub iat: Option<i64>,
     pub sub: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,

@@ -3,7 +3,8 @@
 //! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format).
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
-//! - [`refresh`], [`provider`], [`classify`]: refreshing tokens, the provider's HTTP
+//! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
+//! - [`refresh`], [`provider`], [`classify`]: carrying out one refresh, the provider's HTTP
 //!   endpoints, and whether a failure is transient or permanent.
 //! - [`auth_failure`]: what to do when an API rejects a token.
 //! - [`config`]: where the home folder is and which provider to use.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod jwt;
 pub mod login;
 pub mod manager;
+pub mod policy;
 pub mod provider;
 pub mod refresh;
 pub mod secret;
@@ -28,6 +30,7 @@ pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
 pub use error::AuthError;
 pub use login::LoginStart;
 pub use manager::{AuthEvent, AuthManager, EventSink, HostTokens, Provider, StatusOptions};
+pub use provider::ProviderError;
 pub use secret::Secret;
 pub use status::{
     Account, AuthMethod, AuthState, RefreshErrorInfo, RefreshErrorKind, StatusReport,

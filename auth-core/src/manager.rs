@@ -1,31 +1,43 @@
-//! The auth manager: the one owner of this process's view of `auth.json`.
+//! The auth manager: the one owner of this process's view of `auth.json`, and the only type
+//! that changes it. Its public methods are the whole API of `auth-core` for the binary: status,
+//! logins, logout, reports of rejected tokens.
 //!
 //! Every request first checks the file's stamp (one `stat`); when another process changed the
-//! file the manager reloads it and announces the new (method, state). Writers (login, logout,
-//! refresh) are serialized in-process by an async gate and across processes by the file lock,
-//! and re-read the file under the lock before deciding what to write.
+//! file the manager reloads it and announces the new (method, state). What to do about a due
+//! refresh is decided by `policy`; a refresh runs as one background task per process
+//! (single-flight) that callers join and wait for as long as the decision says, and `refresh`
+//! carries it out. Writers (login, logout, refresh) are serialized in-process by an async gate
+//! and across processes by the file lock, whose wait is bounded.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::api_key;
-use crate::auth_file::{AuthFile, StoredTokens};
+use crate::auth_failure::{
+    API_KEY_HINT, DID_NOT_HELP_HINT, FailureAction, FailureOutcome, INSUFFICIENT_SCOPE_HINT,
+    RejectedRequest, Rejection, assess,
+};
+use crate::auth_file::AuthFile;
 use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
-use crate::login::PendingLogin;
-use crate::provider::ProviderClient;
-use crate::refresh::Trigger;
+use crate::login::{self, CancelSignal, LoginStart, PendingLogins};
+use crate::policy::{self, Backoff, Decision, Facts, NoRefresh, Trigger, Wait};
+use crate::provider::{ProviderClient, TokenResponse};
+use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
-use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, TransientFailure, describe};
-use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored, WriteLock};
+use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
+use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored};
 use crate::time;
 
-/// How long a writer waits for another process's lock on `auth.json.lock` (which may be
-/// held across one refresh request) before giving up.
-const LOCK_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Environment knob: how long a writer waits for another process's `auth.json.lock`, in
+/// milliseconds (default 10 000).
+pub const LOCK_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOCK_TIMEOUT_MS";
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a logout's revocation may take before it is abandoned.
-const REVOCATION_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+const REVOCATION_LIMIT: Duration = Duration::from_secs(5);
 
 /// Something clients should hear about, without being asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,12 +78,17 @@ pub struct HostTokens {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StatusOptions {
     pub include_token: bool,
+    /// Refresh a stale OAuth access token first (a poll waits for it at most 200 ms while the
+    /// token still works).
     pub refresh: bool,
+    /// Wait for a due refresh to end even while the token still works (one-shot commands,
+    /// whose process would otherwise end in the middle of it).
+    pub wait_for_refresh: bool,
 }
 
 /// The file as this process last saw it.
 #[derive(Debug, Clone)]
-pub(crate) enum View {
+enum View {
     Missing,
     Unreadable(String),
     Present(Arc<Credentials>),
@@ -87,27 +104,33 @@ impl View {
     }
 }
 
-pub(crate) struct Inner {
+/// The outcome of the refresh in flight, once it ends (`None` until then).
+type RefreshWatch = watch::Receiver<Option<RefreshOutcome>>;
+
+struct Inner {
     /// `None` until the first successful read.
     stamp: Option<Option<FileStamp>>,
     view: View,
-    pub(crate) transient: Option<TransientFailure>,
+    /// A transient failure this process could not record in the file.
+    unrecorded: Option<Backoff>,
+    /// The refresh running in this process, if any.
+    in_flight: Option<RefreshWatch>,
     /// The last (method, state) clients were told about, or found at start.
     announced: Option<(Option<AuthMethod>, AuthState)>,
 }
 
 pub struct AuthManager {
-    pub(crate) store: AuthStore,
+    store: AuthStore,
     provider: Provider,
     client: Option<Arc<ProviderClient>>,
     events: EventSink,
     inner: Mutex<Inner>,
-    pending_login: Mutex<Option<PendingLogin>>,
-    /// Best-effort work that outlives its request (revocation); awaited, bounded, at shutdown.
+    logins: PendingLogins,
+    /// Work that outlives its request (refreshes, revocations); awaited, bounded, at shutdown.
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Serializes this process's writers (login, logout, refresh); refreshes queue on it,
-    /// which makes them single-flight.
-    pub(crate) write_gate: tokio::sync::Mutex<()>,
+    /// Serializes this process's writers (login, logout, refresh).
+    write_gate: tokio::sync::Mutex<()>,
+    lock_timeout: Duration,
 }
 
 impl AuthManager {
@@ -117,6 +140,10 @@ impl AuthManager {
             Provider::Configured(config) => Some(Arc::new(ProviderClient::new(config.clone()))),
             _ => None,
         };
+        let lock_timeout = std::env::var(LOCK_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_millis);
         let manager = Self {
             store,
             provider,
@@ -125,12 +152,14 @@ impl AuthManager {
             inner: Mutex::new(Inner {
                 stamp: None,
                 view: View::Missing,
-                transient: None,
+                unrecorded: None,
+                in_flight: None,
                 announced: None,
             }),
-            write_gate: tokio::sync::Mutex::new(()),
-            pending_login: Mutex::new(None),
+            logins: PendingLogins::default(),
             background: Mutex::new(Vec::new()),
+            write_gate: tokio::sync::Mutex::new(()),
+            lock_timeout,
         };
         match manager.store.load() {
             Ok(loaded) => {
@@ -154,28 +183,10 @@ impl AuthManager {
         &self.provider
     }
 
-    pub(crate) fn client(&self) -> Option<&ProviderClient> {
-        self.client.as_deref()
-    }
-
-    pub(crate) fn shared_client(&self) -> Option<Arc<ProviderClient>> {
-        self.client.clone()
-    }
-
-    pub(crate) fn pending_login(&self) -> MutexGuard<'_, Option<PendingLogin>> {
-        self.pending_login
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) fn emit(&self, event: AuthEvent) {
-        (self.events)(event);
-    }
-
-    /// Waits, at most `limit`, for best-effort background work (revocations) to finish.
-    pub async fn wait_background(&self, limit: std::time::Duration) {
-        let tasks: Vec<_> =
-            std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+    /// Waits, at most `limit`, for work that outlives its request: a refresh in flight (so
+    /// that rotated tokens are stored before the process ends) and revocations.
+    pub async fn wait_background(&self, limit: Duration) {
+        let tasks: Vec<_> = std::mem::take(&mut *self.background());
         let all = async {
             for task in tasks {
                 let _ = task.await;
@@ -184,32 +195,294 @@ impl AuthManager {
         let _ = tokio::time::timeout(limit, all).await;
     }
 
-    /// The current status. `refresh` renews a stale OAuth access token first (never a fresh
-    /// one, an API key or poisoned credentials).
-    pub async fn status(&self, options: StatusOptions) -> Result<StatusReport, AuthError> {
+    // ---- status and refresh ----
+
+    /// The current status. With `refresh`, a stale OAuth access token is renewed first (never
+    /// a fresh one, an API key or poisoned credentials), waiting as the refresh policy says.
+    pub async fn status(
+        self: &Arc<Self>,
+        options: StatusOptions,
+    ) -> Result<StatusReport, AuthError> {
         let view = self.sync()?;
         if options.refresh
             && let View::Present(credentials) = &view
-            && self.wants_refresh(credentials, &Trigger::IfStale)
+            && let Decision::Refresh { wait, .. } = self.decide(credentials, Trigger::Poll)
         {
-            match self.refresh(Trigger::IfStale).await {
-                Ok(_) => {}
-                Err(error @ AuthError::Unreadable { .. }) => return Err(error),
-                Err(error) => {
-                    tracing::warn!(%error, "refresh not attempted; answering from the stored credentials")
-                }
-            }
+            let wait = if options.wait_for_refresh {
+                Wait::UntilDone
+            } else {
+                wait
+            };
+            self.refresh(credentials, Cause::Stale, wait).await;
         }
         self.current_status(options.include_token)
     }
 
-    /// The status of the current view (no file check, no refresh), announced if it changed.
-    pub(crate) fn current_status(&self, include_token: bool) -> Result<StatusReport, AuthError> {
-        let view = self.lock_inner().view.clone();
-        let report = self.report(&view, include_token)?;
-        self.observe(report.method, report.state);
-        Ok(report)
+    /// What the policy says about `credentials` now.
+    fn decide(&self, credentials: &Credentials, trigger: Trigger) -> Decision {
+        let blocker = self.refresh_blocker(credentials);
+        let inner = self.lock_inner();
+        let backoff = credentials.backoff_with(inner.unrecorded.as_ref());
+        let facts = Facts {
+            oauth: credentials.method == AuthMethod::Oauth,
+            times: credentials.times,
+            poisoned: credentials.poison.is_some(),
+            blocker: blocker.as_deref(),
+            backoff: backoff.as_ref(),
+            report_refresh_at: credentials.report_refresh_at,
+            in_flight: inner.in_flight.is_some(),
+            now_ms: time::now_ms(),
+        };
+        policy::decide(&facts, trigger)
     }
+
+    /// Starts a refresh of `credentials` (or joins the one in flight) and waits as `wait`
+    /// says. `None` when the wait ended first; the refresh goes on in the background.
+    async fn refresh(
+        self: &Arc<Self>,
+        credentials: &Arc<Credentials>,
+        cause: Cause,
+        wait: Wait,
+    ) -> Option<RefreshOutcome> {
+        let mut outcome = self.start_or_join_refresh(credentials, cause);
+        let done = outcome.wait_for(Option::is_some);
+        let result = match wait {
+            Wait::UntilDone => done.await.ok().map(|o| o.clone()),
+            Wait::AtMost(limit) => match tokio::time::timeout(limit, done).await {
+                Ok(result) => result.ok().map(|o| o.clone()),
+                Err(_) => {
+                    tracing::debug!("refresh still running; answering with the current token");
+                    return None;
+                }
+            },
+        };
+        result.flatten()
+    }
+
+    /// The refresh in flight, or a new one. Concurrent callers share one task, so one lock
+    /// wait and one HTTP request.
+    fn start_or_join_refresh(
+        self: &Arc<Self>,
+        credentials: &Arc<Credentials>,
+        cause: Cause,
+    ) -> RefreshWatch {
+        let mut inner = self.lock_inner();
+        // A task that ended without an answer (it panicked) must not block refreshes forever.
+        if let Some(running) = inner.in_flight.as_ref().filter(|w| w.has_changed().is_ok()) {
+            return running.clone();
+        }
+        let (done, watch) = watch::channel(None);
+        inner.in_flight = Some(watch.clone());
+        let job = Job {
+            store: self.store.clone(),
+            client: self
+                .client
+                .clone()
+                .expect("the policy refreshes only with a provider"),
+            snapshot: credentials.clone(),
+            cause,
+            lock_timeout: self.lock_timeout,
+            unrecorded: inner.unrecorded.clone(),
+        };
+        drop(inner);
+        let manager = self.clone();
+        let task = tokio::spawn(async move {
+            let finished = {
+                let _turn = manager.write_gate.lock().await;
+                refresh::run(job).await
+            };
+            let outcome = manager.apply(finished);
+            manager.lock_inner().in_flight = None;
+            let _ = done.send(Some(outcome));
+        });
+        self.keep_in_background(task);
+        watch
+    }
+
+    /// Installs what a refresh left and announces the new state.
+    fn apply(&self, finished: Finished) -> RefreshOutcome {
+        match finished.view {
+            Some(NewView::Loaded(loaded)) => {
+                self.install(loaded, false);
+            }
+            Some(NewView::Unsaved(file)) => {
+                let view = View::Present(Arc::new(Credentials::new(file)));
+                self.lock_inner().view = view.clone();
+                self.announce(&view, false);
+            }
+            None => {}
+        }
+        let mut inner = self.lock_inner();
+        match finished.unrecorded {
+            Some(backoff) => inner.unrecorded = Some(backoff),
+            None if matches!(finished.outcome, RefreshOutcome::Refreshed) => {
+                inner.unrecorded = None
+            }
+            None => {}
+        }
+        drop(inner);
+        self.announce_current();
+        finished.outcome
+    }
+
+    /// Why these credentials cannot be refreshed by this server, if they cannot.
+    fn refresh_blocker(&self, credentials: &Credentials) -> Option<String> {
+        if credentials.method != AuthMethod::Oauth {
+            return Some("API keys are not refreshed".into());
+        }
+        if credentials.refresh_token().is_none() {
+            return Some("there is no refresh token: sign in again".into());
+        }
+        let Some(client) = &self.client else {
+            return Some("no OAuth provider is configured, so the tokens cannot be refreshed: configure one or sign in again".into());
+        };
+        // An issuer still to be found (RFC 9728) is checked by the refresh once it is known.
+        let same = match (credentials.file.issuer.as_deref(), client.known_issuer()) {
+            (None, _) => false,
+            (Some(stored), Some(known)) => same_issuer(stored, known),
+            (Some(_), None) => true,
+        };
+        if !same {
+            // A refresh token is only ever sent to the issuer recorded with it.
+            return Some(
+                "the tokens were issued by another provider than the configured one: sign in again"
+                    .into(),
+            );
+        }
+        if credentials
+            .file
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != client.config().client_id)
+        {
+            return Some("the tokens were issued to another client_id than the configured one: sign in again".into());
+        }
+        None
+    }
+
+    // ---- reports of rejected tokens ----
+
+    /// `reportAuthFailure`: classifies the rejection, then does what the refresh policy says
+    /// (refresh and wait, or answer why not).
+    pub async fn report_auth_failure(
+        self: &Arc<Self>,
+        request: RejectedRequest,
+    ) -> Result<FailureOutcome, AuthError> {
+        let rejection = assess(
+            request.status,
+            request.body.as_deref(),
+            request.www_authenticate.as_deref(),
+        );
+        let view = self.sync()?;
+        let answer = |action, hint: &str| -> Result<FailureOutcome, AuthError> {
+            Ok(FailureOutcome {
+                action,
+                hint: Some(hint.to_owned()),
+                status: self.current_status(true)?,
+            })
+        };
+        match rejection {
+            Rejection::NotAuthFailure => {
+                let hint = format!(
+                    "status {} is not an authentication failure; nothing was refreshed: handle the error as it is",
+                    request.status
+                );
+                return answer(FailureAction::NotAuthFailure, &hint);
+            }
+            Rejection::InsufficientScope => {
+                return answer(FailureAction::InsufficientScope, INSUFFICIENT_SCOPE_HINT);
+            }
+            Rejection::AuthFailure => {}
+        }
+        let credentials = match view {
+            View::Missing => {
+                return answer(
+                    FailureAction::NeedsLogin,
+                    "no credentials are stored: sign in",
+                );
+            }
+            View::Unreadable(reason) => return Err(self.unreadable_error(reason)),
+            View::Present(credentials) => credentials,
+        };
+        let current = credentials
+            .bearer()
+            .map(Secret::fingerprint)
+            .unwrap_or_default();
+        let rejected = request
+            .rejected_token
+            .as_ref()
+            .map_or_else(|| current.clone(), Secret::fingerprint);
+        let trigger = Trigger::Rejected {
+            current: rejected == current,
+        };
+        match self.decide(&credentials, trigger) {
+            Decision::CannotRefresh(NoRefresh::ApiKey) => {
+                answer(FailureAction::ApiKeyRejected, API_KEY_HINT)
+            }
+            Decision::CannotRefresh(NoRefresh::Poisoned) => {
+                let message = credentials.poison.as_ref().map(|p| p.message.as_str());
+                answer(
+                    FailureAction::NeedsLogin,
+                    message.unwrap_or("sign in again"),
+                )
+            }
+            Decision::CannotRefresh(NoRefresh::Blocked) => {
+                let reason = self.refresh_blocker(&credentials).unwrap_or_default();
+                answer(FailureAction::NeedsLogin, &reason)
+            }
+            Decision::AlreadyRotated => answer(
+                FailureAction::AlreadyRotated,
+                "the rejected token had already been replaced: retry with authToken",
+            ),
+            Decision::DidNotHelp => {
+                tracing::info!("a report-refreshed token was rejected again; not refreshing");
+                answer(FailureAction::RefreshDidNotHelp, DID_NOT_HELP_HINT)
+            }
+            Decision::BackingOff => answer(
+                FailureAction::RetryLater,
+                "a recent refresh failed transiently: retry after refreshError.retryAfterSecs",
+            ),
+            Decision::Answer | Decision::Refresh { .. } => {
+                let result = self
+                    .refresh(&credentials, Cause::Rejected, Wait::UntilDone)
+                    .await;
+                let status = self.current_status(true)?;
+                let now_current = status.token.as_ref().map(Secret::fingerprint);
+                let (action, hint) = match result {
+                    _ if now_current.as_ref().is_some_and(|fp| *fp != rejected) => (
+                        FailureAction::Refreshed,
+                        "a new token was obtained: retry with authToken".to_owned(),
+                    ),
+                    Some(RefreshOutcome::Failed(failure)) if failure.is_permanent() => {
+                        (FailureAction::NeedsLogin, failure.message)
+                    }
+                    Some(RefreshOutcome::Failed(failure)) => {
+                        (FailureAction::RetryLater, failure.message)
+                    }
+                    Some(RefreshOutcome::BackingOff) => (
+                        FailureAction::RetryLater,
+                        "a recent refresh failed transiently: retry after refreshError.retryAfterSecs"
+                            .to_owned(),
+                    ),
+                    Some(RefreshOutcome::CannotRefresh(reason)) => {
+                        (FailureAction::NeedsLogin, reason)
+                    }
+                    _ => (
+                        FailureAction::NeedsLogin,
+                        "the token was rejected and no other token is available: sign in again"
+                            .to_owned(),
+                    ),
+                };
+                Ok(FailureOutcome {
+                    action,
+                    hint: Some(hint),
+                    status,
+                })
+            }
+        }
+    }
+
+    // ---- sign-in and sign-out ----
 
     /// Stores an API key (trimmed) and returns advice about it.
     pub async fn login_api_key(&self, raw: &Secret) -> Result<Vec<String>, AuthError> {
@@ -233,7 +506,6 @@ impl AuthManager {
                 "the access token is empty: pass it in \"accessToken\"".into(),
             ));
         }
-        // Recorded as issued by the configured provider, so they are refreshed only there.
         let (issuer, client_id) = match &self.client {
             Some(client) => match client.issuer().await {
                 Ok(issuer) => (
@@ -247,7 +519,8 @@ impl AuthManager {
             },
             None => (None, None),
         };
-        let stored = StoredTokens {
+        let now = time::now_unix();
+        let response = TokenResponse {
             access_token: tokens.access_token,
             refresh_token: tokens
                 .refresh_token
@@ -255,21 +528,96 @@ impl AuthManager {
             id_token: tokens.id_token.filter(|t| !t.expose().trim().is_empty()),
             token_type: None,
             scope: None,
-            expires_at: tokens.expires_at,
-            extra: Default::default(),
+            expires_in: None,
         };
+        let mut stored = refresh::stored_tokens(response, now);
+        stored.expires_at = tokens.expires_at;
         let mut file = AuthFile::oauth(issuer, client_id, stored);
-        file.last_refresh = Some(time::now_rfc3339());
+        file.last_refresh = Some(time::rfc3339(now));
         self.replace_credentials(file).await?;
         tracing::info!("signed in with tokens from the host");
         Ok(())
+    }
+
+    /// Starts a browser sign-in; `authUrl` is to be opened by the client.
+    pub async fn start_oauth_login(self: &Arc<Self>) -> Result<LoginStart, AuthError> {
+        login::start_browser(self.clone(), self.interactive_client()?).await
+    }
+
+    /// Starts a device-code sign-in.
+    pub async fn start_device_login(self: &Arc<Self>) -> Result<LoginStart, AuthError> {
+        login::start_device(self.clone(), self.interactive_client()?).await
+    }
+
+    /// Cancels the pending login `login_id`; false when there is none with that id.
+    pub fn cancel_login(&self, login_id: &str) -> bool {
+        self.logins.cancel(login_id)
+    }
+
+    fn interactive_client(&self) -> Result<Arc<ProviderClient>, AuthError> {
+        match (&self.provider, &self.client) {
+            (Provider::Configured(_), Some(client)) => Ok(client.clone()),
+            (Provider::Misconfigured(error), _) => {
+                Err(AuthError::ProviderMisconfigured(error.clone()))
+            }
+            _ => Err(AuthError::NoProvider {
+                config_path: self.store.home().join("config.toml"),
+            }),
+        }
+    }
+
+    /// Registers a new interactive login, cancelling the one still pending.
+    pub(crate) fn register_login(&self) -> (String, CancelSignal) {
+        self.logins.register()
+    }
+
+    /// Ends login `id`: forgets it and tells clients how it ended.
+    pub(crate) fn finish_login(&self, id: &str, result: Result<(), String>) {
+        self.logins.remove(id);
+        match &result {
+            Ok(()) => tracing::info!(login_id = id, "sign-in completed"),
+            Err(error) => tracing::info!(login_id = id, %error, "sign-in ended without success"),
+        }
+        let (success, error) = match result {
+            Ok(()) => (true, None),
+            Err(error) => (false, Some(error)),
+        };
+        (self.events)(AuthEvent::LoginCompleted {
+            login_id: id.to_owned(),
+            success,
+            error,
+        });
+    }
+
+    /// Stores the tokens of a completed interactive sign-in, recorded as issued by the
+    /// configured provider.
+    pub(crate) async fn store_login(
+        &self,
+        client: &ProviderClient,
+        tokens: TokenResponse,
+    ) -> Result<(), String> {
+        let issuer = client.issuer().await.map_err(|e| e.to_string())?;
+        let now = time::now_unix();
+        let mut file = AuthFile::oauth(
+            Some(issuer.to_string()),
+            Some(client.config().client_id.clone()),
+            refresh::stored_tokens(tokens, now),
+        );
+        file.last_refresh = Some(time::rfc3339(now));
+        self.replace_credentials(file)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Deletes the stored credentials (an unreadable file is moved aside instead), then revokes
     /// the refresh token at its issuer in the background, bounded by a short timeout.
     pub async fn logout(&self) -> Result<(), AuthError> {
         let _gate = self.write_gate.lock().await;
-        let lock = self.lock_file().await?;
+        let lock = self
+            .store
+            .lock_within(self.lock_timeout)
+            .await
+            .map_err(AuthError::Unwritable)?;
         let current = self.store.load().map_err(AuthError::Unwritable)?;
         let mut revocable = None;
         match current.stored {
@@ -277,14 +625,14 @@ impl AuthManager {
             Stored::Present(file) => {
                 self.store.remove(&lock).map_err(AuthError::Unwritable)?;
                 let credentials = Credentials::new(*file);
-                if self.refresh_blocker(&credentials).is_none() {
+                if credentials.poison.is_none() && self.refresh_blocker(&credentials).is_none() {
                     revocable = credentials.refresh_token().cloned();
                 }
             }
             Stored::Missing => {}
         }
         drop(lock);
-        self.lock_inner().transient = None;
+        self.lock_inner().unrecorded = None;
         self.install(
             Loaded {
                 stamp: None,
@@ -293,7 +641,7 @@ impl AuthManager {
             true,
         );
         tracing::info!("signed out");
-        if let (Some(token), Some(client)) = (revocable, self.shared_client()) {
+        if let (Some(token), Some(client)) = (revocable, self.client.clone()) {
             let task = tokio::spawn(async move {
                 if tokio::time::timeout(REVOCATION_LIMIT, client.revoke(&token))
                     .await
@@ -304,18 +652,20 @@ impl AuthManager {
                     );
                 }
             });
-            let mut background = self.background.lock().unwrap_or_else(|p| p.into_inner());
-            background.retain(|t| !t.is_finished());
-            background.push(task);
+            self.keep_in_background(task);
         }
         Ok(())
     }
 
     /// Login: replaces whatever is stored (moving an unreadable file aside first), keeping
     /// other tools' unknown top-level fields.
-    pub(crate) async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
+    async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
         let _gate = self.write_gate.lock().await;
-        let lock = self.lock_file().await?;
+        let lock = self
+            .store
+            .lock_within(self.lock_timeout)
+            .await
+            .map_err(AuthError::Unwritable)?;
         let current = self.store.load().map_err(AuthError::Unwritable)?;
         let previous = match current.stored {
             Stored::Present(previous) => Some(previous),
@@ -331,6 +681,7 @@ impl AuthManager {
             .write(&lock, &file)
             .map_err(AuthError::Unwritable)?;
         drop(lock);
+        self.lock_inner().unrecorded = None;
         self.install(
             Loaded {
                 stamp: Some(stamp),
@@ -341,51 +692,27 @@ impl AuthManager {
         Ok(())
     }
 
-    fn move_aside(&self, lock: &WriteLock) -> Result<(), AuthError> {
+    fn move_aside(&self, lock: &crate::store::WriteLock) -> Result<(), AuthError> {
         let target = self.store.move_aside(lock).map_err(AuthError::Unwritable)?;
         tracing::warn!(path = %target.display(), "unreadable auth.json moved aside");
         Ok(())
     }
 
-    /// Takes the cross-process lock on a blocking thread (it waits for other processes).
-    /// Waits at most [`LOCK_WAIT_LIMIT`]: a process stuck while holding the lock must not hang
-    /// every request of this one.
-    pub(crate) async fn lock_file(&self) -> Result<WriteLock, AuthError> {
-        let store = self.store.clone();
-        let failed = |source: std::io::Error| {
-            AuthError::Unwritable(StoreError {
-                action: "lock",
-                path: self.store.path().with_extension("json.lock"),
-                source,
-            })
-        };
-        match tokio::time::timeout(
-            LOCK_WAIT_LIMIT,
-            tokio::task::spawn_blocking(move || store.lock()),
-        )
-        .await
-        {
-            Ok(Ok(locked)) => locked.map_err(AuthError::Unwritable),
-            Ok(Err(join)) => Err(failed(std::io::Error::other(join.to_string()))),
-            Err(_) => Err(failed(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!(
-                    "another process has held it for over {} s",
-                    LOCK_WAIT_LIMIT.as_secs()
-                ),
-            ))),
+    // ---- the view and its announcements ----
+
+    fn unreadable_error(&self, reason: String) -> AuthError {
+        AuthError::Unreadable {
+            path: self.store.path().to_path_buf(),
+            reason,
         }
     }
 
-    pub(crate) fn unreadable(&self, error: StoreError) -> AuthError {
-        AuthError::Unreadable {
-            path: self.store.path().to_path_buf(),
-            reason: error.source.to_string(),
-        }
+    fn unreadable(&self, error: StoreError) -> AuthError {
+        self.unreadable_error(error.source.to_string())
     }
 
     /// Brings the view up to date with the file: one `stat`, and a read only when it changed.
-    pub(crate) fn sync(&self) -> Result<View, AuthError> {
+    fn sync(&self) -> Result<View, AuthError> {
         let stamp = self.store.stamp().map_err(|e| self.unreadable(e))?;
         {
             let inner = self.lock_inner();
@@ -400,7 +727,7 @@ impl AuthManager {
 
     /// Makes `loaded` the current view and announces the (method, state) it leads to: always
     /// when `force` (login, logout), else only when it changed.
-    pub(crate) fn install(&self, loaded: Loaded, force: bool) -> View {
+    fn install(&self, loaded: Loaded, force: bool) -> View {
         let view = View::from_stored(loaded.stored);
         {
             let mut inner = self.lock_inner();
@@ -411,17 +738,17 @@ impl AuthManager {
         view
     }
 
-    /// Replaces the view's content but not its stamp: used when a write failed, so that this
-    /// process acts on what it decided until the file changes.
-    pub(crate) fn install_in_memory(&self, file: AuthFile) {
-        let view = View::Present(Arc::new(Credentials::new(file)));
-        self.lock_inner().view = view.clone();
-        self.announce(&view, false);
+    /// The status of the current view (no file check, no refresh), announced if it changed.
+    fn current_status(&self, include_token: bool) -> Result<StatusReport, AuthError> {
+        let view = self.lock_inner().view.clone();
+        let report = self.report(&view, include_token)?;
+        self.observe(report.method, report.state);
+        Ok(report)
     }
 
     /// Announces the current view's (method, state) if it changed (e.g. after a transient
-    /// failure, which changes the state without changing the file).
-    pub(crate) fn announce_current(&self) {
+    /// failure this process could not record, which changes the state but not the file).
+    fn announce_current(&self) {
         let view = self.lock_inner().view.clone();
         self.announce(&view, false);
     }
@@ -449,23 +776,19 @@ impl AuthManager {
     fn report(&self, view: &View, include_token: bool) -> Result<StatusReport, AuthError> {
         match view {
             View::Missing => Ok(StatusReport::signed_out()),
-            View::Unreadable(reason) => Err(AuthError::Unreadable {
-                path: self.store.path().to_path_buf(),
-                reason: reason.clone(),
-            }),
+            View::Unreadable(reason) => Err(self.unreadable_error(reason.clone())),
             View::Present(credentials) => Ok(self.describe(credentials, include_token)),
         }
     }
 
     fn describe(&self, credentials: &Credentials, include_token: bool) -> StatusReport {
         let refreshable = self.refresh_blocker(credentials).is_none();
-        let transient = self.lock_inner().transient.clone();
+        let backoff = credentials.backoff_with(self.lock_inner().unrecorded.as_ref());
         describe(
             credentials,
             refreshable,
-            transient.as_ref(),
-            time::now_unix(),
-            Instant::now(),
+            backoff.as_ref(),
+            time::now_ms(),
             include_token,
         )
     }
@@ -482,7 +805,17 @@ impl AuthManager {
         }
     }
 
-    pub(crate) fn lock_inner(&self) -> MutexGuard<'_, Inner> {
+    fn keep_in_background(&self, task: tokio::task::JoinHandle<()>) {
+        let mut background = self.background();
+        background.retain(|t| !t.is_finished());
+        background.push(task);
+    }
+
+    fn background(&self) -> MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.background.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_inner(&self) -> MutexGuard<'_, Inner> {
         // The state stays consistent even if a holder panicked: every update is one assignment.
         self.inner
             .lock()

@@ -1,6 +1,7 @@
 //! The OAuth provider over HTTP: endpoint discovery (RFC 8414, then OpenID Connect), and the
-//! token endpoint's refresh grant with strict response parsing. Failures come back classified
-//! (see `classify`). Tokens never appear in errors or logs.
+//! token endpoint's refresh grant with strict response parsing. Token endpoint failures come
+//! back classified (see `classify`), the others as a [`ProviderError`]. Tokens never appear in
+//! errors or logs; no answer is read past [`MAX_BODY_BYTES`].
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -18,10 +19,28 @@ use crate::secret::Secret;
 /// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
 pub const HTTP_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_HTTP_TIMEOUT_MS";
 const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest provider answer read; a larger one is a transient failure.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Lifetimes a provider states (`expires_in`) are clamped to this: a token said to live for
+/// centuries is treated as living a year, and no expiry arithmetic can overflow.
+pub const MAX_EXPIRES_IN_SECS: i64 = 366 * 24 * 3600;
 /// One refresh attempt retries connection errors and 5xx at most this many more times...
 const MAX_RETRIES: usize = 2;
 /// ...and only while the attempt is younger than this.
 const RETRY_WINDOW: Duration = Duration::from_secs(2);
+
+/// Why the provider's issuer or endpoints are not known. Each says which step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("no issuer is configured")]
+    NoIssuer,
+    #[error("cannot find the authorization server of {resource}: {why}")]
+    ProtectedResource { resource: Url, why: String },
+    #[error("cannot discover the provider's endpoints from issuer {issuer} ({})", tried.join("; "))]
+    Discovery { issuer: Url, tried: Vec<String> },
+    #[error("the provider's metadata has no {0}")]
+    MissingEndpoint(&'static str),
+}
 
 /// The provider's endpoints, from config or discovery.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,12 +100,15 @@ pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
     {
         return None;
     }
+    // Whole seconds, clamped; `as` saturates a huge float, and a u64 beyond i64 clamps too.
     let expires_in = match raw.expires_in {
         None => None,
         Some(n) => Some(
             n.as_i64()
+                .or_else(|| n.as_u64().map(|_| i64::MAX))
                 .or_else(|| n.as_f64().map(|f| f as i64))
-                .filter(|&s| s >= 0)?,
+                .filter(|&s| s >= 0)?
+                .min(MAX_EXPIRES_IN_SECS),
         ),
     };
     let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty()).map(Secret::new);
@@ -144,14 +166,14 @@ impl ProviderClient {
     }
 
     /// The token endpoint: configured, else discovered.
-    pub async fn token_endpoint(&self) -> Result<Url, String> {
+    pub async fn token_endpoint(&self) -> Result<Url, ProviderError> {
         if let Some(url) = &self.config.token_endpoint {
             return Ok(url.clone());
         }
         self.endpoints()
             .await?
             .token
-            .ok_or_else(|| "the provider's metadata has no token_endpoint".to_owned())
+            .ok_or(ProviderError::MissingEndpoint("token_endpoint"))
     }
 
     /// The issuer, if known without network I/O.
@@ -161,7 +183,7 @@ impl ProviderClient {
 
     /// The issuer: configured, else found from the protected resource's metadata (RFC 9728),
     /// once per process.
-    pub async fn issuer(&self) -> Result<Url, String> {
+    pub async fn issuer(&self) -> Result<Url, ProviderError> {
         self.issuer
             .get_or_try_init(|| self.issuer_from_resource())
             .await
@@ -170,7 +192,7 @@ impl ProviderClient {
 
     /// Configured endpoints, completed by discovery (once per process; a failure is retried
     /// on the next call). With every endpoint configured there is no discovery.
-    pub async fn endpoints(&self) -> Result<Endpoints, String> {
+    pub async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
         let configured = Endpoints {
             authorization: self.config.authorization_endpoint.clone(),
             token: self.config.token_endpoint.clone(),
@@ -209,22 +231,19 @@ impl ProviderClient {
 
     /// RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID
     /// `/.well-known/openid-configuration`.
-    async fn discover(&self) -> Result<Endpoints, String> {
-        let issuer = &self.issuer().await?;
-        let mut failures = Vec::new();
-        for url in metadata_urls(issuer) {
-            match self.fetch_metadata(&url, issuer).await {
+    async fn discover(&self) -> Result<Endpoints, ProviderError> {
+        let issuer = self.issuer().await?;
+        let mut tried = Vec::new();
+        for url in metadata_urls(&issuer) {
+            match self.fetch_metadata(&url, &issuer).await {
                 Ok(endpoints) => {
                     tracing::debug!(%url, "provider metadata discovered");
                     return Ok(endpoints);
                 }
-                Err(reason) => failures.push(format!("{url}: {reason}")),
+                Err(reason) => tried.push(format!("{url}: {reason}")),
             }
         }
-        Err(format!(
-            "cannot discover the provider's endpoints from issuer {issuer} ({})",
-            failures.join("; ")
-        ))
+        Err(ProviderError::Discovery { issuer, tried })
     }
 
     async fn fetch_metadata(&self, url: &Url, issuer: &Url) -> Result<Endpoints, String> {
@@ -247,7 +266,9 @@ impl ProviderClient {
         if !status.is_success() {
             return Err(format!("HTTP {}", status.as_u16()));
         }
-        let body = response.bytes().await.map_err(describe_reqwest)?;
+        let body = read_body(response)
+            .await
+            .map_err(|f| describe_transport(f).to_owned())?;
         let metadata: Metadata =
             serde_json::from_slice(&body).map_err(|_| "not a JSON metadata document".to_owned())?;
         if let Some(stated) = &metadata.issuer
@@ -275,7 +296,7 @@ impl ProviderClient {
     /// may point at its metadata (`WWW-Authenticate: Bearer resource_metadata="..."`); else the
     /// metadata is at `/.well-known/oauth-protected-resource` + the resource's path. The
     /// document must be about exactly the configured resource.
-    async fn issuer_from_resource(&self) -> Result<Url, String> {
+    async fn issuer_from_resource(&self) -> Result<Url, ProviderError> {
         #[derive(Deserialize)]
         struct ResourceMetadata {
             resource: String,
@@ -283,10 +304,12 @@ impl ProviderClient {
             authorization_servers: Vec<String>,
         }
         let Some(resource) = &self.config.protected_resource else {
-            return Err("no issuer is configured".to_owned());
+            return Err(ProviderError::NoIssuer);
         };
-        let fail =
-            |why: String| format!("cannot find the authorization server of {resource}: {why}");
+        let fail = |why: String| ProviderError::ProtectedResource {
+            resource: resource.clone(),
+            why,
+        };
         let challenge = match self.http().get(resource.clone()).send().await {
             Ok(response) if response.status().as_u16() == 401 => response
                 .headers()
@@ -314,10 +337,9 @@ impl ProviderClient {
                 response.status().as_u16()
             )));
         }
-        let body = response
-            .bytes()
+        let body = read_body(response)
             .await
-            .map_err(|e| fail(describe_reqwest(e)))?;
+            .map_err(|f| fail(describe_transport(f).to_owned()))?;
         let metadata: ResourceMetadata = serde_json::from_slice(&body).map_err(|_| {
             fail(format!(
                 "{metadata_url} is not a protected resource metadata document"
@@ -345,7 +367,7 @@ impl ProviderClient {
         let endpoint = self
             .token_endpoint()
             .await
-            .map_err(|reason| RefreshFailure::transient(format!("{reason}; will retry")))?;
+            .map_err(|error| RefreshFailure::transient(format!("{error}; will retry")))?;
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
@@ -417,8 +439,8 @@ impl ProviderClient {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response.bytes().await.map_err(transport_failure)?;
-        Ok((status, retry_after, body.to_vec()))
+        let body = read_body(response).await?;
+        Ok((status, retry_after, body))
     }
 }
 
@@ -452,6 +474,25 @@ impl ProviderClient {
             ),
         }
     }
+}
+
+/// The body of `response`, read in chunks and abandoned past [`MAX_BODY_BYTES`] (a hostile or
+/// broken provider must not make the server buffer gigabytes).
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, TransportFailure> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
+        return Err(TransportFailure::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(TransportFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
@@ -506,6 +547,7 @@ pub(crate) fn describe_transport(failure: TransportFailure) -> &'static str {
         TransportFailure::Connect => "connection failed",
         TransportFailure::Timeout => "timed out",
         TransportFailure::Other => "the request failed",
+        TransportFailure::TooLarge => "the answer was larger than 1 MiB",
     }
 }
 

@@ -1,279 +1,272 @@
-//! The refresh procedure (SPEC §6): when to refresh, single-flight within the process, the
-//! cross-process lock around re-read → HTTP → store, adopting tokens another process stored,
-//! poisoning on a permanent failure and backing off after a transient one.
+//! One refresh, carried out (docs/refresh-policy.md): take the cross-process lock (bounded),
+//! re-read `auth.json`, send the refresh grant, store the outcome. Whether to refresh at all was
+//! decided by `policy`; this module only performs the refresh and reports what the file now
+//! holds, and the manager installs that.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::auth_file::{AuthFile, RefreshFailureRecord, StoredTokens};
-use crate::classify::{MAX_BACKOFF, RefreshFailure};
-use crate::error::AuthError;
-use crate::manager::{AuthManager, View};
-use crate::provider::TokenResponse;
-use crate::status::{AuthMethod, Credentials, TransientFailure};
-use crate::store::{Loaded, Stored, WriteLock};
+use crate::auth_file::{
+    AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
+};
+use crate::classify::RefreshFailure;
+use crate::policy::{Backoff, backoff_delay};
+use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
+use crate::status::Credentials;
+use crate::store::{AuthStore, Loaded, Stored, WriteLock};
 use crate::time;
 
-/// Why a refresh is asked for.
-#[derive(Debug, Clone)]
-pub enum Trigger {
-    /// A status poll: only a stale access token is refreshed.
-    IfStale,
-    /// An API rejected the access token with this fingerprint: refresh it if it is still the
-    /// current one, stale or not.
-    Rejected { access_fingerprint: String },
+/// Why this refresh was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A poll found the access token stale.
+    Stale,
+    /// A client reported that an API rejected the current access token.
+    Rejected,
 }
 
-/// What a refresh request came to.
+/// What a refresh came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
-    /// Nothing to do: the token is fresh, or was already replaced.
-    NotNeeded,
     Refreshed,
     /// Another process had stored other tokens; they were taken instead.
     Adopted,
-    /// Inside the backoff window of an earlier transient failure: no network I/O.
+    /// Another process recorded a transient failure meanwhile: its backoff applies here too.
     BackingOff,
-    /// These credentials cannot be refreshed here (poisoned, no refresh token, no provider
-    /// for their issuer); the reason says which.
+    /// These credentials cannot be refreshed here (poisoned meanwhile, another provider,
+    /// unreadable file); the reason says which.
     CannotRefresh(String),
     Failed(RefreshFailure),
 }
 
-impl AuthManager {
-    /// Whether a refresh for `trigger` could hit the network now. Cheap: no lock, no I/O; the
-    /// fast path of every poll.
-    pub(crate) fn wants_refresh(&self, credentials: &Credentials, trigger: &Trigger) -> bool {
-        let due = match trigger {
-            Trigger::IfStale => credentials.is_stale(time::now_unix()),
-            Trigger::Rejected { access_fingerprint } => credentials
-                .bearer()
-                .is_some_and(|t| &t.fingerprint() == access_fingerprint),
-        };
-        due && credentials.poison.is_none()
-            && self.refresh_blocker(credentials).is_none()
-            && !self.backing_off(credentials)
-    }
+/// What the credentials are now, for the manager to install.
+#[derive(Debug)]
+pub(crate) enum NewView {
+    /// Read from (or just written to) the file.
+    Loaded(Loaded),
+    /// Decided but not stored (the write failed): this process acts on it until the file
+    /// changes.
+    Unsaved(AuthFile),
+}
 
-    /// Why these credentials cannot be refreshed by this server, if they cannot.
-    pub(crate) fn refresh_blocker(&self, credentials: &Credentials) -> Option<String> {
-        if credentials.method != AuthMethod::Oauth {
-            return Some("API keys are not refreshed".into());
-        }
-        if credentials.refresh_token().is_none() {
-            return Some("there is no refresh token: sign in again".into());
-        }
-        let Some(client) = self.client() else {
-            return Some("no OAuth provider is configured, so the tokens cannot be refreshed: configure one or sign in again".into());
-        };
-        let config = client.config();
-        // An issuer still to be found (RFC 9728) is checked by `refresh` once it is known.
-        let same_issuer = match (credentials.file.issuer.as_deref(), client.known_issuer()) {
-            (None, _) => false,
-            (Some(stored), Some(known)) => same_issuer(stored, known),
-            (Some(_), None) => true,
-        };
-        if !same_issuer {
-            // A refresh token is only ever sent to the issuer recorded with it.
-            return Some(
+/// The result of [`run`].
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub outcome: RefreshOutcome,
+    pub view: Option<NewView>,
+    /// A transient failure that could not be recorded in the file (no lock, no issuer): this
+    /// process honours it alone.
+    pub unrecorded: Option<Backoff>,
+}
+
+/// One refresh of `snapshot`'s tokens.
+pub(crate) struct Job {
+    pub store: AuthStore,
+    pub client: Arc<ProviderClient>,
+    pub snapshot: Arc<Credentials>,
+    pub cause: Cause,
+    pub lock_timeout: Duration,
+    /// This process's own unrecorded backoff, for counting consecutive failures.
+    pub unrecorded: Option<Backoff>,
+}
+
+pub(crate) async fn run(job: Job) -> Finished {
+    let (Some(refresh_token), Some(fingerprint)) = (
+        job.snapshot.refresh_token().cloned(),
+        job.snapshot.refresh_fingerprint.clone(),
+    ) else {
+        return Finished::outcome(RefreshOutcome::CannotRefresh(
+            "there is no refresh token: sign in again".into(),
+        ));
+    };
+    let failures_so_far = job
+        .snapshot
+        .backoff_with(job.unrecorded.as_ref())
+        .map_or(0, |b| b.failures);
+    match job.client.issuer().await {
+        Ok(issuer)
+            if job
+                .snapshot
+                .file
+                .issuer
+                .as_deref()
+                .is_some_and(|stored| same_issuer(stored, &issuer)) => {}
+        Ok(_) => {
+            return Finished::outcome(RefreshOutcome::CannotRefresh(
                 "the tokens were issued by another provider than the configured one: sign in again"
                     .into(),
-            );
-        }
-        if credentials
-            .file
-            .client_id
-            .as_deref()
-            .is_some_and(|id| id != config.client_id)
-        {
-            return Some("the tokens were issued to another client_id than the configured one: sign in again".into());
-        }
-        None
-    }
-
-    fn backing_off(&self, credentials: &Credentials) -> bool {
-        let inner = self.lock_inner();
-        inner.transient.as_ref().is_some_and(|t| {
-            credentials.refresh_fingerprint.as_deref() == Some(t.fingerprint.as_str())
-                && t.retry_at > Instant::now()
-        })
-    }
-
-    /// Refreshes if `trigger` still calls for it once this caller's turn comes. Concurrent
-    /// callers queue on one gate; those behind the first find the outcome already stored.
-    pub(crate) async fn refresh(&self, trigger: Trigger) -> Result<RefreshOutcome, AuthError> {
-        let _turn = self.write_gate.lock().await;
-        let View::Present(credentials) = self.sync()? else {
-            return Ok(RefreshOutcome::CannotRefresh(
-                "no credentials are stored: sign in".into(),
             ));
-        };
-        if let Some(poison) = &credentials.poison {
-            return Ok(RefreshOutcome::CannotRefresh(poison.message.clone()));
         }
-        if let Some(reason) = self.refresh_blocker(&credentials) {
-            return Ok(RefreshOutcome::CannotRefresh(reason));
-        }
-        if self.backing_off(&credentials) {
-            return Ok(RefreshOutcome::BackingOff);
-        }
-        if !self.wants_refresh(&credentials, &trigger) {
-            return Ok(RefreshOutcome::NotNeeded);
-        }
-
-        let client = self.client().expect("checked by refresh_blocker");
-        match client.issuer().await {
-            Ok(issuer)
-                if credentials
-                    .file
-                    .issuer
-                    .as_deref()
-                    .is_some_and(|s| same_issuer(s, &issuer)) => {}
-            Ok(_) => {
-                let reason = "the tokens were issued by another provider than the configured one: sign in again";
-                return Ok(RefreshOutcome::CannotRefresh(reason.into()));
-            }
-            Err(reason) => {
-                let failure = RefreshFailure::transient(format!("{reason}; will retry"));
-                let fingerprint = credentials.refresh_fingerprint.clone().unwrap_or_default();
-                self.record_transient(fingerprint, &failure);
-                self.announce_current();
-                return Ok(RefreshOutcome::Failed(failure));
-            }
-        }
-
-        let lock = self.lock_file().await?;
-        // Another process may have refreshed (or poisoned) while this one waited for the lock.
-        let base = match self.reread_same_tokens(&credentials)? {
-            Ok(base) => base,
-            Err(outcome) => return Ok(outcome),
-        };
-        let refresh_token = credentials
-            .refresh_token()
-            .expect("checked by refresh_blocker")
-            .clone();
-        let fingerprint = refresh_token.fingerprint();
-        tracing::info!(refresh_token = %&fingerprint[..12], "refreshing the access token");
-        match client.refresh(&refresh_token).await {
-            Ok(tokens) => {
-                let file = refreshed(base, tokens);
-                self.store_locked(&lock, file)?;
-                self.lock_inner().transient = None;
-                self.announce_current();
-                tracing::info!("access token refreshed");
-                Ok(RefreshOutcome::Refreshed)
-            }
-            Err(failure) if failure.is_permanent() => {
-                // Lost a rotation race to a process that ignores the lock? Its tokens win.
-                let base = match self.reread_same_tokens(&credentials)? {
-                    Ok(base) => base,
-                    Err(outcome) => return Ok(outcome),
-                };
-                tracing::warn!(
-                    code = failure.code.as_deref().unwrap_or(""),
-                    "refresh failed permanently; credentials poisoned until the next sign-in"
-                );
-                self.poison(&lock, base, &fingerprint, &failure);
-                Ok(RefreshOutcome::Failed(failure))
-            }
-            Err(failure) => {
-                self.record_transient(fingerprint, &failure);
-                tracing::warn!(message = %failure.message, "refresh failed transiently");
-                self.announce_current();
-                Ok(RefreshOutcome::Failed(failure))
-            }
+        Err(error) => {
+            let failure = RefreshFailure::transient(format!("{error}; will retry"));
+            return Finished::unrecorded(failure, fingerprint, failures_so_far);
         }
     }
 
-    /// Re-reads `auth.json` under the lock. `Ok(file)` when it still holds the tokens about to
-    /// be refreshed; otherwise the new content is adopted and the outcome returned.
-    fn reread_same_tokens(
-        &self,
-        credentials: &Credentials,
-    ) -> Result<Result<AuthFile, RefreshOutcome>, AuthError> {
-        let loaded = self.store.load().map_err(|e| self.unreadable(e))?;
-        let same =
-            matches!(&loaded.stored, Stored::Present(file) if same_tokens(file, &credentials.file));
-        if !same {
+    let lock = match job.store.lock_within(job.lock_timeout).await {
+        Ok(lock) => lock,
+        Err(error) => {
+            tracing::warn!(%error, "refresh not attempted: auth.json.lock is busy or unusable");
+            let failure = RefreshFailure::transient(format!(
+                "{error}; will retry (the current token is used meanwhile while it lasts)"
+            ));
+            return Finished::unrecorded(failure, fingerprint, failures_so_far);
+        }
+    };
+    // Another process may have refreshed, poisoned or backed off while this one waited.
+    let base = match reread(&job.store, &job.snapshot.file, true) {
+        Ok(base) => base,
+        Err(finished) => return finished,
+    };
+    tracing::info!(refresh_token = %&fingerprint[..12], cause = ?job.cause, "refreshing the access token");
+    match job.client.refresh(&refresh_token).await {
+        Ok(tokens) => {
+            let file = refreshed(base, tokens, job.cause, time::now_unix());
+            tracing::info!("access token refreshed");
+            Finished {
+                outcome: RefreshOutcome::Refreshed,
+                view: Some(store(&job.store, &lock, file)),
+                unrecorded: None,
+            }
+        }
+        Err(failure) if failure.is_permanent() => {
+            // Lost a rotation race to a process that ignores the lock? Its tokens win.
+            let mut base = match reread(&job.store, &job.snapshot.file, false) {
+                Ok(base) => base,
+                Err(finished) => return finished,
+            };
+            tracing::warn!(
+                code = failure.code.as_deref().unwrap_or(""),
+                "refresh failed permanently; credentials poisoned until the next sign-in"
+            );
+            base.refresh_failure = Some(RefreshFailureRecord {
+                reason: failure.code.clone().unwrap_or_default(),
+                message: failure.message.clone(),
+                at: time::now_rfc3339(),
+                refresh_token_sha256: fingerprint,
+            });
+            base.refresh_backoff = None;
+            Finished {
+                outcome: RefreshOutcome::Failed(failure),
+                view: Some(store(&job.store, &lock, base)),
+                unrecorded: None,
+            }
+        }
+        Err(failure) => {
+            tracing::warn!(message = %failure.message, "refresh failed transiently");
+            let mut base = base;
+            let failures = failures_so_far.saturating_add(1);
+            let wait = backoff_delay(failures, failure.retry_after);
+            // Whole seconds in the file: round up, so the window is never shorter than `wait`.
+            let retry_at_ms = time::now_ms().saturating_add(wait.as_millis() as i64);
+            base.refresh_backoff = Some(RefreshBackoffRecord {
+                refresh_token_sha256: fingerprint,
+                retry_at: retry_at_ms.div_euclid(1000) + i64::from(retry_at_ms % 1000 != 0),
+                failures,
+                message: failure.message.clone(),
+                code: failure.code.clone(),
+            });
+            Finished {
+                outcome: RefreshOutcome::Failed(failure),
+                view: Some(store(&job.store, &lock, base)),
+                unrecorded: None,
+            }
+        }
+    }
+}
+
+impl Finished {
+    fn outcome(outcome: RefreshOutcome) -> Self {
+        Self {
+            outcome,
+            view: None,
+            unrecorded: None,
+        }
+    }
+
+    /// A transient failure before the lock was held: backed off in this process only.
+    fn unrecorded(failure: RefreshFailure, fingerprint: String, failures_so_far: u32) -> Self {
+        let failures = failures_so_far.saturating_add(1);
+        let wait = backoff_delay(failures, failure.retry_after);
+        let backoff = Backoff {
+            fingerprint,
+            retry_at_ms: time::now_ms().saturating_add(wait.as_millis() as i64),
+            failures,
+            code: failure.code.clone(),
+            message: failure.message.clone(),
+        };
+        Self {
+            outcome: RefreshOutcome::Failed(failure),
+            view: None,
+            unrecorded: Some(backoff),
+        }
+    }
+}
+
+/// Re-reads `auth.json` under the lock. `Ok(file)` when it still holds the tokens of
+/// `expected` (and, when `honour_backoff`, no other process has since recorded a backoff that
+/// is still running); otherwise what the file now holds, to adopt.
+fn reread(
+    store: &AuthStore,
+    expected: &AuthFile,
+    honour_backoff: bool,
+) -> Result<AuthFile, Finished> {
+    let loaded = match store.load() {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            return Err(Finished::outcome(RefreshOutcome::Failed(
+                RefreshFailure::transient(format!("{error}; will retry")),
+            )));
+        }
+    };
+    let adopt = |outcome, loaded| {
+        Err(Finished {
+            outcome,
+            view: Some(NewView::Loaded(loaded)),
+            unrecorded: None,
+        })
+    };
+    let file = match &loaded.stored {
+        Stored::Present(file) if same_tokens(file, expected) => file,
+        Stored::Unreadable(reason) => {
+            let reason = format!("auth.json cannot be read: {reason}");
+            return adopt(RefreshOutcome::CannotRefresh(reason), loaded);
+        }
+        _ => {
             tracing::info!(
                 "another process changed the credentials; adopting them instead of refreshing"
             );
-            self.install(loaded, false);
-            return Ok(Err(RefreshOutcome::Adopted));
+            return adopt(RefreshOutcome::Adopted, loaded);
         }
-        let Stored::Present(file) = loaded.stored else {
-            unreachable!("checked above")
-        };
-        if file.refresh_failure.is_some() && Credentials::new((*file).clone()).poison.is_some() {
-            let reason = file
-                .refresh_failure
-                .as_ref()
-                .map(|r| r.message.clone())
-                .unwrap_or_default();
-            self.install(
-                Loaded {
-                    stamp: loaded.stamp,
-                    stored: Stored::Present(file),
-                },
-                false,
-            );
-            return Ok(Err(RefreshOutcome::CannotRefresh(reason)));
-        }
-        Ok(Ok(*file))
+    };
+    let now = Credentials::new((**file).clone());
+    if let Some(poison) = &now.poison {
+        let reason = poison.message.clone();
+        return adopt(RefreshOutcome::CannotRefresh(reason), loaded);
     }
-
-    /// Writes `file` (the lock is held) and makes it the current view.
-    fn store_locked(&self, lock: &WriteLock, file: AuthFile) -> Result<(), AuthError> {
-        let stamp = self
-            .store
-            .write(lock, &file)
-            .map_err(AuthError::Unwritable)?;
-        self.install(
-            Loaded {
-                stamp: Some(stamp),
-                stored: Stored::Present(Box::new(file)),
-            },
-            false,
-        );
-        Ok(())
-    }
-
-    /// Records the permanent failure in `auth.json`. If that write fails, the poison is kept in
-    /// memory so this process still never retries.
-    fn poison(
-        &self,
-        lock: &WriteLock,
-        mut file: AuthFile,
-        fingerprint: &str,
-        failure: &RefreshFailure,
-    ) {
-        file.refresh_failure = Some(RefreshFailureRecord {
-            reason: failure.code.clone().unwrap_or_default(),
-            message: failure.message.clone(),
-            at: time::now_rfc3339(),
-            refresh_token_sha256: fingerprint.to_owned(),
-        });
-        if let Err(error) = self.store_locked(lock, file.clone()) {
-            tracing::error!(%error, "cannot record the poisoned credentials; this process will still not retry them");
-            self.install_in_memory(file);
-        }
-    }
-
-    fn record_transient(&self, fingerprint: String, failure: &RefreshFailure) {
-        let mut inner = self.lock_inner();
-        let consecutive = inner
-            .transient
+    if honour_backoff
+        && now
+            .backoff
             .as_ref()
-            .filter(|t| t.fingerprint == fingerprint)
-            .map_or(1, |t| t.consecutive + 1);
-        let doubling = Duration::from_secs(1u64 << (consecutive - 1).min(9));
-        let wait = failure.retry_after.unwrap_or(doubling).min(MAX_BACKOFF);
-        inner.transient = Some(TransientFailure {
-            fingerprint,
-            code: failure.code.clone(),
-            message: failure.message.clone(),
-            consecutive,
-            retry_at: Instant::now() + wait,
-        });
+            .is_some_and(|b| b.is_active(time::now_ms()))
+    {
+        return adopt(RefreshOutcome::BackingOff, loaded);
+    }
+    Ok(now.file)
+}
+
+/// Writes `file` (the lock is held). A failed write keeps the decision in memory so that this
+/// process still acts on it (never retrying poisoned credentials, using rotated tokens).
+fn store(store: &AuthStore, lock: &WriteLock, file: AuthFile) -> NewView {
+    match store.write(lock, &file) {
+        Ok(stamp) => NewView::Loaded(Loaded {
+            stamp: Some(stamp),
+            stored: Stored::Present(Box::new(file)),
+        }),
+        Err(error) => {
+            tracing::error!(%error, "cannot store the refresh outcome; this process keeps it in memory");
+            NewView::Unsaved(file)
+        }
     }
 }
 
@@ -292,21 +285,41 @@ fn same_tokens(a: &AuthFile, b: &AuthFile) -> bool {
     a.auth_mode == b.auth_mode && a.api_key == b.api_key && tokens(a) == tokens(b)
 }
 
-/// `base` with the refreshed tokens: the old refresh and id tokens stay when none came back;
-/// `last_refresh` is now; any recorded failure is gone; unknown fields are kept.
-fn refreshed(mut base: AuthFile, tokens: TokenResponse) -> AuthFile {
-    let old = base.tokens.take().expect("oauth credentials have tokens");
-    base.tokens = Some(StoredTokens {
+/// Tokens from a token response as stored at `now`: expiry from `expires_in` (clamped),
+/// `issued_at` = now.
+pub(crate) fn stored_tokens(tokens: TokenResponse, now: i64) -> StoredTokens {
+    StoredTokens {
         access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token.or(old.refresh_token),
-        id_token: tokens.id_token.or(old.id_token),
-        token_type: tokens.token_type.or(old.token_type),
-        scope: tokens.scope.or(old.scope),
-        expires_at: tokens.expires_in.map(|secs| time::now_unix() + secs),
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token,
+        token_type: tokens.token_type,
+        scope: tokens.scope,
+        expires_at: tokens
+            .expires_in
+            .map(|secs| now.saturating_add(secs.clamp(0, MAX_EXPIRES_IN_SECS))),
+        issued_at: Some(now),
+        refresh_cause: None,
+        extra: Default::default(),
+    }
+}
+
+/// `base` with the refreshed tokens: the old refresh and id tokens stay when none came back;
+/// `last_refresh` is now; any recorded failure or backoff is gone; unknown fields are kept.
+fn refreshed(mut base: AuthFile, tokens: TokenResponse, cause: Cause, now: i64) -> AuthFile {
+    let old = base.tokens.take().expect("oauth credentials have tokens");
+    let new = stored_tokens(tokens, now);
+    base.tokens = Some(StoredTokens {
+        refresh_token: new.refresh_token.or(old.refresh_token),
+        id_token: new.id_token.or(old.id_token),
+        token_type: new.token_type.or(old.token_type),
+        scope: new.scope.or(old.scope),
+        refresh_cause: (cause == Cause::Rejected).then(|| REFRESH_CAUSE_REJECTED.to_owned()),
         extra: old.extra,
+        ..new
     });
-    base.last_refresh = Some(time::now_rfc3339());
+    base.last_refresh = Some(time::rfc3339(now));
     base.refresh_failure = None;
+    base.refresh_backoff = None;
     base
 }
 
@@ -323,6 +336,8 @@ mod tests {
             token_type: Some("Bearer".into()),
             scope: Some("a".into()),
             expires_at: Some(1),
+            issued_at: Some(0),
+            refresh_cause: Some(REFRESH_CAUSE_REJECTED.into()),
             extra: Default::default(),
         };
         let mut file = AuthFile::oauth(Some("https://i".into()), Some("c".into()), tokens);
@@ -332,8 +347,19 @@ mod tests {
         file
     }
 
+    fn response(expires_in: Option<i64>) -> TokenResponse {
+        TokenResponse {
+            access_token: Secret::new("at2"),
+            refresh_token: None,
+            id_token: None,
+            token_type: None,
+            scope: None,
+            expires_in,
+        }
+    }
+
     #[test]
-    fn a_refresh_keeps_what_did_not_come_back_and_clears_the_failure() {
+    fn a_refresh_keeps_what_did_not_come_back_and_clears_failure_and_backoff() {
         let mut base = file("at1", Some("rt1"));
         base.refresh_failure = Some(RefreshFailureRecord {
             reason: "invalid_grant".into(),
@@ -341,23 +367,51 @@ mod tests {
             at: "t".into(),
             refresh_token_sha256: "other".into(),
         });
-        let response = TokenResponse {
-            access_token: Secret::new("at2"),
-            refresh_token: None,
-            id_token: None,
-            token_type: None,
-            scope: None,
-            expires_in: Some(3600),
-        };
-        let new = refreshed(base, response);
+        base.refresh_backoff = Some(RefreshBackoffRecord {
+            refresh_token_sha256: Secret::new("rt1").fingerprint(),
+            retry_at: 5,
+            failures: 2,
+            message: "m".into(),
+            code: None,
+        });
+        let new = refreshed(base, response(Some(3600)), Cause::Stale, 1_000);
         let tokens = new.tokens.as_ref().unwrap();
         assert_eq!(tokens.access_token.expose(), "at2");
         assert_eq!(tokens.refresh_token.as_ref().unwrap().expose(), "rt1");
         assert_eq!(tokens.id_token.as_ref().unwrap().expose(), "id-old");
-        assert!(tokens.expires_at.unwrap() > time::now_unix() + 3500);
+        assert_eq!(
+            (tokens.expires_at, tokens.issued_at),
+            (Some(4_600), Some(1_000))
+        );
+        assert_eq!(
+            tokens.refresh_cause, None,
+            "a poll's refresh is not a report's"
+        );
         assert_eq!(tokens.extra.get("x_token_field"), Some("1"));
         assert_eq!(new.extra.get("x_top"), Some(r#""kept""#));
-        assert!(new.refresh_failure.is_none() && new.last_refresh.is_some());
+        assert!(new.refresh_failure.is_none() && new.refresh_backoff.is_none());
+        assert_eq!(new.last_refresh.as_deref(), Some("1970-01-01T00:16:40Z"));
+    }
+
+    #[test]
+    fn a_report_triggered_refresh_is_marked() {
+        let new = refreshed(file("at1", Some("rt1")), response(None), Cause::Rejected, 7);
+        let tokens = new.tokens.unwrap();
+        assert_eq!(
+            tokens.refresh_cause.as_deref(),
+            Some(REFRESH_CAUSE_REJECTED)
+        );
+        assert_eq!((tokens.expires_at, tokens.issued_at), (None, Some(7)));
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_clamped_not_overflowed() {
+        for expires_in in [i64::MAX, MAX_EXPIRES_IN_SECS + 1] {
+            let tokens = stored_tokens(response(Some(expires_in)), i64::MAX - 10);
+            assert_eq!(tokens.expires_at, Some(i64::MAX));
+            let tokens = stored_tokens(response(Some(expires_in)), 1_000);
+            assert_eq!(tokens.expires_at, Some(1_000 + MAX_EXPIRES_IN_SECS));
+        }
     }
 
     #[test]

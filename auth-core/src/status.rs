@@ -1,12 +1,12 @@
 //! What the stored credentials mean for a client right now: method, state, token, expiry,
 //! account and the last refresh error. Derived by one pure function from the credentials and
-//! the in-memory record of transient refresh failures.
+//! the backoff that applies to them.
 
-use std::time::Instant;
-
-use crate::auth_file::{AuthFile, AuthMode, RefreshFailureRecord};
+use crate::auth_file::{AuthFile, AuthMode, REFRESH_CAUSE_REJECTED, RefreshFailureRecord};
 use crate::jwt;
+use crate::policy::{Backoff, TokenTimes};
 use crate::secret::Secret;
+use crate::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthMethod {
@@ -75,13 +75,17 @@ impl StatusReport {
 pub struct Credentials {
     pub file: AuthFile,
     pub method: AuthMethod,
-    /// `tokens.expires_at`, else the access token's JWT `exp`.
-    pub expires_at: Option<i64>,
+    /// Expiry, lifetime and last refresh of the access token.
+    pub times: TokenTimes,
     pub account: Option<Account>,
     /// SHA-256 of the refresh token, when there is one.
     pub refresh_fingerprint: Option<String>,
     /// The recorded permanent failure, when it applies to this refresh token.
     pub poison: Option<RefreshFailureRecord>,
+    /// The recorded shared backoff, when it applies to this refresh token.
+    pub backoff: Option<Backoff>,
+    /// When these tokens came from a report-triggered refresh: when they were stored.
+    pub report_refresh_at: Option<i64>,
 }
 
 impl Credentials {
@@ -91,10 +95,22 @@ impl Credentials {
             AuthMode::Oauth => AuthMethod::Oauth,
         };
         let tokens = file.tokens.as_ref().filter(|_| method == AuthMethod::Oauth);
-        let expires_at = tokens.and_then(|t| {
-            t.expires_at
-                .or_else(|| jwt::claims(t.access_token.expose())?.exp)
-        });
+        let access_claims = tokens.and_then(|t| jwt::claims(t.access_token.expose()));
+        let expires_at = tokens
+            .and_then(|t| t.expires_at)
+            .or_else(|| access_claims.as_ref()?.exp);
+        // Lifetime: as stored, else as the JWT says.
+        let lifetime = match (expires_at, tokens.and_then(|t| t.issued_at)) {
+            (Some(at), Some(issued)) => Some(at.saturating_sub(issued)),
+            _ => access_claims
+                .as_ref()
+                .and_then(|c| Some(c.exp?.saturating_sub(c.iat?))),
+        };
+        let times = TokenTimes {
+            expires_at,
+            lifetime,
+            last_refresh: file.last_refresh.as_deref().and_then(time::parse_rfc3339),
+        };
         let account = tokens
             .and_then(|t| t.id_token.as_ref())
             .and_then(|id| jwt::claims(id.expose()))
@@ -109,16 +125,34 @@ impl Credentials {
         let refresh_fingerprint = tokens
             .and_then(|t| t.refresh_token.as_ref())
             .map(Secret::fingerprint);
-        let poison = file.refresh_failure.clone().filter(|record| {
-            refresh_fingerprint.as_deref() == Some(record.refresh_token_sha256.as_str())
-        });
+        let applies = |sha: &str| refresh_fingerprint.as_deref() == Some(sha);
+        let poison = file
+            .refresh_failure
+            .clone()
+            .filter(|record| applies(&record.refresh_token_sha256));
+        let backoff = file
+            .refresh_backoff
+            .as_ref()
+            .filter(|record| applies(&record.refresh_token_sha256))
+            .map(|record| Backoff {
+                fingerprint: record.refresh_token_sha256.clone(),
+                retry_at_ms: record.retry_at.saturating_mul(1000),
+                failures: record.failures,
+                code: record.code.clone(),
+                message: record.message.clone(),
+            });
+        let report_refresh_at = tokens
+            .filter(|t| t.refresh_cause.as_deref() == Some(REFRESH_CAUSE_REJECTED))
+            .and_then(|t| t.issued_at);
         Self {
             file,
             method,
-            expires_at,
+            times,
             account,
             refresh_fingerprint,
             poison,
+            backoff,
+            report_refresh_at,
         }
     }
 
@@ -137,58 +171,33 @@ impl Credentials {
             .and_then(|t| t.refresh_token.as_ref())
     }
 
-    /// Whether the access token's known expiry has passed. Unknown expiry is not expired.
-    pub fn is_expired(&self, now_unix: i64) -> bool {
-        self.expires_at.is_some_and(|at| at <= now_unix)
-    }
-
-    /// Whether the access token should be refreshed now (SPEC §6): its expiry is known and less
-    /// than 300 s away; or, unknown, the last refresh is missing or over 8 days old.
-    pub fn is_stale(&self, now_unix: i64) -> bool {
-        match self.expires_at {
-            Some(at) => at - now_unix < STALE_WITHIN_SECS,
-            None => self
-                .file
-                .last_refresh
-                .as_deref()
-                .and_then(crate::time::age_secs)
-                .is_none_or(|age| age > UNKNOWN_EXPIRY_MAX_AGE_SECS),
-        }
+    /// The backoff that applies: the recorded one, or `local` (a failure this process could
+    /// not record, e.g. a lock wait that timed out), whichever waits longer.
+    pub fn backoff_with(&self, local: Option<&Backoff>) -> Option<Backoff> {
+        let local = local
+            .filter(|b| self.refresh_fingerprint.as_deref() == Some(b.fingerprint.as_str()))
+            .cloned();
+        Backoff::later(self.backoff.clone(), local)
     }
 }
 
-/// An access token this close to its expiry is refreshed.
-pub const STALE_WITHIN_SECS: i64 = 300;
-/// Without a known expiry, a token is refreshed when its last refresh is older than this.
-pub const UNKNOWN_EXPIRY_MAX_AGE_SECS: i64 = 8 * 24 * 3600;
-
-/// A transient refresh failure of the credentials with `fingerprint`, kept in memory only: a
-/// restarted server may try again at once.
-#[derive(Debug, Clone)]
-pub struct TransientFailure {
-    pub fingerprint: String,
-    pub code: Option<String>,
-    pub message: String,
-    pub consecutive: u32,
-    /// No network attempt before this instant.
-    pub retry_at: Instant,
-}
-
-/// The one place where (credentials, transient failure, time) become a status.
-/// `refreshable`: whether this server could refresh these credentials at all.
+/// The one place where (credentials, backoff, time) become a status. `refreshable`: whether
+/// this server could refresh these credentials at all; `backoff`: the one that applies (see
+/// [`Credentials::backoff_with`]). An access token past its expiry is never handed out.
 pub fn describe(
     credentials: &Credentials,
     refreshable: bool,
-    transient: Option<&TransientFailure>,
-    now_unix: i64,
-    now: Instant,
+    backoff: Option<&Backoff>,
+    now_ms: i64,
     include_token: bool,
 ) -> StatusReport {
+    let now_unix = now_ms.div_euclid(1000);
+    let expired = credentials.times.is_expired(now_unix);
     let mut report = StatusReport {
         method: Some(credentials.method),
         state: AuthState::Active,
         token: None,
-        expires_at: credentials.expires_at,
+        expires_at: credentials.times.expires_at,
         account: credentials.account.clone(),
         refresh_error: None,
     };
@@ -196,8 +205,6 @@ pub fn describe(
         report.token = credentials.bearer().filter(|_| include_token).cloned();
         return report;
     }
-    let transient = transient
-        .filter(|t| credentials.refresh_fingerprint.as_deref() == Some(t.fingerprint.as_str()));
     if let Some(poison) = &credentials.poison {
         report.state = AuthState::NeedsLogin;
         report.refresh_error = Some(RefreshErrorInfo {
@@ -206,25 +213,19 @@ pub fn describe(
             message: poison.message.clone(),
             retry_after_secs: None,
         });
-    } else if !refreshable && credentials.is_expired(now_unix) {
+    } else if !refreshable && expired {
         // Nothing here can renew it (no refresh token, or no provider for its issuer).
         report.state = AuthState::NeedsLogin;
-    } else if let Some(transient) = transient {
+    } else if let Some(backoff) = backoff {
         report.state = AuthState::Degraded;
-        let wait = transient.retry_at.saturating_duration_since(now);
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         report.refresh_error = Some(RefreshErrorInfo {
             kind: RefreshErrorKind::Transient,
-            code: transient.code.clone(),
-            message: transient.message.clone(),
-            retry_after_secs: Some(secs),
+            code: backoff.code.clone(),
+            message: backoff.message.clone(),
+            retry_after_secs: Some(backoff.retry_after_secs(now_ms)),
         });
     }
-    let usable = match report.state {
-        AuthState::Active => true,
-        AuthState::Degraded => !credentials.is_expired(now_unix),
-        AuthState::SignedOut | AuthState::NeedsLogin => false,
-    };
+    let usable = matches!(report.state, AuthState::Active | AuthState::Degraded) && !expired;
     if include_token && usable {
         report.token = credentials.bearer().cloned();
     }
@@ -233,67 +234,70 @@ pub fn describe(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::auth_file::StoredTokens;
+    use crate::auth_file::{RefreshBackoffRecord, StoredTokens};
 
-    fn oauth(
-        refresh: Option<&str>,
-        expires_at: Option<i64>,
-        id_token: Option<String>,
-    ) -> Credentials {
-        let tokens = StoredTokens {
+    /// Now, in unix seconds (tests use small numbers).
+    const NOW: i64 = 10;
+    const NOW_MS: i64 = NOW * 1000;
+
+    fn tokens(refresh: Option<&str>, expires_at: Option<i64>) -> StoredTokens {
+        StoredTokens {
             access_token: Secret::new("at"),
             refresh_token: refresh.map(Secret::new),
-            id_token: id_token.map(Secret::new),
+            id_token: None,
             token_type: None,
             scope: None,
             expires_at,
+            issued_at: None,
+            refresh_cause: None,
             extra: Default::default(),
-        };
+        }
+    }
+
+    fn oauth(refresh: Option<&str>, expires_at: Option<i64>) -> Credentials {
         Credentials::new(AuthFile::oauth(
             Some("https://i".into()),
             Some("c".into()),
-            tokens,
+            tokens(refresh, expires_at),
         ))
     }
 
-    fn transient_for(
-        credentials: &Credentials,
-        retry_in: Duration,
-        now: Instant,
-    ) -> TransientFailure {
-        TransientFailure {
+    fn backoff_for(credentials: &Credentials, retry_in_ms: i64) -> Backoff {
+        Backoff {
             fingerprint: credentials.refresh_fingerprint.clone().unwrap(),
+            retry_at_ms: NOW_MS + retry_in_ms,
+            failures: 1,
             code: None,
             message: "try later".into(),
-            consecutive: 1,
-            retry_at: now + retry_in,
         }
     }
 
     #[test]
     fn active_oauth_hands_out_the_token_only_when_asked() {
-        let credentials = oauth(Some("rt"), Some(1_000), None);
-        let now = Instant::now();
-        let quiet = describe(&credentials, true, None, 10, now, false);
+        let credentials = oauth(Some("rt"), Some(1_000));
+        let quiet = describe(&credentials, true, None, NOW_MS, false);
         assert_eq!(
             (quiet.state, quiet.token.is_none(), quiet.expires_at),
             (AuthState::Active, true, Some(1_000))
         );
+        let asked = describe(&credentials, true, None, NOW_MS, true);
+        assert_eq!(asked.token.unwrap().expose(), "at");
+    }
+
+    #[test]
+    fn an_expired_access_token_is_never_handed_out() {
+        let report = describe(&oauth(Some("rt"), Some(NOW)), true, None, NOW_MS, true);
         assert_eq!(
-            describe(&credentials, true, None, 10, now, true)
-                .token
-                .unwrap()
-                .expose(),
-            "at"
+            (report.state, report.token),
+            (AuthState::Active, None),
+            "a refresh would fix it, so the state stays active"
         );
     }
 
     #[test]
     fn poison_applies_only_to_the_refresh_token_it_was_recorded_for() {
-        let mut credentials = oauth(Some("rt"), Some(1_000), None);
+        let mut credentials = oauth(Some("rt"), Some(1_000));
         credentials.file.refresh_failure = Some(RefreshFailureRecord {
             reason: "invalid_grant".into(),
             message: "sign in again".into(),
@@ -304,8 +308,7 @@ mod tests {
             &Credentials::new(credentials.file.clone()),
             true,
             None,
-            10,
-            Instant::now(),
+            NOW_MS,
             true,
         );
         assert_eq!(
@@ -322,8 +325,7 @@ mod tests {
             &Credentials::new(credentials.file),
             true,
             None,
-            10,
-            Instant::now(),
+            NOW_MS,
             true,
         );
         assert_eq!(fresh.state, AuthState::Active);
@@ -331,10 +333,9 @@ mod tests {
 
     #[test]
     fn degraded_keeps_an_unexpired_token_and_rounds_the_wait_up() {
-        let now = Instant::now();
-        let credentials = oauth(Some("rt"), None, None);
-        let transient = transient_for(&credentials, Duration::from_millis(1_500), now);
-        let report = describe(&credentials, true, Some(&transient), 10, now, true);
+        let credentials = oauth(Some("rt"), None);
+        let backoff = backoff_for(&credentials, 1_500);
+        let report = describe(&credentials, true, Some(&backoff), NOW_MS, true);
         assert_eq!(report.state, AuthState::Degraded);
         assert!(
             report.token.is_some(),
@@ -342,57 +343,89 @@ mod tests {
         );
         assert_eq!(report.refresh_error.unwrap().retry_after_secs, Some(2));
 
-        let expired = oauth(Some("rt"), Some(5), None);
-        let transient = transient_for(&expired, Duration::ZERO, now);
-        let report = describe(&expired, true, Some(&transient), 10, now, true);
+        let expired = oauth(Some("rt"), Some(5));
+        let backoff = backoff_for(&expired, 0);
+        let report = describe(&expired, true, Some(&backoff), NOW_MS, true);
         assert_eq!((report.state, report.token), (AuthState::Degraded, None));
         assert_eq!(report.refresh_error.unwrap().retry_after_secs, Some(0));
     }
 
     #[test]
+    fn the_recorded_backoff_applies_to_its_refresh_token_only() {
+        let mut file = oauth(Some("rt"), Some(1_000)).file;
+        file.refresh_backoff = Some(RefreshBackoffRecord {
+            refresh_token_sha256: Secret::new("rt").fingerprint(),
+            retry_at: NOW + 4,
+            failures: 3,
+            message: "the provider failed (503); will retry".into(),
+            code: None,
+        });
+        let credentials = Credentials::new(file.clone());
+        let backoff = credentials.backoff_with(None);
+        let report = describe(&credentials, true, backoff.as_ref(), NOW_MS, false);
+        assert_eq!(report.state, AuthState::Degraded);
+        assert_eq!(report.refresh_error.unwrap().retry_after_secs, Some(4));
+        // A later local window wins; one for another token is ignored.
+        let mut local = backoff.clone().unwrap();
+        local.retry_at_ms += 3_000;
+        assert_eq!(credentials.backoff_with(Some(&local)), Some(local.clone()));
+        local.fingerprint = "other".into();
+        assert_eq!(credentials.backoff_with(Some(&local)), backoff);
+
+        file.tokens.as_mut().unwrap().refresh_token = Some(Secret::new("rt2"));
+        assert_eq!(Credentials::new(file).backoff_with(None), None);
+    }
+
+    #[test]
     fn an_expired_token_without_refresh_token_needs_login() {
-        let report = describe(
-            &oauth(None, Some(5), None),
-            false,
-            None,
-            10,
-            Instant::now(),
-            true,
-        );
+        let report = describe(&oauth(None, Some(5)), false, None, NOW_MS, true);
         assert_eq!((report.state, report.token), (AuthState::NeedsLogin, None));
-        let report = describe(
-            &oauth(None, Some(50), None),
-            false,
-            None,
-            10,
-            Instant::now(),
-            true,
-        );
+        let report = describe(&oauth(None, Some(50)), false, None, NOW_MS, true);
         assert_eq!(report.state, AuthState::Active, "not expired yet");
     }
 
     #[test]
-    fn staleness_follows_expiry_then_last_refresh() {
-        assert!(oauth(Some("rt"), Some(1_299), None).is_stale(1_000));
-        assert!(!oauth(Some("rt"), Some(1_300), None).is_stale(1_000));
-        let mut unknown = oauth(Some("rt"), None, None);
-        assert!(unknown.is_stale(0), "no last_refresh");
-        unknown.file.last_refresh = Some(crate::time::now_rfc3339());
-        assert!(!unknown.is_stale(0));
-        unknown.file.last_refresh = Some("2020-01-01T00:00:00Z".into());
-        assert!(unknown.is_stale(0));
+    fn the_lifetime_comes_from_issued_at_else_from_the_jwt() {
+        let mut file = oauth(Some("rt"), Some(1_120)).file;
+        assert_eq!(Credentials::new(file.clone()).times.lifetime, None);
+        file.tokens.as_mut().unwrap().issued_at = Some(1_000);
+        assert_eq!(Credentials::new(file.clone()).times.lifetime, Some(120));
+        let tokens = file.tokens.as_mut().unwrap();
+        tokens.issued_at = None;
+        tokens.expires_at = None;
+        tokens.access_token = Secret::new(jwt::encode_for_test(
+            serde_json::json!({"exp": 2_000, "iat": 1_700}),
+        ));
+        let credentials = Credentials::new(file);
+        assert_eq!(
+            (credentials.times.expires_at, credentials.times.lifetime),
+            (Some(2_000), Some(300))
+        );
+    }
+
+    #[test]
+    fn report_refreshed_tokens_are_marked_with_their_time() {
+        let mut file = oauth(Some("rt"), Some(1_000)).file;
+        let tokens = file.tokens.as_mut().unwrap();
+        tokens.issued_at = Some(900);
+        assert_eq!(Credentials::new(file.clone()).report_refresh_at, None);
+        file.tokens.as_mut().unwrap().refresh_cause = Some(REFRESH_CAUSE_REJECTED.into());
+        assert_eq!(Credentials::new(file).report_refresh_at, Some(900));
     }
 
     #[test]
     fn account_and_expiry_come_from_jwt_claims() {
-        let id = jwt::encode_for_test(serde_json::json!({"sub": "u1", "email": "a@example.com"}));
-        let mut credentials = oauth(Some("rt"), None, Some(id));
+        let mut file = oauth(Some("rt"), None).file;
+        file.tokens.as_mut().unwrap().id_token = Some(Secret::new(jwt::encode_for_test(
+            serde_json::json!({"sub": "u1", "email": "a@example.com"}),
+        )));
+        let credentials = Credentials::new(file.clone());
         assert_eq!(
             credentials.account.as_ref().unwrap().email.as_deref(),
             Some("a@example.com")
         );
-        credentials.file.tokens.as_mut().unwrap().access_token =
+        file.tokens.as_mut().unwrap().access_token =
             Secret::new(jwt::encode_for_test(serde_json::json!({"exp": 77})));
-        assert_eq!(Credentials::new(credentials.file).expires_at, Some(77));
+        assert_eq!(Credentials::new(file).times.expires_at, Some(77));
     }
 }

@@ -158,19 +158,61 @@ impl AuthStore {
         })
     }
 
-    /// Takes the exclusive cross-process lock, waiting for other holders. Blocks the thread:
-    /// async callers run it on a blocking thread.
+    /// Takes the exclusive cross-process lock, waiting for other holders as long as they hold
+    /// it. Blocks the thread: for tests and tools; the server uses [`Self::lock_within`].
     pub fn lock(&self) -> Result<WriteLock, StoreError> {
+        let file = self.open_lock_file()?;
+        file.lock()
+            .map_err(|source| self.error("lock", &self.lock_path, source))?;
+        Ok(WriteLock { _file: file })
+    }
+
+    /// Takes the lock if nobody holds it: `Ok(None)` when another holder does.
+    pub fn try_lock(&self) -> Result<Option<WriteLock>, StoreError> {
+        let file = self.open_lock_file()?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(WriteLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => {
+                Err(self.error("lock", &self.lock_path, source))
+            }
+        }
+    }
+
+    /// Takes the lock, waiting at most `limit` for another holder (a process suspended while
+    /// holding it must not hang this one). Polls without blocking a thread, so a wait that
+    /// gives up leaves nothing behind. Past `limit`: an error of kind `TimedOut`.
+    pub async fn lock_within(&self, limit: Duration) -> Result<WriteLock, StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Some(lock) = self.try_lock()? {
+                return Ok(lock);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                let held = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "another process has held it for over {} ms (a suspended or stuck auth-app-server, or another tool)",
+                        limit.as_millis()
+                    ),
+                );
+                return Err(self.error("lock", &self.lock_path, held));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(25));
+        }
+    }
+
+    fn open_lock_file(&self) -> Result<File, StoreError> {
         self.ensure_home()?;
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&self.lock_path)
-            .map_err(|source| self.error("open the lock file", &self.lock_path, source))?;
-        file.lock()
-            .map_err(|source| self.error("lock", &self.lock_path, source))?;
-        Ok(WriteLock { _file: file })
+            .map_err(|source| self.error("open the lock file", &self.lock_path, source))
     }
 
     /// Replaces the file atomically: a 0600 temporary file in the same folder, written and
@@ -413,6 +455,24 @@ mod tests {
             .write(&lock, &AuthFile::api_key(Secret::new("k1")))
             .unwrap();
         assert!(!leftover.exists());
+    }
+
+    #[tokio::test]
+    async fn a_bounded_lock_wait_gives_up_and_leaves_the_lock_free() {
+        let (_dir, store) = store();
+        let held = store.lock().unwrap();
+        assert!(store.try_lock().unwrap().is_none());
+        let error = store
+            .lock_within(Duration::from_millis(30))
+            .await
+            .unwrap_err();
+        assert_eq!(error.source.kind(), io::ErrorKind::TimedOut);
+        assert!(
+            error.to_string().contains("held it for over 30 ms"),
+            "{error}"
+        );
+        drop(held);
+        assert!(store.lock_within(Duration::ZERO).await.is_ok());
     }
 
     #[test]

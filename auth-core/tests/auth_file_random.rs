@@ -2,7 +2,9 @@
 //! bytes parse or fail without a panic; every file we could write reads back as itself; a file
 //! cut short is refused with a message that never quotes a secret.
 
-use auth_core::auth_file::{AuthFile, AuthMode, RefreshFailureRecord, StoredTokens, Unknown};
+use auth_core::auth_file::{
+    AuthFile, AuthMode, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens, Unknown,
+};
 use auth_core::secret::Secret;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -57,7 +59,35 @@ fn tokens() -> impl Strategy<Value = StoredTokens> {
                 token_type,
                 scope,
                 expires_at,
+                issued_at: expires_at.map(|at| at.saturating_sub(3600)),
+                refresh_cause: refresh_cause_of(expires_at),
                 extra,
+            },
+        )
+}
+
+/// Some token sets say they came from a report-triggered refresh.
+fn refresh_cause_of(expires_at: Option<i64>) -> Option<String> {
+    expires_at
+        .filter(|at| at % 2 == 0)
+        .map(|_| auth_core::auth_file::REFRESH_CAUSE_REJECTED.to_owned())
+}
+
+fn backoff() -> impl Strategy<Value = RefreshBackoffRecord> {
+    (
+        "[0-9a-f]{64}",
+        any::<i64>(),
+        any::<u32>(),
+        text(),
+        prop::option::of(text()),
+    )
+        .prop_map(
+            |(sha, retry_at, failures, message, code)| RefreshBackoffRecord {
+                refresh_token_sha256: sha,
+                retry_at,
+                failures,
+                message,
+                code,
             },
         )
 }
@@ -85,12 +115,14 @@ fn auth_file() -> impl Strategy<Value = AuthFile> {
         tokens(),
         prop::option::of(text()),
         prop::option::of(failure()),
+        prop::option::of(backoff()),
         extra(),
     )
         .prop_map(
-            |(issuer, client_id, tokens, last_refresh, failure, extra)| AuthFile {
+            |(issuer, client_id, tokens, last_refresh, failure, backoff, extra)| AuthFile {
                 last_refresh,
                 refresh_failure: failure,
+                refresh_backoff: backoff,
                 extra,
                 ..AuthFile::oauth(issuer, client_id, tokens)
             },

@@ -45,6 +45,10 @@ pub enum AuthFailureAction {
     InsufficientScope,
     /// The API rejected the stored API key; see `hint`.
     ApiKeyRejected,
+    /// The rejected token came from a refresh that an earlier report caused less than a
+    /// minute ago, so no refresh was made: see `hint` for the likely causes (audience or
+    /// `resource`, missing scope, an account without access, clock skew). Contract version 2.
+    RefreshDidNotHelp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]

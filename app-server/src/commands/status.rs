@@ -1,16 +1,19 @@
 //! `auth-app-server status [--json]`: what state the credentials are in and what to do.
 //! Never prints the token.
 
+use std::sync::Arc;
+
 use auth_core::{AuthManager, AuthMethod, AuthState, StatusOptions, StatusReport};
 
 use super::{error_code, exit, fail};
 use crate::convert;
 
-pub async fn run(manager: &AuthManager, json: bool) -> u8 {
+pub async fn run(manager: &Arc<AuthManager>, json: bool) -> u8 {
     let report = match manager
         .status(StatusOptions {
             include_token: false,
             refresh: false,
+            wait_for_refresh: false,
         })
         .await
     {

@@ -1,15 +1,20 @@
 //! `auth-app-server token`: a usable bearer token on stdout (refreshing a stale one first),
 //! for scripts; a message on stderr and a non-zero exit when there is none.
 
+use std::sync::Arc;
+
 use auth_core::{AuthManager, AuthState, StatusOptions};
 
 use super::{error_code, exit, fail};
 
-pub async fn run(manager: &AuthManager) -> u8 {
+pub async fn run(manager: &Arc<AuthManager>) -> u8 {
     let report = match manager
         .status(StatusOptions {
             include_token: true,
             refresh: true,
+            // A one-shot command ends its process when it returns: the refresh must not be
+            // cut off mid-rotation.
+            wait_for_refresh: true,
         })
         .await
     {

@@ -15,6 +15,7 @@ pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodR
     let options = StatusOptions {
         include_token: params.include_token,
         refresh: params.refresh_token,
+        wait_for_refresh: false,
     };
     let report = context
         .manager

@@ -40,10 +40,7 @@ pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
 ) -> Result<LoginStart, AuthError> {
-    let endpoints = client
-        .endpoints()
-        .await
-        .map_err(AuthError::ProviderUnavailable)?;
+    let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(authorization), Some(token)) = (endpoints.authorization, endpoints.token) else {
         return Err(AuthError::ProviderUnavailable(
             "the provider has no authorization or token endpoint: configure them in config.toml, or use login type \"deviceCode\"".into(),

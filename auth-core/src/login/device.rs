@@ -38,10 +38,7 @@ pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
 ) -> Result<LoginStart, AuthError> {
-    let endpoints = client
-        .endpoints()
-        .await
-        .map_err(AuthError::ProviderUnavailable)?;
+    let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(device_endpoint), Some(token_endpoint)) =
         (endpoints.device_authorization, endpoints.token)
     else {
