@@ -150,7 +150,9 @@ pub enum NoRefresh {
 pub enum Decision {
     /// Answer from the stored credentials; nothing is due.
     Answer,
-    /// Start a refresh (or join the one in flight) and wait as said.
+    /// Start a refresh (or join the one in flight) and wait as said. A poll on a working token
+    /// joins nothing: it starts the refresh and waits at most 200 ms, or, when one is already
+    /// running, answers at once.
     Refresh {
         join: bool,
         wait: Wait,
@@ -208,7 +210,12 @@ pub fn decide(facts: &Facts, trigger: Trigger) -> Decision {
         return Decision::CannotRefresh(NoRefresh::Blocked);
     }
     if facts.in_flight {
-        return Decision::Refresh { join: true, wait };
+        // Only the caller that started a refresh waits (at most 200 ms) while the token
+        // works; the others answer at once, so a slow provider never slows a stream of polls.
+        return match wait {
+            Wait::AtMost(_) => Decision::Answer,
+            Wait::UntilDone => Decision::Refresh { join: true, wait },
+        };
     }
     if facts.backoff.is_some_and(|b| b.is_active(facts.now_ms)) {
         return Decision::BackingOff;
@@ -386,12 +393,19 @@ mod tests {
                 ..BASE
             },
             Row {
-                name: "stale with a refresh in flight: join it",
+                name: "stale, still valid, a refresh in flight: answer at once",
                 expires_in: Some(100),
+                in_flight: true,
+                expected: Decision::Answer,
+                ..BASE
+            },
+            Row {
+                name: "expired with a refresh in flight: join it and wait",
+                expires_in: Some(0),
                 in_flight: true,
                 expected: Decision::Refresh {
                     join: true,
-                    wait: Wait::AtMost(POLL_WAIT),
+                    wait: Wait::UntilDone,
                 },
                 ..BASE
             },

@@ -16,19 +16,43 @@ fn read_auth(home: &Path) -> Value {
 
 const POLL: fn() -> Value = || json!({"includeToken": true, "refreshToken": true});
 
-/// A stale home (expires in 60 s) and a started server on it.
+/// A stale home (the access token still works for 60 s; its lifetime is unknown, so the
+/// 300 s rule applies) and a started server on it.
 async fn stale_setup(issuer: &FakeIssuer) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
+    setup_expiring_in(issuer, 60).await
+}
+
+/// A home whose access token expired a second ago: polls wait for the refresh itself.
+async fn expired_setup(issuer: &FakeIssuer) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
+    setup_expiring_in(issuer, -1).await
+}
+
+async fn setup_expiring_in(
+    issuer: &FakeIssuer,
+    secs: i64,
+) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), issuer, &tokens, now() + secs);
     let server = ServerProcess::start_initialized(home.path()).await;
     (home, tokens, server)
 }
 
+/// Waits for the `authStatusChanged` notification that announces `state`.
+async fn announced(server: &mut ServerProcess, state: &str) {
+    let method = "authStatusChanged";
+    let message = server
+        .wait_for(|m| {
+            m.get("id").is_none() && m["method"] == method && m["params"]["state"] == state
+        })
+        .await;
+    assert_eq!(message["params"]["authMethod"], "oauth", "{message}");
+}
+
 #[tokio::test]
-async fn a_stale_token_is_refreshed_once_and_stored_with_unknown_fields_kept() {
+async fn an_expired_token_is_refreshed_once_and_stored_with_unknown_fields_kept() {
     let issuer = FakeIssuer::start().await;
-    let (home, tokens, mut server) = stale_setup(&issuer).await;
+    let (home, tokens, mut server) = expired_setup(&issuer).await;
     let status = server.status(POLL()).await;
     assert_eq!(status["state"], "active");
     let new_token = status["authToken"].as_str().unwrap().to_owned();
@@ -52,6 +76,12 @@ async fn a_stale_token_is_refreshed_once_and_stored_with_unknown_fields_kept() {
     assert_eq!(stored["x_other_tool"], json!({"keep": true}));
     assert!(stored["last_refresh"].is_string());
     assert!(stored["tokens"]["expires_at"].as_i64().unwrap() > now() + 3000);
+    assert_eq!(
+        stored["tokens"]["expires_at"].as_i64().unwrap()
+            - stored["tokens"]["issued_at"].as_i64().unwrap(),
+        3600,
+        "issued_at is recorded with the tokens"
+    );
 
     // Fresh now: more polls never touch the network.
     for _ in 0..20 {
@@ -89,7 +119,7 @@ async fn fresh_tokens_and_plain_polls_never_touch_the_network() {
 async fn two_hundred_polls_after_invalid_grant_make_one_request_and_a_restart_makes_none() {
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::InvalidGrant);
-    let (home, tokens, mut server) = stale_setup(&issuer).await;
+    let (home, tokens, mut server) = expired_setup(&issuer).await;
     for _ in 0..200 {
         let status = server.status(POLL()).await;
         assert_eq!(status["state"], "needsLogin");
@@ -140,10 +170,10 @@ async fn two_hundred_polls_after_invalid_grant_make_one_request_and_a_restart_ma
 }
 
 #[tokio::test]
-async fn fifty_concurrent_polls_on_a_stale_token_make_one_request() {
+async fn fifty_concurrent_polls_on_an_expired_token_make_one_request() {
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(200)));
-    let (_home, _tokens, mut server) = stale_setup(&issuer).await;
+    let (_home, _tokens, mut server) = expired_setup(&issuer).await;
     let mut burst = String::new();
     for id in 1..=50 {
         burst.push_str(&format!("{{\"id\":{id},\"method\":\"getAuthStatus\",\"params\":{{\"includeToken\":true,\"refreshToken\":true}}}}\n"));
@@ -170,7 +200,7 @@ async fn two_processes_sharing_a_home_rotate_once_and_agree() {
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     let mut a = ServerProcess::start_initialized(home.path()).await;
     let mut b = ServerProcess::start_initialized(home.path()).await;
     let (ida, idb) = (
@@ -226,10 +256,18 @@ async fn transient_failures_degrade_back_off_and_recover() {
     for mode in modes {
         let issuer = FakeIssuer::start().await;
         issuer.set_mode(mode.clone());
-        let (_home, tokens, mut server) = stale_setup(&issuer).await;
+        let (home, tokens, mut server) = stale_setup(&issuer).await;
+        // The token still works: the poll answers with it, refresh done or not.
+        let first = server.status(POLL()).await;
+        assert_eq!(first["authToken"], tokens.access_token, "{mode:?}: {first}");
+        announced(&mut server, "degraded").await;
         let status = server.status(POLL()).await;
         assert_eq!(status["state"], "degraded", "{mode:?}: {status}");
         assert_eq!(status["refreshError"]["kind"], "transient", "{mode:?}");
+        assert!(
+            status["refreshError"]["retryAfterSecs"].is_u64(),
+            "{mode:?}: {status}"
+        );
         assert_eq!(
             status["authToken"], tokens.access_token,
             "{mode:?}: the unexpired token is still handed out"
@@ -239,23 +277,28 @@ async fn transient_failures_degrade_back_off_and_recover() {
             (1..=3).contains(&first_attempt),
             "{mode:?}: {first_attempt} requests in one attempt"
         );
+        // The backoff is recorded for every process on the home.
+        let backoff = &read_auth(home.path())["refresh_backoff"];
+        assert_eq!(backoff["failures"], 1, "{mode:?}: {backoff}");
+        assert!(backoff["retry_at"].as_i64().unwrap() >= now(), "{mode:?}");
         // Inside the backoff window: no network at all.
         for _ in 0..100 {
             assert_eq!(server.status(POLL()).await["state"], "degraded");
         }
         assert_eq!(issuer.refresh_hits(), first_attempt, "{mode:?}");
-        assert_eq!(
-            server.notification("authStatusChanged").await,
-            json!({"authMethod": "oauth", "state": "degraded"})
-        );
 
         issuer.set_mode(TokenMode::Ok);
         let recovered = poll_until(&mut server, |s| s["state"] == "active").await;
         assert!(recovered.get("refreshError").is_none(), "{mode:?}");
-        assert_ne!(recovered["authToken"], tokens.access_token);
-        assert_eq!(
-            server.notification("authStatusChanged").await,
-            json!({"authMethod": "oauth", "state": "active"})
+        announced(&mut server, "active").await;
+        let recovered = poll_until(&mut server, |s| {
+            s["authToken"] != tokens.access_token.as_str()
+        })
+        .await;
+        assert_eq!(recovered["state"], "active");
+        assert!(
+            read_auth(home.path()).get("refresh_backoff").is_none(),
+            "{mode:?}: a success clears the backoff"
         );
     }
 }
@@ -267,9 +310,15 @@ async fn retry_after_is_honoured() {
         retry_after: Some(2),
     });
     let (_home, _tokens, mut server) = stale_setup(&issuer).await;
+    server.status(POLL()).await;
+    announced(&mut server, "degraded").await;
     let status = server.status(POLL()).await;
     assert_eq!(status["state"], "degraded");
-    assert_eq!(status["refreshError"]["retryAfterSecs"], 2);
+    let wait = status["refreshError"]["retryAfterSecs"].as_u64().unwrap();
+    assert!(
+        (2..=3).contains(&wait),
+        "2 s, rounded up to the file's whole seconds: {status}"
+    );
     assert_eq!(
         issuer.refresh_hits(),
         1,
@@ -292,7 +341,7 @@ async fn a_slow_provider_times_out_transiently() {
     issuer.set_mode(TokenMode::Slow(Duration::from_secs(5)));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     let mut server = ServerProcess::start_with(
         home.path(),
         &[],
@@ -302,6 +351,7 @@ async fn a_slow_provider_times_out_transiently() {
     server.initialize().await;
     let status = server.status(POLL()).await;
     assert_eq!(status["state"], "degraded", "{status}");
+    assert!(status.get("authToken").is_none(), "expired: {status}");
     assert!(
         status["refreshError"]["message"]
             .as_str()
@@ -319,7 +369,7 @@ async fn permanent_codes_say_what_to_do() {
     ] {
         let issuer = FakeIssuer::start().await;
         issuer.set_mode(mode);
-        let (_home, _tokens, mut server) = stale_setup(&issuer).await;
+        let (_home, _tokens, mut server) = expired_setup(&issuer).await;
         let status = server.status(POLL()).await;
         assert_eq!(status["state"], "needsLogin");
         assert_eq!(status["refreshError"]["code"], code);
@@ -390,8 +440,10 @@ async fn report_auth_failure_follows_the_spec_order() {
     assert_eq!(answer["authToken"], rotated);
     assert_eq!(issuer.refresh_hits(), 1);
 
-    issuer.set_mode(TokenMode::ServiceUnavailable);
-    let answer = server
+    let flaky = FakeIssuer::start().await;
+    flaky.set_mode(TokenMode::ServiceUnavailable);
+    let (_home3, _tokens3, mut third) = stale_setup(&flaky).await;
+    let answer = third
         .call(
             "reportAuthFailure",
             report(json!({"status": 401, "wwwAuthenticate": "Bearer error=\"invalid_token\""})),
@@ -402,7 +454,7 @@ async fn report_auth_failure_follows_the_spec_order() {
 
     let permanent = FakeIssuer::start().await;
     permanent.set_mode(TokenMode::InvalidGrant);
-    let (_home2, tokens2, mut other) = stale_setup(&permanent).await;
+    let (_home2, tokens2, mut other) = expired_setup(&permanent).await;
     let answer = other
         .call(
             "reportAuthFailure",
@@ -446,7 +498,7 @@ async fn trace_logs_of_refreshes_carry_no_token() {
     ]));
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     let mut server = ServerProcess::start_with(home.path(), &[], &[("RUST_LOG", "trace")]).await;
     server.initialize().await;
     let fresh = poll_until(&mut server, |s| {
@@ -489,7 +541,7 @@ async fn openid_discovery_is_the_fallback_and_resource_is_sent_when_configured()
     .await;
     let home = tempfile::tempdir().unwrap();
     let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     let config = format!(
         "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nresource = \"https://api.example.com\"\n",
         issuer.url()
