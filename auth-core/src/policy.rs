@@ -63,6 +63,20 @@ pub fn backoff_delay(failures: u32, retry_after: Option<Duration>) -> Duration {
     retry_after.unwrap_or(doubling).min(MAX_BACKOFF)
 }
 
+/// One refresh attempt retries a connection error or 5xx at most this many more times...
+pub const MAX_RETRIES_IN_ATTEMPT: u32 = 2;
+/// ...and only while the attempt stays within this.
+pub const ATTEMPT_WINDOW: Duration = Duration::from_secs(2);
+
+/// Whether a failed request of one attempt is tried again, and after what pause (200 ms, then
+/// 600 ms): only `retryable` failures (connection errors, 5xx without `Retry-After`), at most
+/// twice, and only while the attempt stays within 2 s in total.
+pub fn retry_within_attempt(retryable: bool, retries: u32, elapsed: Duration) -> Option<Duration> {
+    let pause = Duration::from_millis(200 * 3u64.pow(retries.min(10)));
+    (retryable && retries < MAX_RETRIES_IN_ATTEMPT && elapsed + pause < ATTEMPT_WINDOW)
+        .then_some(pause)
+}
+
 /// A backoff window after transient failures of the refresh token with `fingerprint`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backoff {
@@ -296,6 +310,28 @@ mod tests {
                 backoff_delay(failures, retry_after.map(Duration::from_secs)),
                 Duration::from_secs(secs),
                 "{failures} {retry_after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_attempt_retries_at_most_twice_within_two_seconds() {
+        let ms = Duration::from_millis;
+        // (retryable, retries so far, elapsed, pause)
+        let cases: &[(bool, u32, u64, Option<u64>)] = &[
+            (true, 0, 0, Some(200)),
+            (true, 1, 250, Some(600)),
+            (true, 2, 900, None),
+            (true, 1, 1_500, None),
+            (true, 0, 1_799, Some(200)),
+            (true, 0, 1_800, None),
+            (false, 0, 0, None),
+        ];
+        for &(retryable, retries, elapsed, pause) in cases {
+            assert_eq!(
+                retry_within_attempt(retryable, retries, ms(elapsed)),
+                pause.map(ms),
+                "{retryable} {retries} {elapsed}"
             );
         }
     }

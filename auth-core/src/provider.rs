@@ -14,6 +14,7 @@ use crate::classify::{
     RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
 };
 use crate::config::{ProviderConfig, provider_url};
+use crate::policy;
 use crate::secret::Secret;
 
 /// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
@@ -24,10 +25,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Lifetimes a provider states (`expires_in`) are clamped to this: a token said to live for
 /// centuries is treated as living a year, and no expiry arithmetic can overflow.
 pub const MAX_EXPIRES_IN_SECS: i64 = 366 * 24 * 3600;
-/// One refresh attempt retries connection errors and 5xx at most this many more times...
-const MAX_RETRIES: usize = 2;
-/// ...and only while the attempt is younger than this.
-const RETRY_WINDOW: Duration = Duration::from_secs(2);
 
 /// Why the provider's issuer or endpoints are not known. Each says which step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -405,11 +402,11 @@ impl ProviderClient {
                 ),
                 Err(transport) => (classify_transport_failure(transport), true),
             };
-            let delay = Duration::from_millis(200 * 3u64.pow(retries as u32));
-            let in_window = started.elapsed() + delay < RETRY_WINDOW;
-            if !retryable || retries >= MAX_RETRIES || failure.retry_after.is_some() || !in_window {
+            let retryable = retryable && failure.retry_after.is_none();
+            let Some(delay) = policy::retry_within_attempt(retryable, retries, started.elapsed())
+            else {
                 return Err(failure);
-            }
+            };
             retries += 1;
             tracing::debug!(
                 retries,

@@ -266,13 +266,36 @@ async fn device_login_refresh_rotation_poisoning_and_revoking_logout_against_oid
     assert!(stored["tokens"]["id_token"].is_string());
     let first_access = status["authToken"].as_str().unwrap().to_owned();
 
-    // 2. The access token lives 120 s, so it is stale: a refresh, with rotation.
+    // 2. The access token lives 120 s: fresh for its first 60 s, so polls do not refresh it
+    //    (Keycloak-style short lifetimes must not cause a refresh per poll).
     let before = provider.stats().await["token"].as_u64().unwrap();
-    let status = server
-        .status(json!({"includeToken": true, "refreshToken": true}))
+    for _ in 0..10 {
+        let status = server
+            .status(json!({"includeToken": true, "refreshToken": true}))
+            .await;
+        assert_eq!(status["authToken"].as_str().unwrap(), first_access);
+    }
+    assert_eq!(provider.stats().await["token"].as_u64().unwrap(), before);
+    let stored = read_auth(home.path());
+    assert_eq!(
+        stored["tokens"]["expires_at"].as_i64().unwrap()
+            - stored["tokens"]["issued_at"].as_i64().unwrap(),
+        120
+    );
+    // An API rejects it: a refresh, with rotation.
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            json!({"status": 401, "rejectedToken": first_access}),
+        )
         .await;
-    assert_eq!(status["state"], "active", "{status}\n{}", server.stderr());
-    assert_ne!(status["authToken"].as_str().unwrap(), first_access);
+    assert_eq!(
+        answer["action"],
+        "refreshed",
+        "{answer}\n{}",
+        server.stderr()
+    );
+    assert_ne!(answer["authToken"].as_str().unwrap(), first_access);
     let rotated = read_auth(home.path())["tokens"]["refresh_token"]
         .as_str()
         .unwrap()
@@ -286,9 +309,13 @@ async fn device_login_refresh_rotation_poisoning_and_revoking_logout_against_oid
         before + 1
     );
 
-    // 3. The provider revokes the current refresh token: the next refresh is refused for good
+    // 3. The provider revokes the current refresh token, and the access token runs out (the
+    //    file is rewritten as if its 120 s had passed): the next refresh is refused for good
     //    and the credentials are poisoned; further polls never reach the provider.
     provider.revoke(&rotated).await;
+    let mut expired = read_auth(home.path());
+    expired["tokens"]["expires_at"] = json!(auth_app_server_tests::now() - 1);
+    std::fs::write(home.path().join("auth.json"), expired.to_string()).unwrap();
     let before = provider.stats().await["token"].as_u64().unwrap();
     let status = server
         .status(json!({"includeToken": true, "refreshToken": true}))
