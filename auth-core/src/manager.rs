@@ -306,7 +306,7 @@ impl AuthManager {
                 self.install(loaded, false);
             }
             Some(NewView::Unsaved(file)) => {
-                let view = View::Present(Arc::new(Credentials::new(file)));
+                let view = View::Present(Arc::new(Credentials::new(*file)));
                 self.lock_inner().view = view.clone();
                 self.announce(&view, false);
             }

@@ -46,7 +46,7 @@ pub(crate) enum NewView {
     Loaded(Loaded),
     /// Decided but not stored (the write failed): this process acts on it until the file
     /// changes.
-    Unsaved(AuthFile),
+    Unsaved(Box<AuthFile>),
 }
 
 /// The result of [`run`].
@@ -116,7 +116,7 @@ pub(crate) async fn run(job: Job) -> Finished {
     // Another process may have refreshed, poisoned or backed off while this one waited.
     let base = match reread(&job.store, &job.snapshot.file, true) {
         Ok(base) => base,
-        Err(finished) => return finished,
+        Err(finished) => return *finished,
     };
     tracing::info!(refresh_token = %&fingerprint[..12], cause = ?job.cause, "refreshing the access token");
     match job.client.refresh(&refresh_token).await {
@@ -133,7 +133,7 @@ pub(crate) async fn run(job: Job) -> Finished {
             // Lost a rotation race to a process that ignores the lock? Its tokens win.
             let mut base = match reread(&job.store, &job.snapshot.file, false) {
                 Ok(base) => base,
-                Err(finished) => return finished,
+                Err(finished) => return *finished,
             };
             tracing::warn!(
                 code = failure.code.as_deref().unwrap_or(""),
@@ -210,21 +210,21 @@ fn reread(
     store: &AuthStore,
     expected: &AuthFile,
     honour_backoff: bool,
-) -> Result<AuthFile, Finished> {
+) -> Result<AuthFile, Box<Finished>> {
     let loaded = match store.load() {
         Ok(loaded) => loaded,
         Err(error) => {
-            return Err(Finished::outcome(RefreshOutcome::Failed(
+            return Err(Box::new(Finished::outcome(RefreshOutcome::Failed(
                 RefreshFailure::transient(format!("{error}; will retry")),
-            )));
+            ))));
         }
     };
     let adopt = |outcome, loaded| {
-        Err(Finished {
+        Err(Box::new(Finished {
             outcome,
             view: Some(NewView::Loaded(loaded)),
             unrecorded: None,
-        })
+        }))
     };
     let file = match &loaded.stored {
         Stored::Present(file) if same_tokens(file, expected) => file,
@@ -265,7 +265,7 @@ fn store(store: &AuthStore, lock: &WriteLock, file: AuthFile) -> NewView {
         }),
         Err(error) => {
             tracing::error!(%error, "cannot store the refresh outcome; this process keeps it in memory");
-            NewView::Unsaved(file)
+            NewView::Unsaved(Box::new(file))
         }
     }
 }

@@ -566,6 +566,61 @@ fn record(rows: &mut Vec<Row>, metric: &str, values: Vec<(String, f64)>, lower_i
     });
 }
 
+/// Poll latency and refresh requests of 8 processes on one home, on a token that still works,
+/// while the provider answers 503 or takes 2 s; and one process alone behind the same 503.
+async fn fleet_rows(targets: &[&Target], rows: &mut Vec<Row>) {
+    use auth_app_server_tests::TokenMode;
+    const OUTAGE: Duration = Duration::from_secs(8);
+    let mut alone = Vec::new();
+    for target in targets {
+        let fleet = storm::fleet(target, 1, TokenMode::ServiceUnavailable, OUTAGE).await;
+        alone.push((format!("{}", fleet.hits), fleet.hits as f64));
+    }
+    record(
+        rows,
+        "refresh requests: 1 process, 8 s behind a 503, token valid for 2 more minutes",
+        alone,
+        true,
+    );
+    for (what, mode) in [
+        ("answering 503", TokenMode::ServiceUnavailable),
+        ("slow (2 s)", TokenMode::Slow(Duration::from_secs(2))),
+    ] {
+        let (mut latency, mut hits) = (Vec::new(), Vec::new());
+        for target in targets {
+            let fleet = storm::fleet(target, 8, mode.clone(), OUTAGE).await;
+            let at = |p| percentile(&fleet.latencies, p);
+            let max = *fleet.latencies.last().unwrap();
+            latency.push((
+                format!(
+                    "{} / {} / {} ({} polls, {} without a token)",
+                    millis(at(0.5)),
+                    millis(at(0.99)),
+                    millis(max),
+                    fleet.polls,
+                    fleet.without_token
+                ),
+                at(0.99).as_secs_f64(),
+            ));
+            hits.push((format!("{}", fleet.hits), fleet.hits as f64));
+        }
+        record(
+            rows,
+            &format!(
+                "poll latency p50 / p99 / max: 8 processes, 8 s, provider {what}, token valid for 2 more minutes"
+            ),
+            latency,
+            true,
+        );
+        record(
+            rows,
+            &format!("refresh requests: the same 8 processes, provider {what}"),
+            hits,
+            true,
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -576,6 +631,8 @@ async fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     // Only the refresh-storm scenarios (they do not depend on --quick).
     let storms_only = args.iter().any(|a| a == "--storms-only");
+    // Only the fleet scenarios (8 processes behind an outage or a slow provider).
+    let fleet_only = args.iter().any(|a| a == "--fleet-only");
     let (runs, count, flood_total, long_total) = if quick {
         (5, 2_000, 20_000, 100_000)
     } else {
@@ -604,7 +661,7 @@ async fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
 
-    if !storms_only {
+    if !storms_only && !fleet_only {
         let mut values = Vec::new();
         for target in &targets {
             let d = cold_start(target, runs).await;
@@ -681,15 +738,18 @@ async fn main() {
             true,
         );
     }
-    for (metric, cells) in storm::run(&targets).await {
-        let mut cells = cells.into_iter();
-        rows.push(Row {
-            metric,
-            ours: cells.next().unwrap(),
-            peer: cells.next(),
-            ratio: None,
-        });
+    if !fleet_only {
+        for (metric, cells) in storm::run(&targets).await {
+            let mut cells = cells.into_iter();
+            rows.push(Row {
+                metric,
+                ours: cells.next().unwrap(),
+                peer: cells.next(),
+                ratio: None,
+            });
+        }
     }
+    fleet_rows(&targets, &mut rows).await;
 
     println!(
         "\n| metric | {} |{}",

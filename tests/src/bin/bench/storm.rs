@@ -38,25 +38,31 @@ async fn start_issuer(mode: TokenMode) -> FakeIssuer {
 
 /// A home holding `tokens` with an access token that expired a minute ago.
 fn seed_stale(target: &Target, home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens) {
+    seed(target, home, issuer, tokens, unix_now() - 60);
+}
+
+/// A home holding `tokens` with an access token that expires at `expires_at`, last refreshed
+/// long ago (so both servers consider it due for a refresh).
+fn seed(target: &Target, home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {
     std::fs::create_dir_all(home).unwrap();
     let now = unix_now();
-    let expired_access = jwt(&json!({"exp": now - 60, "sub": "user-0", "jti": "expired"}));
+    let access = jwt(&json!({"exp": expires_at, "sub": "user-0", "jti": "seeded"}));
     let file = match target.kind {
         Kind::Ours => {
             issuer.write_config(home);
             json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
-                "tokens": {"access_token": expired_access, "refresh_token": tokens.refresh_token,
-                           "id_token": tokens.id_token, "expires_at": now - 60},
+                "tokens": {"access_token": access, "refresh_token": tokens.refresh_token,
+                           "id_token": tokens.id_token, "expires_at": expires_at},
                 "last_refresh": rfc3339(now - 3600)})
         }
         Kind::Codex => {
             write_peer_config(home);
             let id = jwt(
-                &json!({"exp": now - 60, "sub": "user-0", "email": "user0@example.com",
+                &json!({"exp": expires_at, "sub": "user-0", "email": "user0@example.com",
                 "https://api.openai.com/auth": {"chatgpt_account_id": "acct-bench", "chatgpt_plan_type": "plus"}}),
             );
             json!({"auth_mode": "chatgpt", "OPENAI_API_KEY": null,
-                "tokens": {"id_token": id, "access_token": expired_access,
+                "tokens": {"id_token": id, "access_token": access,
                            "refresh_token": tokens.refresh_token, "account_id": "acct-bench"},
                 "last_refresh": rfc3339(now - 30 * 86_400)})
         }
@@ -238,6 +244,72 @@ async fn two_processes(target: &Target) -> String {
         seen.without_token,
         seen.polls
     )
+}
+
+/// What a fleet of processes on one home saw while the provider misbehaved.
+pub struct Fleet {
+    /// Refresh requests that reached the token endpoint.
+    pub hits: usize,
+    pub polls: usize,
+    /// Poll round trips, sorted.
+    pub latencies: Vec<Duration>,
+    /// Answers without a token.
+    pub without_token: usize,
+}
+
+/// `processes` servers on one home whose access token still works for two minutes, each
+/// polling `{"includeToken": true, "refreshToken": true}` every 5 ms (as a client that asks
+/// before each API call) for `duration`, while the issuer answers refreshes with `mode`.
+pub async fn fleet(
+    target: &Target,
+    processes: usize,
+    mode: TokenMode,
+    duration: Duration,
+) -> Fleet {
+    let issuer = start_issuer(mode).await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed(target, home.path(), &issuer, &tokens, unix_now() + 120);
+    let mut servers = Vec::new();
+    for _ in 0..processes {
+        servers.push(start(target, home.path(), &issuer).await);
+    }
+    let deadline = Instant::now() + duration;
+    let pollers: Vec<_> = servers
+        .into_iter()
+        .map(|mut server| {
+            tokio::spawn(async move {
+                let (mut latencies, mut without_token) = (Vec::new(), 0);
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let id = server.send("getAuthStatus", &poll()).await;
+                    let response = server.response(id).await;
+                    latencies.push(started.elapsed());
+                    if !response["result"]["authToken"].is_string() {
+                        without_token += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                server.stop().await;
+                (latencies, without_token)
+            })
+        })
+        .collect();
+    let mut fleet = Fleet {
+        hits: 0,
+        polls: 0,
+        latencies: Vec::new(),
+        without_token: 0,
+    };
+    for poller in pollers {
+        let (latencies, without_token) = poller.await.unwrap();
+        fleet.polls += latencies.len();
+        fleet.latencies.extend(latencies);
+        fleet.without_token += without_token;
+    }
+    fleet.latencies.sort();
+    fleet.hits = issuer.refresh_hits();
+    fleet
 }
 
 /// What [`run`] measures, one row each.
