@@ -1,7 +1,10 @@
 //! Between `auth-core`'s domain types and the wire types; and the one mapping of core errors
 //! to JSON-RPC error codes.
 
-use auth_core::{AuthError, AuthEvent, FailureAction, FailureOutcome, LoginStart, StatusReport};
+use auth_core::{
+    AuthError, AuthEvent, FailureAction, FailureOutcome, LoginStart, LogoutOutcome, Revocation,
+    StatusReport,
+};
 use auth_protocol as wire;
 use jsonrpsee::types::ErrorObjectOwned;
 
@@ -59,6 +62,20 @@ pub fn failure_outcome(outcome: FailureOutcome) -> wire::ReportAuthFailureResult
         status: status(outcome.status),
         action,
         hint: outcome.hint,
+    }
+}
+
+pub fn logout(outcome: LogoutOutcome) -> wire::LogoutResult {
+    match outcome.revocation {
+        None => wire::LogoutResult::default(),
+        Some(Revocation::Revoked) => wire::LogoutResult {
+            revoked: Some(true),
+            reason: None,
+        },
+        Some(Revocation::NotRevoked(reason)) => wire::LogoutResult {
+            revoked: Some(false),
+            reason: Some(reason),
+        },
     }
 }
 

@@ -29,8 +29,10 @@ pub mod time;
 pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
 pub use error::AuthError;
 pub use login::LoginStart;
-pub use manager::{AuthEvent, AuthManager, EventSink, HostTokens, Provider, StatusOptions};
-pub use provider::ProviderError;
+pub use manager::{
+    AuthEvent, AuthManager, EventSink, HostTokens, LogoutOutcome, Provider, StatusOptions,
+};
+pub use provider::{ProviderError, Revocation};
 pub use secret::Secret;
 pub use status::{
     Account, AuthMethod, AuthState, RefreshErrorInfo, RefreshErrorKind, StatusReport,

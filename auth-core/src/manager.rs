@@ -24,7 +24,7 @@ use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
 use crate::login::{self, CancelSignal, LoginStart, PendingLogins};
 use crate::policy::{self, Backoff, Decision, Facts, NoRefresh, Trigger, Wait};
-use crate::provider::{ProviderClient, TokenResponse};
+use crate::provider::{ProviderClient, Revocation, TokenResponse};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
@@ -73,6 +73,13 @@ pub struct HostTokens {
     pub refresh_token: Option<Secret>,
     pub id_token: Option<Secret>,
     pub expires_at: Option<i64>,
+}
+
+/// What a logout did beyond deleting the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutOutcome {
+    /// Whether the refresh token was revoked; `None` when there was none to revoke.
+    pub revocation: Option<Revocation>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -507,11 +514,8 @@ impl AuthManager {
             ));
         }
         let (issuer, client_id) = match &self.client {
-            Some(client) => match client.issuer().await {
-                Ok(issuer) => (
-                    Some(issuer.to_string()),
-                    Some(client.config().client_id.clone()),
-                ),
+            Some(client) => match client.issuer_identifier().await {
+                Ok(issuer) => (Some(issuer), Some(client.config().client_id.clone())),
                 Err(reason) => {
                     tracing::warn!(%reason, "issuer unknown; the tokens are stored but will not be refreshed");
                     (None, None)
@@ -596,10 +600,13 @@ impl AuthManager {
         client: &ProviderClient,
         tokens: TokenResponse,
     ) -> Result<(), String> {
-        let issuer = client.issuer().await.map_err(|e| e.to_string())?;
+        let issuer = client
+            .issuer_identifier()
+            .await
+            .map_err(|e| e.to_string())?;
         let now = time::now_unix();
         let mut file = AuthFile::oauth(
-            Some(issuer.to_string()),
+            Some(issuer),
             Some(client.config().client_id.clone()),
             refresh::stored_tokens(tokens, now),
         );
@@ -610,28 +617,31 @@ impl AuthManager {
     }
 
     /// Deletes the stored credentials (an unreadable file is moved aside instead), then revokes
-    /// the refresh token at its issuer in the background, bounded by a short timeout.
-    pub async fn logout(&self) -> Result<(), AuthError> {
-        let _gate = self.write_gate.lock().await;
-        let lock = self
-            .store
-            .lock_within(self.lock_timeout)
-            .await
-            .map_err(AuthError::Unwritable)?;
-        let current = self.store.load().map_err(AuthError::Unwritable)?;
-        let mut revocable = None;
-        match current.stored {
-            Stored::Unreadable(_) => self.move_aside(&lock)?,
-            Stored::Present(file) => {
-                self.store.remove(&lock).map_err(AuthError::Unwritable)?;
-                let credentials = Credentials::new(*file);
-                if credentials.poison.is_none() && self.refresh_blocker(&credentials).is_none() {
-                    revocable = credentials.refresh_token().cloned();
+    /// the refresh token at its issuer, waiting for that at most a few seconds. The sign-out
+    /// itself never depends on the provider: it is done (and announced) before the revocation.
+    pub async fn logout(&self) -> Result<LogoutOutcome, AuthError> {
+        let revocable = {
+            let _gate = self.write_gate.lock().await;
+            let lock = self
+                .store
+                .lock_within(self.lock_timeout)
+                .await
+                .map_err(AuthError::Unwritable)?;
+            let current = self.store.load().map_err(AuthError::Unwritable)?;
+            let mut revocable = None;
+            match current.stored {
+                Stored::Unreadable(_) => self.move_aside(&lock)?,
+                Stored::Present(file) => {
+                    self.store.remove(&lock).map_err(AuthError::Unwritable)?;
+                    let credentials = Credentials::new(*file);
+                    if let Some(token) = credentials.refresh_token() {
+                        revocable = Some((token.clone(), self.refresh_blocker(&credentials)));
+                    }
                 }
+                Stored::Missing => self.store.remove(&lock).map_err(AuthError::Unwritable)?,
             }
-            Stored::Missing => {}
-        }
-        drop(lock);
+            revocable
+        };
         self.lock_inner().unrecorded = None;
         self.install(
             Loaded {
@@ -641,20 +651,33 @@ impl AuthManager {
             true,
         );
         tracing::info!("signed out");
-        if let (Some(token), Some(client)) = (revocable, self.client.clone()) {
-            let task = tokio::spawn(async move {
-                if tokio::time::timeout(REVOCATION_LIMIT, client.revoke(&token))
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        "revocation timed out; the refresh token may stay valid at the provider"
-                    );
+        let revocation = match revocable {
+            None => None,
+            Some((_, Some(blocker))) => {
+                let why = format!("the refresh token was not revoked: {blocker}");
+                tracing::warn!(%why, "the refresh token may stay valid at the provider");
+                Some(Revocation::NotRevoked(why))
+            }
+            Some((token, None)) => {
+                let client = self.client.clone().expect("no blocker means a provider");
+                let task = tokio::spawn(async move { client.revoke(&token).await });
+                let abort = task.abort_handle();
+                match tokio::time::timeout(REVOCATION_LIMIT, task).await {
+                    Ok(Ok(revocation)) => Some(revocation),
+                    Ok(Err(_)) => Some(Revocation::NotRevoked("the revocation failed".into())),
+                    Err(_) => {
+                        abort.abort();
+                        let why = format!(
+                            "the revocation endpoint did not answer within {} s",
+                            REVOCATION_LIMIT.as_secs()
+                        );
+                        tracing::warn!(%why, "the refresh token may stay valid at the provider");
+                        Some(Revocation::NotRevoked(why))
+                    }
                 }
-            });
-            self.keep_in_background(task);
-        }
-        Ok(())
+            }
+        };
+        Ok(LogoutOutcome { revocation })
     }
 
     /// Login: replaces whatever is stored (moving an unreadable file aside first), keeping

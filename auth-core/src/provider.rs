@@ -42,6 +42,8 @@ pub enum ProviderError {
 /// The provider's endpoints, from config or discovery.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoints {
+    /// The issuer identifier exactly as the metadata states it (recorded in `auth.json`).
+    pub issuer: Option<String>,
     pub authorization: Option<Url>,
     pub token: Option<Url>,
     pub device_authorization: Option<Url>,
@@ -191,6 +193,7 @@ impl ProviderClient {
     /// on the next call). With every endpoint configured there is no discovery.
     pub async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
         let configured = Endpoints {
+            issuer: None,
             authorization: self.config.authorization_endpoint.clone(),
             token: self.config.token_endpoint.clone(),
             device_authorization: self.config.device_authorization_endpoint.clone(),
@@ -213,6 +216,7 @@ impl ProviderClient {
             Err(reason) => return Err(reason),
         };
         Ok(Endpoints {
+            issuer: discovered.issuer.clone(),
             authorization: configured
                 .authorization
                 .or_else(|| discovered.authorization.clone()),
@@ -226,21 +230,56 @@ impl ProviderClient {
         })
     }
 
-    /// RFC 8414 `/.well-known/oauth-authorization-server`, then OpenID
-    /// `/.well-known/openid-configuration`.
+    /// The issuer identifier to record with tokens: exactly as the provider's metadata states
+    /// it when discovery ran, else the configured issuer (without the `/` that URL parsing adds
+    /// to a bare host).
+    pub async fn issuer_identifier(&self) -> Result<String, ProviderError> {
+        let issuer = self.issuer().await?;
+        if let Some(Some(stated)) = self.discovered.get().map(|e| e.issuer.clone()) {
+            return Ok(stated);
+        }
+        let text = issuer.as_str();
+        Ok(match issuer.path() {
+            "/" => text.strip_suffix('/').unwrap_or(text).to_owned(),
+            _ => text.to_owned(),
+        })
+    }
+
+    /// The metadata documents, in order: RFC 8414 (the well-known segment inserted before the
+    /// issuer's path, then appended to it), then OpenID. The first readable one wins; when it
+    /// lacks a token or revocation endpoint, the others fill in what they have (providers
+    /// mounted under a path often publish the revocation endpoint in only one of them).
     async fn discover(&self) -> Result<Endpoints, ProviderError> {
         let issuer = self.issuer().await?;
         let mut tried = Vec::new();
+        let mut found: Option<Endpoints> = None;
         for url in metadata_urls(&issuer) {
+            if found
+                .as_ref()
+                .is_some_and(|e| e.token.is_some() && e.revocation.is_some())
+            {
+                break;
+            }
             match self.fetch_metadata(&url, &issuer).await {
                 Ok(endpoints) => {
                     tracing::debug!(%url, "provider metadata discovered");
-                    return Ok(endpoints);
+                    found = Some(match found {
+                        None => endpoints,
+                        Some(first) => Endpoints {
+                            issuer: first.issuer,
+                            authorization: first.authorization.or(endpoints.authorization),
+                            token: first.token.or(endpoints.token),
+                            device_authorization: first
+                                .device_authorization
+                                .or(endpoints.device_authorization),
+                            revocation: first.revocation.or(endpoints.revocation),
+                        },
+                    });
                 }
                 Err(reason) => tried.push(format!("{url}: {reason}")),
             }
         }
-        Err(ProviderError::Discovery { issuer, tried })
+        found.ok_or(ProviderError::Discovery { issuer, tried })
     }
 
     async fn fetch_metadata(&self, url: &Url, issuer: &Url) -> Result<Endpoints, String> {
@@ -268,9 +307,11 @@ impl ProviderClient {
             .map_err(|f| describe_transport(f).to_owned())?;
         let metadata: Metadata =
             serde_json::from_slice(&body).map_err(|_| "not a JSON metadata document".to_owned())?;
-        if let Some(stated) = &metadata.issuer
-            && stated.trim_end_matches('/') != issuer.as_str().trim_end_matches('/')
-        {
+        // RFC 8414 §3.3: the document must name exactly the issuer it was fetched for.
+        let Some(stated) = metadata.issuer else {
+            return Err("the document has no `issuer` member".to_owned());
+        };
+        if !same_identifier(&stated, issuer.as_str()) {
             return Err(format!("the document names another issuer ({stated})"));
         }
         let endpoint = |field, value: Option<String>| {
@@ -279,6 +320,7 @@ impl ProviderClient {
                 .transpose()
         };
         Ok(Endpoints {
+            issuer: Some(stated),
             authorization: endpoint("authorization_endpoint", metadata.authorization_endpoint)?,
             token: endpoint("token_endpoint", metadata.token_endpoint)?,
             device_authorization: endpoint(
@@ -441,17 +483,36 @@ impl ProviderClient {
     }
 }
 
+/// What a logout's revocation came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// Not revoked; why, in words a person can act on.
+    NotRevoked(String),
+}
+
 impl ProviderClient {
-    /// Revokes `refresh_token` (RFC 7009) when the provider has a revocation endpoint. Best
-    /// effort: the outcome is only logged.
-    pub async fn revoke(&self, refresh_token: &Secret) {
-        let endpoint = match self.config.revocation_endpoint.clone() {
-            Some(endpoint) => Some(endpoint),
-            None => self.endpoints().await.ok().and_then(|e| e.revocation),
+    /// Revokes `refresh_token` (RFC 7009) at the provider's revocation endpoint, configured or
+    /// discovered. Best effort: a failure is logged at WARN and returned, never retried.
+    pub async fn revoke(&self, refresh_token: &Secret) -> Revocation {
+        let not_revoked = |why: String| {
+            tracing::warn!(%why, "the refresh token was not revoked; it may stay valid at the provider");
+            Revocation::NotRevoked(why)
         };
-        let Some(endpoint) = endpoint else {
-            tracing::debug!("the provider has no revocation endpoint; nothing to revoke");
-            return;
+        let endpoint = match &self.config.revocation_endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => match self.endpoints().await {
+                Ok(Endpoints {
+                    revocation: Some(endpoint),
+                    ..
+                }) => endpoint,
+                Ok(_) => {
+                    return not_revoked(
+                        "the provider's metadata names no revocation_endpoint (set one in config.toml if it has one)".into(),
+                    );
+                }
+                Err(error) => return not_revoked(error.to_string()),
+            },
         };
         let form = [
             ("token", refresh_token.expose()),
@@ -460,15 +521,16 @@ impl ProviderClient {
         ];
         match self.post_form(&endpoint, &form).await {
             Ok((status, _, _)) if (200..300).contains(&status) => {
-                tracing::info!("refresh token revoked")
+                tracing::info!("refresh token revoked");
+                Revocation::Revoked
             }
             Ok((status, _, _)) => {
-                tracing::warn!(status, "the provider did not revoke the refresh token")
+                not_revoked(format!("the revocation endpoint answered HTTP {status}"))
             }
-            Err(failure) => tracing::warn!(
-                failure = describe_transport(failure),
-                "cannot reach the revocation endpoint"
-            ),
+            Err(failure) => not_revoked(format!(
+                "the revocation endpoint could not be reached ({})",
+                describe_transport(failure)
+            )),
         }
     }
 }
@@ -514,14 +576,27 @@ fn resource_metadata_param(challenge: &str) -> Option<String> {
 }
 
 /// Where the metadata of `issuer` may be: RFC 8414 inserts the well-known segment before the
-/// issuer's path; OpenID Connect appends it.
+/// issuer's path (and many servers also answer with it appended); OpenID Connect appends it.
 fn metadata_urls(issuer: &Url) -> Vec<Url> {
     let path = issuer.path().trim_end_matches('/');
-    let mut rfc8414 = issuer.clone();
-    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    let mut openid = issuer.clone();
-    openid.set_path(&format!("{path}/.well-known/openid-configuration"));
-    vec![rfc8414, openid]
+    let at = |path: String| {
+        let mut url = issuer.clone();
+        url.set_path(&path);
+        url
+    };
+    let mut urls = vec![
+        at(format!("/.well-known/oauth-authorization-server{path}")),
+        at(format!("{path}/.well-known/oauth-authorization-server")),
+        at(format!("{path}/.well-known/openid-configuration")),
+    ];
+    urls.dedup();
+    urls
+}
+
+/// Issuer identifiers compare equal when they differ at most by one trailing slash.
+fn same_identifier(a: &str, b: &str) -> bool {
+    let trim = |s: &str| s.strip_suffix('/').unwrap_or(s).to_owned();
+    trim(a) == trim(b)
 }
 
 fn transport_failure(error: reqwest::Error) -> TransportFailure {
@@ -555,23 +630,38 @@ mod tests {
     #[test]
     fn metadata_urls_follow_rfc8414_then_openid() {
         let urls = metadata_urls(&Url::parse("https://id.example.com").unwrap());
+        let urls: Vec<_> = urls.iter().map(Url::as_str).collect();
         assert_eq!(
-            urls[0].as_str(),
-            "https://id.example.com/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            urls[1].as_str(),
-            "https://id.example.com/.well-known/openid-configuration"
+            urls,
+            [
+                "https://id.example.com/.well-known/oauth-authorization-server",
+                "https://id.example.com/.well-known/openid-configuration"
+            ]
         );
         let urls = metadata_urls(&Url::parse("https://id.example.com/tenant/a/").unwrap());
+        let urls: Vec<_> = urls.iter().map(Url::as_str).collect();
         assert_eq!(
-            urls[0].as_str(),
-            "https://id.example.com/.well-known/oauth-authorization-server/tenant/a"
+            urls,
+            [
+                "https://id.example.com/.well-known/oauth-authorization-server/tenant/a",
+                "https://id.example.com/tenant/a/.well-known/oauth-authorization-server",
+                "https://id.example.com/tenant/a/.well-known/openid-configuration"
+            ]
         );
-        assert_eq!(
-            urls[1].as_str(),
-            "https://id.example.com/tenant/a/.well-known/openid-configuration"
-        );
+    }
+
+    #[test]
+    fn issuers_match_ignoring_one_trailing_slash() {
+        assert!(same_identifier("https://i.example", "https://i.example/"));
+        assert!(same_identifier(
+            "https://i.example/o/",
+            "https://i.example/o"
+        ));
+        assert!(!same_identifier("https://i.example//", "https://i.example"));
+        assert!(!same_identifier(
+            "https://evil.example",
+            "https://i.example"
+        ));
     }
 
     #[test]

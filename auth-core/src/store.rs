@@ -254,8 +254,10 @@ impl AuthStore {
         }
     }
 
-    /// Deletes the file (logout). A missing file is not an error.
+    /// Deletes the file (logout), and any temporary file a killed writer left (it may hold
+    /// the secrets being signed out). A missing file is not an error.
     pub fn remove(&self, _lock: &WriteLock) -> Result<(), StoreError> {
+        self.remove_leftover_temp_files();
         match fs::remove_file(&self.path) {
             Ok(()) => {
                 self.sync_home();
@@ -279,6 +281,7 @@ impl AuthStore {
             target = self.home.join(format!("{FILE_NAME}.corrupt-{now}-{n}"));
             n += 1;
         }
+        self.remove_leftover_temp_files();
         fs::rename(&self.path, &target)
             .map_err(|source| self.error("move aside", &self.path, source))?;
         self.sync_home();
@@ -507,6 +510,20 @@ mod tests {
                 .starts_with("auth.json.corrupt-")
         );
         assert!(matches!(store.load().unwrap().stored, Stored::Missing));
+    }
+
+    #[test]
+    fn logout_removes_the_temp_files_of_a_dead_writer() {
+        let (_dir, store) = store();
+        let lock = store.lock().unwrap();
+        let leftover = store.home().join(".auth.json.k1LL3d.tmp");
+        fs::write(
+            &leftover,
+            b"{\"version\":1,\"auth_mode\":\"api_key\",\"api_key\":\"sk-",
+        )
+        .unwrap();
+        store.remove(&lock).unwrap();
+        assert!(!leftover.exists());
     }
 
     #[test]

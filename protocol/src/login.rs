@@ -120,5 +120,20 @@ pub enum CancelLoginStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 pub struct LogoutParams {}
 
+/// `logout`'s answer. Both members are absent when there was no refresh token to revoke (an
+/// API key, signed out). Contract version 2 addition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
-pub struct LogoutResult {}
+#[serde(rename_all = "camelCase")]
+pub struct LogoutResult {
+    /// Whether the refresh token was revoked at the provider (RFC 7009).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schemars(with = "bool")]
+    pub revoked: Option<bool>,
+    /// Why it was not revoked (no revocation endpoint, the provider refused or did not
+    /// answer): the refresh token may stay valid at the provider until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schemars(with = "String")]
+    pub reason: Option<String>,
+}

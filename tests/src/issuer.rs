@@ -111,8 +111,12 @@ struct State {
     slow_downs_left: usize,
     authorizations: Vec<Authorization>,
     revoked_tokens: Vec<String>,
-    serve_rfc8414: bool,
-    serve_revocation: bool,
+    /// The metadata documents served, each with or without `revocation_endpoint`.
+    metadata: Vec<(MetadataForm, bool)>,
+    /// What the metadata says `issuer` is: `None` the truth, `Some(None)` no member at all.
+    stated_issuer: Option<Option<String>>,
+    /// The path the issuer is mounted under ("" or e.g. "/o").
+    mount: String,
     /// What `/.well-known/oauth-protected-resource/mcp` says its resource is (`None`:
     /// `<issuer>/mcp`, the truth).
     claimed_resource: Option<String>,
@@ -121,9 +125,25 @@ struct State {
     counter: usize,
 }
 
+/// Where a metadata document is, for an issuer mounted under a path `/o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataForm {
+    /// RFC 8414: `/.well-known/oauth-authorization-server/o`.
+    Rfc8414Inserted,
+    /// The form many servers also use: `/o/.well-known/oauth-authorization-server`.
+    Rfc8414Appended,
+    /// OpenID Connect: `/o/.well-known/openid-configuration`.
+    OpenId,
+}
+
 /// Options fixed at start.
 #[derive(Debug, Clone)]
 pub struct IssuerOptions {
+    /// The issuer's path ("" for the bare origin, e.g. "/o"); endpoints live under it.
+    pub mount: String,
+    /// Which metadata documents exist and whether each names the revocation endpoint
+    /// (`None`: from `rfc8414` and `revocation`).
+    pub metadata: Option<Vec<(MetadataForm, bool)>>,
     /// Serve `/.well-known/oauth-authorization-server` (else only the OpenID path).
     pub rfc8414: bool,
     pub revocation: bool,
@@ -140,6 +160,8 @@ pub struct IssuerOptions {
 impl Default for IssuerOptions {
     fn default() -> Self {
         Self {
+            mount: String::new(),
+            metadata: None,
             rfc8414: true,
             revocation: true,
             rotation: true,
@@ -172,7 +194,8 @@ impl FakeIssuer {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind 127.0.0.1");
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let url = format!("{origin}{}", options.mount);
         let state = Arc::new(Mutex::new(State {
             mode: TokenMode::Ok,
             sequence_at: 0,
@@ -187,8 +210,15 @@ impl FakeIssuer {
             slow_downs_left: 0,
             authorizations: Vec::new(),
             revoked_tokens: Vec::new(),
-            serve_rfc8414: options.rfc8414,
-            serve_revocation: options.revocation,
+            metadata: options.metadata.clone().unwrap_or_else(|| {
+                let mut forms = vec![(MetadataForm::OpenId, options.revocation)];
+                if options.rfc8414 {
+                    forms.insert(0, (MetadataForm::Rfc8414Inserted, options.revocation));
+                }
+                forms
+            }),
+            stated_issuer: None,
+            mount: options.mount.clone(),
             claimed_resource: None,
             jwt_access_tokens: options.jwt_access_tokens,
             client_ids: std::iter::once(CLIENT_ID.to_owned())
@@ -300,6 +330,11 @@ impl FakeIssuer {
 
     pub fn revoked_tokens(&self) -> Vec<String> {
         self.state().revoked_tokens.clone()
+    }
+
+    /// What the metadata documents say the issuer is: `None` omits the member.
+    pub fn state_issuer(&self, issuer: Option<&str>) {
+        self.state().stated_issuer = Some(issuer.map(str::to_owned));
     }
 
     /// Makes the protected resource metadata claim another resource (an impersonation).
@@ -505,7 +540,26 @@ async fn handle(
     state: &Mutex<State>,
     base: &str,
 ) -> Response<Full<Bytes>> {
-    let path = request.uri().path().to_owned();
+    let (mount, forms, stated) = {
+        let state = state.lock().unwrap();
+        let stated = state.stated_issuer.clone();
+        (state.mount.clone(), state.metadata.clone(), stated)
+    };
+    let full = request.uri().path().to_owned();
+    let metadata_form = if full == format!("/.well-known/oauth-authorization-server{mount}") {
+        Some(MetadataForm::Rfc8414Inserted)
+    } else if full == format!("{mount}/.well-known/oauth-authorization-server") {
+        Some(MetadataForm::Rfc8414Appended)
+    } else if full == format!("{mount}/.well-known/openid-configuration") {
+        Some(MetadataForm::OpenId)
+    } else {
+        None
+    };
+    // Endpoints are counted by their path under the issuer; documents by their full path.
+    let path = match metadata_form {
+        Some(_) => full.clone(),
+        None => full.strip_prefix(&mount).unwrap_or(&full).to_owned(),
+    };
     *state.lock().unwrap().hits.entry(path.clone()).or_default() += 1;
     let body = request
         .into_body()
@@ -514,24 +568,31 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let form = body_fields(&body);
-    match path.as_str() {
-        "/.well-known/oauth-authorization-server" if !state.lock().unwrap().serve_rfc8414 => {
-            raw_response(404, "", "")
-        }
-        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => {
-            let mut metadata = json!({
-                "issuer": base,
-                "authorization_endpoint": format!("{base}/authorize"),
-                "token_endpoint": format!("{base}/token"),
-                "device_authorization_endpoint": format!("{base}/device/code"),
-                "code_challenge_methods_supported": ["S256"],
-                "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
-            });
-            if state.lock().unwrap().serve_revocation {
-                metadata["revocation_endpoint"] = json!(format!("{base}/revoke"));
+    if let Some(asked) = metadata_form {
+        let Some(&(_, revocation)) = forms.iter().find(|(form, _)| *form == asked) else {
+            return raw_response(404, "", "");
+        };
+        let mut metadata = json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "device_authorization_endpoint": format!("{base}/device/code"),
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
+        });
+        match stated {
+            None => {}
+            Some(None) => {
+                metadata.as_object_mut().unwrap().remove("issuer");
             }
-            json_response(200, metadata)
+            Some(Some(other)) => metadata["issuer"] = json!(other),
         }
+        if revocation {
+            metadata["revocation_endpoint"] = json!(format!("{base}/revoke"));
+        }
+        return json_response(200, metadata);
+    }
+    match path.as_str() {
         "/token" => token(form, state).await,
         // A protected resource (RFC 9728) whose authorization server is this issuer.
         "/mcp" => {

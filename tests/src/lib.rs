@@ -7,7 +7,7 @@
 pub mod issuer;
 pub mod server;
 
-pub use issuer::{FakeIssuer, IssuedTokens, IssuerOptions, TokenMode};
+pub use issuer::{FakeIssuer, IssuedTokens, IssuerOptions, MetadataForm, TokenMode};
 pub use server::{ServerProcess, server_binary};
 
 use std::path::Path;

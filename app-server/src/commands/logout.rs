@@ -1,14 +1,22 @@
 //! `auth-app-server logout`: delete the stored credentials; the refresh token is revoked at
 //! the provider (best effort).
 
-use auth_core::AuthManager;
+use auth_core::{AuthManager, Revocation};
 
 use super::{error_code, exit, fail};
 
 pub async fn run(manager: &AuthManager) -> u8 {
     match manager.logout().await {
-        Ok(()) => {
-            eprintln!("Signed out.");
+        Ok(outcome) => {
+            match outcome.revocation {
+                Some(Revocation::NotRevoked(why)) => {
+                    eprintln!("Signed out. The sign-in was not revoked at the provider: {why}.")
+                }
+                Some(Revocation::Revoked) => {
+                    eprintln!("Signed out; the sign-in was revoked at the provider.")
+                }
+                None => eprintln!("Signed out."),
+            }
             exit::OK
         }
         Err(error) => fail(&error, error_code(&error)),

@@ -11,6 +11,6 @@ pub async fn handle(
     params: Params<'static>,
 ) -> MethodResult<LogoutResult> {
     let _: LogoutParams = parse_optional_params(&params, "no params, or {}")?;
-    context.manager.logout().await.map_err(convert::error)?;
-    Ok(LogoutResult {})
+    let outcome = context.manager.logout().await.map_err(convert::error)?;
+    Ok(convert::logout(outcome))
 }
