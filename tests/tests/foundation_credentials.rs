@@ -309,6 +309,33 @@ async fn an_unwritable_home_gives_a_clear_error_and_the_server_keeps_serving() {
     assert_eq!(server.status(json!({})).await["state"], "signedOut");
 }
 
+/// Under `ulimit -f`, a write past the limit used to kill the server with SIGXFSZ; it is a
+/// failed write like any other (SPEC §12 "Bounds").
+#[tokio::test]
+async fn a_file_size_limit_fails_the_write_without_killing_the_server() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    server.limit_file_size(16);
+    let error = server
+        .call_error("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+    assert_eq!(error["code"], -32013, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("Nothing was changed"), "{message}");
+    assert!(!message.contains(KEY), "{message}");
+    assert!(!home.path().join("auth.json").exists());
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+
+    // Within the limit again, the same login works.
+    server.limit_file_size(1024 * 1024);
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+    assert_eq!(read_auth(home.path())["api_key"], KEY);
+    let (exit, _) = server.finish().await;
+    assert!(exit.success());
+}
+
 #[tokio::test]
 async fn two_servers_on_one_home_see_each_others_changes() {
     let home = tempfile::tempdir().unwrap();

@@ -132,30 +132,6 @@ async fn browser_login_with_pkce_ignores_a_wrong_state_and_completes() {
     );
 }
 
-/// Lowers the open-file limit of the running process `pid` to `limit`.
-fn limit_open_files(pid: u32, limit: u64) {
-    let rlimit = libc::rlimit {
-        rlim_cur: limit,
-        rlim_max: limit,
-    };
-    // SAFETY: prlimit reads `rlimit` and writes nothing (the old-limit pointer is null).
-    let result = unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_NOFILE,
-            &rlimit,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
-}
-
-fn open_files(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count() as u64
-}
-
 #[tokio::test]
 async fn the_listener_survives_running_out_of_descriptors() {
     let issuer = FakeIssuer::start().await;
@@ -171,8 +147,7 @@ async fn the_listener_survives_running_out_of_descriptors() {
 
     // A few descriptors to spare, then more connections than that: the listener's accept
     // fails with EMFILE while they are held.
-    let pid = server.pid();
-    limit_open_files(pid, open_files(pid) + 8);
+    server.limit_open_files(server.open_files() + 8);
     let mut held = Vec::new();
     for _ in 0..64 {
         let connected = tokio::net::TcpStream::connect(&authority).await;
