@@ -18,7 +18,7 @@ use auth_app_server_tests::{
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// Requests the client tries to write without reading a single answer: about 12 MB.
 const TOTAL: usize = 20_000;
@@ -27,6 +27,31 @@ const TOTAL: usize = 20_000;
 /// queued error lines, its 64 KiB read buffer and the two 64 KiB pipes hold about 2,300 of
 /// these 600-byte requests.
 const MAX_TAKEN: usize = 5_000;
+
+/// The server on `home` with raw pipes (stderr dropped), past the handshake.
+async fn start_initialized(home: &Path) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+    let mut child = Command::new(server_binary())
+        .arg("--home")
+        .arg(home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"overload\",\"version\":\"1\"}}}\n")
+        .await
+        .unwrap();
+    let mut init = String::new();
+    stdout.read_line(&mut init).await.unwrap();
+    let init: Value = serde_json::from_str(&init).unwrap();
+    assert_eq!(init["id"], "init", "{init}");
+    (child, stdin, stdout)
+}
 
 fn stored_refresh_token(home: &Path) -> Option<String> {
     let file: Value = serde_json::from_slice(&std::fs::read(home.join("auth.json")).ok()?).ok()?;
@@ -64,25 +89,9 @@ async fn a_client_that_stops_reading_cannot_grow_the_server_or_stall_refreshes()
     let tokens = issuer.issue_grant(3600);
     seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
 
-    let mut child = Command::new(server_binary())
-        .arg("--home")
-        .arg(home.path())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, mut stdin, stdout) = start_initialized(home.path()).await;
     let pid = child.id().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    stdin
-        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"slow\",\"version\":\"1\"}}}\n")
-        .await
-        .unwrap();
-    let init: Value = serde_json::from_str(&stdout.next_line().await.unwrap().unwrap()).unwrap();
-    assert_eq!(init["id"], "init", "{init}");
+    let mut stdout = stdout.lines();
 
     // From here on the client writes and does not read.
     let written = Arc::new(AtomicUsize::new(0));
@@ -213,26 +222,8 @@ const BATCH_RSS_LIMIT_KIB: u64 = 96 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_batches_from_a_client_that_stops_reading_cannot_grow_the_server() {
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(server_binary())
-        .arg("--home")
-        .arg(home.path())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, mut stdin, mut stdout) = start_initialized(home.path()).await;
     let pid = child.id().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdin
-        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"init\",\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"batches\",\"version\":\"1\"}}}\n")
-        .await
-        .unwrap();
-    let mut init = String::new();
-    stdout.read_line(&mut init).await.unwrap();
-    assert!(init.contains("\"id\":\"init\""), "{init}");
 
     // From here on the client writes and does not read.
     let written = Arc::new(AtomicUsize::new(0));
