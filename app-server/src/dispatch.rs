@@ -103,9 +103,9 @@ impl Dispatcher {
             Admission::Call(call) => {
                 let out = self.out.clone();
                 tokio::spawn(async move {
-                    let permit = call.permit;
+                    let permits = call.permit.into_iter().collect();
                     if let Some(text) = run(call.id, call.callback, call.params).await {
-                        let _ = out.send(Outgoing::Line { text, permit });
+                        let _ = out.send(Outgoing::Line { text, permits });
                     }
                 });
             }
@@ -133,6 +133,11 @@ impl Dispatcher {
         }
     }
 
+    /// A batch counts toward the bounds element by element, like as many single lines: each
+    /// call holds an in-flight permit (past the bound it is answered `-32001`), and each answer
+    /// the dispatcher gives itself waits for an own-line permit. Every permit is held until the
+    /// batch's answer is written, so a client that sends large batches and does not read
+    /// cannot make the server buffer without limit.
     async fn handle_batch(self: &Arc<Self>, text: &str) {
         let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(items) => items,
@@ -144,16 +149,29 @@ impl Dispatcher {
                 .reply(error_line(None, error_code::INVALID_REQUEST, message))
                 .await;
         }
-        let mut replies = Vec::new();
+        let mut replies = String::new();
         let mut calls = tokio::task::JoinSet::new();
-        let mut permits = Vec::new();
+        let mut calls_held: Option<OwnedSemaphorePermit> = None;
+        let mut lines_held: Option<OwnedSemaphorePermit> = None;
+        let mut lines_counted = 0;
         for item in items {
             match self.admit(item.get()) {
                 Admission::Call(call) => {
-                    permits.extend(call.permit);
+                    hold(&mut calls_held, call.permit);
                     calls.spawn(run(call.id, call.callback, call.params));
                 }
-                Admission::Reply(line) => replies.push(line),
+                Admission::Reply(line) => {
+                    // Never more than the whole bound: the batch would wait on itself. The
+                    // answers past it ride along; the line limit bounds how many there are.
+                    if lines_counted < MAX_IN_FLIGHT {
+                        hold(
+                            &mut lines_held,
+                            self.own_lines.clone().acquire_owned().await.ok(),
+                        );
+                        lines_counted += 1;
+                    }
+                    append(&mut replies, &line);
+                }
                 Admission::Nothing => {}
             }
         }
@@ -161,21 +179,21 @@ impl Dispatcher {
             return;
         }
         let out = self.out.clone();
-        // Replies of their own hold no permit; the batch's calls hold theirs until written.
-        let permit = if calls.is_empty() {
-            self.own_lines.clone().acquire_owned().await.ok()
-        } else {
-            None
-        };
         tokio::spawn(async move {
             while let Some(answer) = calls.join_next().await {
-                replies.extend(answer.ok().flatten());
+                if let Some(line) = answer.ok().flatten() {
+                    append(&mut replies, &line);
+                }
             }
             if !replies.is_empty() {
-                let text = format!("[{}]", replies.join(","));
-                let _ = out.send(Outgoing::Line { text, permit });
+                replies.insert(0, '[');
+                replies.push(']');
+                let permits = calls_held.into_iter().chain(lines_held).collect();
+                let _ = out.send(Outgoing::Line {
+                    text: replies,
+                    permits,
+                });
             }
-            drop(permits);
         });
     }
 
@@ -272,8 +290,9 @@ impl Dispatcher {
 
     /// Queues one of the dispatcher's own answers, waiting while too many are unwritten.
     async fn reply(&self, text: String) {
-        let permit = self.own_lines.clone().acquire_owned().await.ok();
-        let _ = self.out.send(Outgoing::Line { text, permit });
+        let permit = self.own_lines.clone().acquire_owned().await;
+        let permits = permit.into_iter().collect();
+        let _ = self.out.send(Outgoing::Line { text, permits });
     }
 }
 
@@ -312,6 +331,23 @@ async fn run(
         }
     };
     Some(with_id(response.into_json().get(), &id?))
+}
+
+/// Adds `permit` to those a batch already holds from the same semaphore.
+fn hold(held: &mut Option<OwnedSemaphorePermit>, permit: Option<OwnedSemaphorePermit>) {
+    match (held.as_mut(), permit) {
+        (Some(held), Some(permit)) => held.merge(permit),
+        (None, permit) => *held = permit,
+        (Some(_), None) => {}
+    }
+}
+
+/// Appends one answer to a batch answer's comma-separated elements.
+fn append(elements: &mut String, answer: &str) {
+    if !elements.is_empty() {
+        elements.push(',');
+    }
+    elements.push_str(answer);
 }
 
 /// Methods are called with id `null`; the client's id is put back verbatim, whatever its type.
@@ -408,6 +444,48 @@ mod tests {
         };
         let expected = format!("[{}]", error_line(None, -32600, NOT_A_REQUEST));
         assert_eq!(text, expected);
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_a_permit_per_element_until_its_answer_is_written() {
+        let mut module = jsonrpsee::RpcModule::new(());
+        module
+            .register_method("ping", |_, _, _| "pong")
+            .expect("one method");
+        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let dispatcher = Dispatcher::new(module.into(), out);
+        let init =
+            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
+        dispatcher.handle_line(init.as_bytes()).await;
+        let _ = lines.recv().await;
+
+        let calls: Vec<String> = (1..=MAX_IN_FLIGHT + 100)
+            .map(|n| format!(r#"{{"id":{n},"method":"ping"}}"#))
+            .collect();
+        let batch = format!("[{},1,2,3]", calls.join(","));
+        dispatcher.handle_line(batch.as_bytes()).await;
+        let Some(Outgoing::Line { text, permits }) = lines.recv().await else {
+            panic!("no answer");
+        };
+        let answers: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        let code = |code: i64| {
+            answers
+                .iter()
+                .filter(|a| a["error"]["code"] == code)
+                .count()
+        };
+        assert_eq!(answers.len(), MAX_IN_FLIGHT + 103);
+        assert_eq!(code(-32001), 100, "calls past the bound");
+        assert_eq!(code(-32600), 3, "elements that are not requests");
+        // Unwritten, the answer holds the bound: a single request is refused now.
+        assert_eq!(dispatcher.in_flight.available_permits(), 0);
+        assert_eq!(
+            dispatcher.own_lines.available_permits(),
+            MAX_IN_FLIGHT - 103
+        );
+        drop(permits);
+        assert_eq!(dispatcher.in_flight.available_permits(), MAX_IN_FLIGHT);
+        assert_eq!(dispatcher.own_lines.available_permits(), MAX_IN_FLIGHT);
     }
 
     #[test]

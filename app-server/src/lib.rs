@@ -27,6 +27,7 @@ use crate::cli::{Cli, Command, LogLevel};
 
 /// The binary's `main`: flags from the command line, then serve or run the command.
 pub fn run() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let default_level = if cli.command.is_some() {
         LogLevel::Warn
@@ -99,6 +100,17 @@ pub fn run() -> ExitCode {
     runtime.block_on(server::serve(store, provider));
     // stdin's blocking read cannot be cancelled; everything is flushed, so leave now.
     std::process::exit(0)
+}
+
+/// A write past the file size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills
+/// the process. Ignored, the write fails with EFBIG instead and is reported like any other
+/// failed write (`-32013`), and the server keeps serving.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: SIG_IGN installs no handler code; this runs first in `main`, before any thread.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 fn provider_summary(provider: &Provider) -> String {

@@ -36,7 +36,10 @@ pub async fn serve_io(
         let (method, params) = convert::notification(event);
         let text =
             serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }).to_string();
-        let _ = notify_out.send(Outgoing::Line { text, permit: None });
+        let _ = notify_out.send(Outgoing::Line {
+            text,
+            permits: Vec::new(),
+        });
     });
     let manager = Arc::new(AuthManager::new(store, provider, events));
     let context = ServerContext {

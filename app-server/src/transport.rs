@@ -95,13 +95,13 @@ pub async fn read_line(
     }
 }
 
-/// A line for stdout. The permit, when there is one, is released only once the line has been
-/// written, so that unwritten answers count against the in-flight bound: a client that stops
-/// reading cannot make the server buffer without limit.
+/// A line for stdout. Its permits (none, one, or one per bound a batch answer counts against)
+/// are released only once the line has been written, so that unwritten answers count against
+/// the in-flight bound: a client that stops reading cannot make the server buffer without limit.
 pub enum Outgoing {
     Line {
         text: String,
-        permit: Option<OwnedSemaphorePermit>,
+        permits: Vec<OwnedSemaphorePermit>,
     },
     /// Flush everything queued before it, then acknowledge.
     Flush(oneshot::Sender<()>),
@@ -121,12 +121,12 @@ pub fn spawn_writer(output: impl AsyncWrite + Send + 'static) -> OutgoingSender 
             let mut acks = Vec::new();
             while let Some(item) = next {
                 match item {
-                    Outgoing::Line { text, permit } => {
+                    Outgoing::Line { text, permits } => {
                         if !broken {
                             broken = output.write_all(text.as_bytes()).await.is_err()
                                 || output.write_all(b"\n").await.is_err();
                         }
-                        drop(permit);
+                        drop(permits);
                     }
                     Outgoing::Flush(ack) => acks.push(ack),
                 }

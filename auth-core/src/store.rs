@@ -4,6 +4,11 @@
 //! reader sees either the old file or the new one. Writers hold an exclusive lock on the
 //! separate `auth.json.lock` (the rename replaces `auth.json` itself, so a lock on it would
 //! coordinate nothing) from their re-read until their write is done.
+//!
+//! What a file can make the server do is bounded (SPEC §12 "Bounds"): `auth.json` that is not
+//! a regular file (a FIFO, a device, through a symlink or not) or holds more than
+//! [`MAX_FILE_BYTES`] is unreadable, and is never opened for a blocking read; the lock file is
+//! created 0600 and never followed through a symlink.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -16,6 +21,8 @@ const FILE_NAME: &str = "auth.json";
 const LOCK_NAME: &str = "auth.json.lock";
 const TEMP_PREFIX: &str = ".auth.json.";
 const TEMP_SUFFIX: &str = ".tmp";
+/// The most `auth.json` may hold; a credential set takes a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Identifies one version of the file: a new inode (every atomic write makes one), size or
 /// modification time means the content may have changed.
@@ -77,6 +84,25 @@ pub struct Loaded {
     pub stored: Stored,
 }
 
+impl Loaded {
+    /// `Unreadable` when `metadata` (of `auth.json`, or of its target) shows that it cannot
+    /// hold credentials: not a regular file, or too large.
+    fn unusable(metadata: &fs::Metadata) -> Option<Self> {
+        let reason = if !metadata.is_file() {
+            let kind = kind_of(&metadata.file_type());
+            format!("it is {kind}, not a regular file")
+        } else if metadata.len() > MAX_FILE_BYTES {
+            too_large(Some(metadata.len()))
+        } else {
+            return None;
+        };
+        Some(Self {
+            stamp: Some(FileStamp::of(metadata)),
+            stored: Stored::Unreadable(reason),
+        })
+    }
+}
+
 /// An I/O failure on the credentials folder, with the path it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {action} {path}: {source}")]
@@ -128,23 +154,54 @@ impl AuthStore {
     }
 
     /// Reads the file. The stamp is taken from the open file, so it matches the content read.
+    ///
+    /// A file that is not a regular file or holds more than [`MAX_FILE_BYTES`] is
+    /// `Unreadable` without a byte read: a symlink's target is checked before opening (a
+    /// device is never opened), the open never waits (a FIFO swapped in meanwhile would hang
+    /// the server), the open file is checked again, and one byte past the limit at most is read.
     pub fn load(&self) -> Result<Loaded, StoreError> {
-        let mut file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if is_absent(&e) => {
-                return Ok(Loaded {
-                    stamp: None,
-                    stored: Stored::Missing,
-                });
-            }
-            Err(source) => return Err(self.error("read", &self.path, source)),
+        let failed = |source| self.error("read", &self.path, source);
+        let missing = Loaded {
+            stamp: None,
+            stored: Stored::Missing,
         };
-        let read = file.metadata().and_then(|metadata| {
-            let mut bytes = Vec::with_capacity(metadata.len() as usize);
-            file.read_to_end(&mut bytes)?;
-            Ok((FileStamp::of(&metadata), bytes))
-        });
-        let (stamp, bytes) = read.map_err(|source| self.error("read", &self.path, source))?;
+        match fs::metadata(&self.path) {
+            Ok(metadata) => {
+                if let Some(unreadable) = Loaded::unusable(&metadata) {
+                    return Ok(unreadable);
+                }
+            }
+            Err(e) if is_absent(&e) => return Ok(missing),
+            Err(source) => return Err(failed(source)),
+        }
+        let mut options = OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // For a regular file the flag changes nothing.
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = match options.open(&self.path) {
+            Ok(file) => file,
+            Err(e) if is_absent(&e) => return Ok(missing),
+            Err(source) => return Err(failed(source)),
+        };
+        let metadata = file.metadata().map_err(failed)?;
+        if let Some(unreadable) = Loaded::unusable(&metadata) {
+            return Ok(unreadable);
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(failed)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            // It grew since the check.
+            return Ok(Loaded {
+                stamp: Some(FileStamp::of(&metadata)),
+                stored: Stored::Unreadable(too_large(None)),
+            });
+        }
         let stored = match AuthFile::parse(&bytes) {
             Ok(file) => Stored::Present(Box::new(file)),
             Err(FormatError { .. }) if bytes.is_empty() => {
@@ -153,7 +210,7 @@ impl AuthStore {
             Err(error) => Stored::Unreadable(error.to_string()),
         };
         Ok(Loaded {
-            stamp: Some(stamp),
+            stamp: Some(FileStamp::of(&metadata)),
             stored,
         })
     }
@@ -207,12 +264,25 @@ impl AuthStore {
 
     fn open_lock_file(&self) -> Result<File, StoreError> {
         self.ensure_home()?;
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock_path)
-            .map_err(|source| self.error("open the lock file", &self.lock_path, source))
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Created private; a symlink planted in its place is refused, not followed, and a
+            // FIFO fails at once (no reader) instead of blocking the open.
+            options
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let file = options.open(&self.lock_path).and_then(|file| {
+            if file.metadata()?.is_file() {
+                Ok(file)
+            } else {
+                Err(io::Error::other("it is not a regular file"))
+            }
+        });
+        file.map_err(|source| self.error("open the lock file", &self.lock_path, source))
     }
 
     /// Replaces the file atomically: a 0600 temporary file in the same folder, written and
@@ -337,6 +407,32 @@ impl AuthStore {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+fn too_large(len: Option<u64>) -> String {
+    let len = len.map(|len| format!(" ({len} bytes)")).unwrap_or_default();
+    format!("it holds more than {MAX_FILE_BYTES} bytes{len}; credentials take a few KiB")
+}
+
+fn kind_of(file_type: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a folder"
+    } else {
+        "a special file"
     }
 }
 
@@ -510,6 +606,118 @@ mod tests {
                 .starts_with("auth.json.corrupt-")
         );
         assert!(matches!(store.load().unwrap().stored, Stored::Missing));
+    }
+
+    /// Runs `f` on another thread and fails the test if it has not returned in 30 s (a
+    /// guard against a hang, not a timing assertion).
+    fn without_hanging<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(f()));
+        result
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the call hung")
+    }
+
+    fn unreadable_reason(store: &AuthStore) -> String {
+        let store = store.clone();
+        match without_hanging(move || store.load().unwrap().stored) {
+            Stored::Unreadable(reason) => reason,
+            other => panic!("expected Unreadable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_unreadable_even_when_sparse_or_valid() {
+        let (_dir, store) = store();
+        fs::create_dir_all(store.home()).unwrap();
+        let sparse = File::create(store.path()).unwrap();
+        sparse.set_len(2 * MAX_FILE_BYTES).unwrap();
+        let reason = unreadable_reason(&store);
+        assert!(reason.contains("more than 1048576 bytes"), "{reason}");
+
+        // Valid JSON padded to exactly the limit is read; one byte more is not.
+        let padded = |len: u64| {
+            let start = br#"{"version":1,"auth_mode":"api_key","api_key":"k1","x_pad":""#;
+            let mut bytes = start.to_vec();
+            bytes.resize(len as usize - 2, b'p');
+            bytes.extend_from_slice(b"\"}");
+            bytes
+        };
+        fs::write(store.path(), padded(MAX_FILE_BYTES)).unwrap();
+        assert!(matches!(store.load().unwrap().stored, Stored::Present(_)));
+        fs::write(store.path(), padded(MAX_FILE_BYTES + 1)).unwrap();
+        let reason = unreadable_reason(&store);
+        assert!(reason.contains("more than 1048576 bytes"), "{reason}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_unreadable_and_never_waited_on() {
+        let (_dir, store) = store();
+        fs::create_dir_all(store.home()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(store.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reason = unreadable_reason(&store);
+        assert!(
+            reason.contains("FIFO") && reason.contains("not a regular file"),
+            "{reason}"
+        );
+
+        fs::remove_file(store.path()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", store.path()).unwrap();
+        let reason = unreadable_reason(&store);
+        assert!(reason.contains("device"), "{reason}");
+
+        // Through a symlink to a regular file is fine.
+        fs::remove_file(store.path()).unwrap();
+        let target = store.home().join("elsewhere.json");
+        fs::write(
+            &target,
+            br#"{"version":1,"auth_mode":"api_key","api_key":"k1"}"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&target, store.path()).unwrap();
+        assert!(matches!(store.load().unwrap().stored, Stored::Present(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_lock_file_is_private_and_never_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_dir, store) = store();
+        let lock_path = store.home().join(LOCK_NAME);
+        drop(store.lock().unwrap());
+        let mode = fs::metadata(&lock_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        // A symlink in its place, to a missing or an existing file: refused, target untouched.
+        fs::remove_file(&lock_path).unwrap();
+        let target = store.home().join("target");
+        std::os::unix::fs::symlink(&target, &lock_path).unwrap();
+        assert!(store.lock().is_err());
+        assert!(!target.exists(), "the lock was created through the symlink");
+        fs::write(&target, b"keep").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        let error = store.lock().unwrap_err();
+        assert!(error.to_string().contains("lock file"), "{error}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        assert_eq!(
+            fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+
+        // A FIFO in its place: refused at once, not waited on.
+        fs::remove_file(&lock_path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&lock_path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let locking = store.clone();
+        assert!(without_hanging(move || locking.lock().is_err()));
     }
 
     #[test]

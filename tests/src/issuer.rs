@@ -108,6 +108,8 @@ struct State {
     rotation: bool,
     devices: Vec<Device>,
     device_interval: Option<u64>,
+    /// Members laid over every device authorization response (`null` removes one).
+    device_override: Option<serde_json::Map<String, Value>>,
     slow_downs_left: usize,
     authorizations: Vec<Authorization>,
     revoked_tokens: Vec<String>,
@@ -207,6 +209,7 @@ impl FakeIssuer {
             rotation: options.rotation,
             devices: Vec::new(),
             device_interval: options.device_interval,
+            device_override: None,
             slow_downs_left: 0,
             authorizations: Vec::new(),
             revoked_tokens: Vec::new(),
@@ -340,6 +343,17 @@ impl FakeIssuer {
     /// Makes the protected resource metadata claim another resource (an impersonation).
     pub fn claim_resource(&self, resource: &str) {
         self.state().claimed_resource = Some(resource.to_owned());
+    }
+
+    /// Makes later device authorization responses carry these members instead of the normal
+    /// ones (a `null` member is left out): hostile or odd numbers and addresses, e.g.
+    /// `{"interval": 18446744073709551615, "verification_uri": "javascript:alert(1)"}`.
+    /// The device and user codes stay the issuer's own unless overridden.
+    pub fn set_device_response_override(&self, members: Value) {
+        let Value::Object(members) = members else {
+            panic!("the override is a JSON object: {members}");
+        };
+        self.state().device_override = Some(members);
     }
 
     /// Answer `slow_down` to the next `n` device polls.
@@ -770,6 +784,14 @@ fn device_authorization(
     });
     if let Some(interval) = state.device_interval {
         body["interval"] = json!(interval);
+    }
+    if let (Some(members), Value::Object(body)) = (&state.device_override, &mut body) {
+        for (name, value) in members {
+            match value {
+                Value::Null => body.remove(name),
+                value => body.insert(name.clone(), value.clone()),
+            };
+        }
     }
     json_response(200, body)
 }

@@ -114,6 +114,23 @@ impl ServerProcess {
         self.child.id().expect("server still running")
     }
 
+    /// Sets the running server's (soft) limit on open descriptors, `RLIMIT_NOFILE`.
+    pub fn limit_open_files(&self, limit: u64) {
+        set_rlimit(self.pid(), libc::RLIMIT_NOFILE, limit);
+    }
+
+    /// Sets the running server's (soft) file size limit, `RLIMIT_FSIZE` (`ulimit -f`).
+    pub fn limit_file_size(&self, bytes: u64) {
+        set_rlimit(self.pid(), libc::RLIMIT_FSIZE, bytes);
+    }
+
+    /// Descriptors the server has open now.
+    pub fn open_files(&self) -> u64 {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("/proc/PID/fd")
+            .count() as u64
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
@@ -309,4 +326,24 @@ impl ServerProcess {
         }
         (status, rest)
     }
+}
+
+/// Sets the soft `resource` limit of process `pid` (prlimit(2)), keeping the hard limit so
+/// that it can be raised again.
+fn set_rlimit(pid: u32, resource: libc::__rlimit_resource_t, limit: u64) {
+    let pid = pid as libc::pid_t;
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: with a null new limit, prlimit only writes the current one into `current`.
+    let result = unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut current) };
+    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let wanted = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: current.rlim_max,
+    };
+    // SAFETY: prlimit reads `wanted` and writes nothing (the old-limit pointer is null).
+    let result = unsafe { libc::prlimit(pid, resource, &wanted, std::ptr::null_mut()) };
+    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
 }

@@ -223,6 +223,58 @@ async fn a_corrupt_file_is_reported_never_lost_and_moved_aside_by_login() {
     assert_eq!(moved.count(), 2);
 }
 
+/// `auth.json` that is not a regular file (SPEC §12 "Bounds"), made by `make`: `-32011` at
+/// once, never a hang or an unbounded read; a login moves it aside, and the server exits on
+/// stdin EOF.
+#[cfg(unix)]
+async fn assert_unreadable_and_serving(kind: &str, make: impl FnOnce(&Path)) {
+    let home = tempfile::tempdir().unwrap();
+    make(&home.path().join("auth.json"));
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+
+    for params in [json!({}), json!({"includeToken": true})] {
+        let error = server.call_error("getAuthStatus", params).await;
+        assert_eq!(error["code"], -32011, "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(kind) && message.contains("not a regular file"),
+            "{message}"
+        );
+    }
+
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+    assert_eq!(read_auth(home.path())["api_key"], KEY);
+    assert_eq!(server.status(json!({})).await["state"], "active");
+    let (exit, _) = server.finish().await;
+    assert!(exit.success());
+}
+
+/// A FIFO nobody writes to: opening it for reading used to hang the whole server.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_auth_file_that_is_a_fifo_is_unreadable_and_never_hangs() {
+    assert_unreadable_and_serving("a FIFO", |path| {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    })
+    .await;
+}
+
+/// A symlink to /dev/zero: reading it used to go on without limit.
+#[cfg(unix)]
+#[tokio::test]
+async fn an_auth_file_linked_to_a_device_is_unreadable_and_never_read() {
+    assert_unreadable_and_serving("a device", |path| {
+        std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn unknown_fields_survive_a_login() {
     let home = tempfile::tempdir().unwrap();
@@ -255,6 +307,33 @@ async fn an_unwritable_home_gives_a_clear_error_and_the_server_keeps_serving() {
     );
     assert!(!message.contains(KEY));
     assert_eq!(server.status(json!({})).await["state"], "signedOut");
+}
+
+/// Under `ulimit -f`, a write past the limit used to kill the server with SIGXFSZ; it is a
+/// failed write like any other (SPEC §12 "Bounds").
+#[tokio::test]
+async fn a_file_size_limit_fails_the_write_without_killing_the_server() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    server.limit_file_size(16);
+    let error = server
+        .call_error("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+    assert_eq!(error["code"], -32013, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("Nothing was changed"), "{message}");
+    assert!(!message.contains(KEY), "{message}");
+    assert!(!home.path().join("auth.json").exists());
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+
+    // Within the limit again, the same login works.
+    server.limit_file_size(1024 * 1024);
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+    assert_eq!(read_auth(home.path())["api_key"], KEY);
+    let (exit, _) = server.finish().await;
+    assert!(exit.success());
 }
 
 #[tokio::test]

@@ -117,6 +117,62 @@ async fn wrong_shapes_get_the_right_codes() {
     assert_serving(&mut server).await;
 }
 
+/// `-32602` names the member at fault and the JSON type it must have, never the value sent
+/// (it may be a misplaced secret) nor a Rust type.
+#[tokio::test]
+async fn invalid_params_name_the_member_never_the_value() {
+    let (_home, mut server) = started().await;
+    let cases = [
+        (
+            "login",
+            json!({"type": "apiKey", "apiKey": 123456789012u64}),
+            "`apiKey` must be a string",
+            "123456789012",
+        ),
+        (
+            "login",
+            json!({"type": "tokens", "accessToken": "sk-a", "expiresAt": "sk-live-b"}),
+            "`expiresAt` must be an integer",
+            "sk-live-b",
+        ),
+        (
+            "login",
+            json!({"type": "sk-live-0123456789"}),
+            "`type` must be one of",
+            "sk-live",
+        ),
+        (
+            "reportAuthFailure",
+            json!({"status": 70000}),
+            "`status` must be an integer from 0 to 65535",
+            "70000",
+        ),
+        (
+            "getAuthStatus",
+            json!({"includeToken": "sk-live-c"}),
+            "`includeToken` must be true or false",
+            "sk-live-c",
+        ),
+        (
+            "cancelLogin",
+            json!({"loginId": 987654321}),
+            "`loginId` must be a string",
+            "987654321",
+        ),
+    ];
+    for (method, params, says, value) in cases {
+        let error = server.call_error(method, params.clone()).await;
+        assert_eq!(error["code"], -32602, "{params}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(says), "{params}: {message}");
+        assert!(!message.contains(value), "{params}: {message}");
+        for rust in ["u16", "i64", "struct ", "enum "] {
+            assert!(!message.contains(rust), "{params}: {message}");
+        }
+    }
+    assert_serving(&mut server).await;
+}
+
 #[tokio::test]
 async fn requests_without_jsonrpc_are_served_and_ids_come_back_verbatim() {
     let (_home, mut server) = started().await;

@@ -133,6 +133,64 @@ async fn browser_login_with_pkce_ignores_a_wrong_state_and_completes() {
 }
 
 #[tokio::test]
+async fn the_listener_survives_running_out_of_descriptors() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer, &[]).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
+    let redirect_uri = query_param(&auth_url, "redirect_uri").unwrap();
+    let authority = redirect_uri
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+
+    // A few descriptors to spare, then more connections than that: the listener's accept
+    // fails with EMFILE while they are held.
+    server.limit_open_files(server.open_files() + 8);
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let connected = tokio::net::TcpStream::connect(&authority).await;
+        held.push(connected.unwrap_or_else(|error| {
+            panic!("the listener closed when it ran out of descriptors: {error}")
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !server.stderr().contains("cannot accept a connection") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener never ran out of descriptors; stderr:\n{}",
+            server.stderr()
+        );
+        // A request lets notifications that arrived meanwhile into the backlog.
+        let _ = server.request("getAuthStatus", json!({})).await;
+        let ended = server.take_notifications("loginCompleted");
+        assert!(
+            ended.is_empty(),
+            "the login ended when the listener ran out of descriptors: {ended:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        server.stderr().contains("os error 24"),
+        "{}",
+        server.stderr()
+    );
+
+    // Once the connections are gone, the listener accepts again and the login completes.
+    drop(held);
+    let redirect = issuer.approve_authorization(&auth_url);
+    let (status, page) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 200, "{page}");
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(
+        completed,
+        json!({"loginId": started["loginId"], "success": true})
+    );
+    assert_eq!(server.status(json!({})).await["state"], "active");
+}
+
+#[tokio::test]
 async fn a_denied_browser_login_ends_unsuccessfully_and_closes_the_listener() {
     let issuer = FakeIssuer::start().await;
     let (_home, mut server) = server_for(&issuer, &[]).await;

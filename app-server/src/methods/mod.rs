@@ -6,6 +6,7 @@ mod get_auth_status;
 pub mod initialize;
 mod login;
 mod logout;
+mod param_errors;
 mod report_auth_failure;
 
 use std::sync::Arc;
@@ -68,7 +69,7 @@ pub fn parse_params<T: DeserializeOwned>(params: &Params, expected: &str) -> Met
     serde_json::from_str(raw).map_err(|e| {
         invalid_params(&format!(
             "{}; expected {expected}",
-            redact_values(&e.to_string())
+            param_errors::describe::<T>(raw, &e)
         ))
     })
 }
@@ -90,53 +91,4 @@ pub fn invalid_params(message: &str) -> ErrorObjectOwned {
         format!("invalid params: {message}"),
         None::<()>,
     )
-}
-
-/// serde's messages quote the offending value (`string "…"`, ``unknown variant `…` ``); keep
-/// the shape of the message and drop the values.
-fn redact_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(start) = rest.find('"') {
-        out.push_str(&rest[..start]);
-        out.push_str("\"…\"");
-        rest = match rest[start + 1..].find('"') {
-            Some(end) => &rest[start + 1 + end + 1..],
-            None => "",
-        };
-    }
-    out.push_str(rest);
-    match out.find("unknown variant `") {
-        Some(at) => {
-            let value_start = at + "unknown variant `".len();
-            match out[value_start..].find('`') {
-                Some(len) => format!("{}…{}", &out[..value_start], &out[value_start + len..]),
-                None => out,
-            }
-        }
-        None => out,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_never_come_back_in_param_errors() {
-        let cases = [
-            (
-                "invalid type: string \"sk-secret\", expected a boolean at line 1 column 9",
-                "invalid type: string \"…\", expected a boolean at line 1 column 9",
-            ),
-            (
-                "unknown variant `sk-secret`, expected one of `apiKey`, `oauth`",
-                "unknown variant `…`, expected one of `apiKey`, `oauth`",
-            ),
-            ("missing field `apiKey`", "missing field `apiKey`"),
-        ];
-        for (message, expected) in cases {
-            assert_eq!(redact_values(message), expected);
-        }
-    }
 }

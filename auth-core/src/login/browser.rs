@@ -4,6 +4,7 @@
 //! callback, cancel or the timeout.
 
 use std::convert::Infallible;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ use crate::secret::Secret;
 
 /// How long one browser connection may stay open.
 const CONNECTION_LIMIT: Duration = Duration::from_secs(30);
+/// The pause before accepting again when the system lacks resources.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What a browser brought to the listener.
 enum Callback {
@@ -147,7 +150,7 @@ async fn run(
             "the sign-in timed out after {} s without an answer from the browser: start it again", timeout.as_secs()
         )),
         result = outcome => result,
-        () = serving => Err("the sign-in listener failed".to_owned()),
+        never = serving => match never {},
     }
 }
 
@@ -171,12 +174,41 @@ async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(
     manager.store_login(&flow.client, tokens).await
 }
 
+/// How long the listener waits before accepting again after a failure. A failure never ends
+/// the login (only a callback, cancel or the timeout do): a connection that died in the queue
+/// is skipped at once; a lack of resources (EMFILE under a low descriptor limit, ENFILE,
+/// ENOBUFS, ENOMEM) waits for some to be freed, since the queued connection is still there
+/// and retrying at once would spin.
+fn accept_retry_delay(error: &io::Error) -> Duration {
+    match error.kind() {
+        io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::Interrupted => Duration::ZERO,
+        _ => ACCEPT_BACKOFF,
+    }
+}
+
 /// Accepts browser connections until dropped. Each connection answers one request and closes.
-async fn accept_loop(listener: TcpListener, state: Arc<Secret>, callbacks: mpsc::Sender<Callback>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<Secret>,
+    callbacks: mpsc::Sender<Callback>,
+) -> Infallible {
+    let mut failing = false;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(%error, "the sign-in listener cannot accept a connection; retrying");
+                }
+                tokio::time::sleep(accept_retry_delay(&error)).await;
+                continue;
+            }
         };
+        if std::mem::replace(&mut failing, false) {
+            tracing::info!("the sign-in listener accepts connections again");
+        }
         let (state, callbacks) = (state.clone(), callbacks.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
@@ -305,6 +337,28 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_failures_are_retried_at_once_or_after_a_pause() {
+        let emfile = io::Error::from_raw_os_error(24);
+        let cases = [
+            (
+                io::Error::from(io::ErrorKind::ConnectionAborted),
+                Duration::ZERO,
+            ),
+            (
+                io::Error::from(io::ErrorKind::ConnectionReset),
+                Duration::ZERO,
+            ),
+            (io::Error::from(io::ErrorKind::Interrupted), Duration::ZERO),
+            (emfile, ACCEPT_BACKOFF),
+            (io::Error::from(io::ErrorKind::OutOfMemory), ACCEPT_BACKOFF),
+            (io::Error::other("anything else"), ACCEPT_BACKOFF),
+        ];
+        for (error, delay) in cases {
+            assert_eq!(accept_retry_delay(&error), delay, "{error}");
+        }
+    }
 
     #[test]
     fn pages_escape_provider_text() {
