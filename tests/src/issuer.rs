@@ -55,6 +55,12 @@ pub enum TokenMode {
     DropConnection,
     /// One mode per request; the last one repeats.
     Sequence(Vec<TokenMode>),
+    /// Answers with this status and body (as `application/json`), whatever was asked: for
+    /// hostile answers (absurd numbers, huge bodies, an echoed token).
+    Answer {
+        status: u16,
+        body: String,
+    },
 }
 
 /// Tokens of one grant, as a test seeds them into `auth.json`.
@@ -706,6 +712,9 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
             }
             TokenMode::EmptyBody400 => return raw_response(400, "", ""),
             TokenMode::DropConnection => return raw_response(DROP, "", ""),
+            TokenMode::Answer { status, body } => {
+                return raw_response(status, "application/json", &body);
+            }
             TokenMode::Sequence(_) => unreachable!("resolved above"),
         }
         return refresh(&form, state);

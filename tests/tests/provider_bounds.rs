@@ -3,7 +3,9 @@
 //! any sane range are clamped (never a panic or an overflow), and addresses to show the user
 //! that are not https are refused.
 
-use auth_app_server_tests::{FakeIssuer, ServerProcess, now};
+use auth_app_server_tests::{
+    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, seed_oauth_home, server_binary,
+};
 use serde_json::{Value, json};
 
 async fn server_for(issuer: &FakeIssuer) -> (tempfile::TempDir, ServerProcess) {
@@ -118,4 +120,107 @@ async fn verification_addresses_that_are_not_https_are_refused() {
     cancel(&mut server, &pending).await;
     let (status, _) = server.finish().await;
     assert!(status.success());
+}
+
+/// A home whose access token expired (polls wait for the refresh), and a started server.
+async fn expired_home(issuer: &FakeIssuer) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), issuer, &tokens, now() - 1);
+    let server = ServerProcess::start_initialized(home.path()).await;
+    (home, tokens, server)
+}
+
+fn refresh_poll() -> Value {
+    json!({"includeToken": true, "refreshToken": true})
+}
+
+#[tokio::test]
+async fn absurd_token_lifetimes_are_clamped_and_never_panic() {
+    const YEAR_AND_A_DAY: i64 = 366 * 24 * 3600;
+    for expires_in in [
+        "18446744073709551615",
+        "9300000000000000000",
+        "1e300",
+        "250000000000",
+        "-1e300",
+    ] {
+        let issuer = FakeIssuer::start().await;
+        issuer.set_mode(TokenMode::Answer {
+            status: 200,
+            body: format!(
+                r#"{{"access_token":"at-clamped","token_type":"Bearer","expires_in":{expires_in}}}"#
+            ),
+        });
+        let (home, _tokens, mut server) = expired_home(&issuer).await;
+        let status = server.status(refresh_poll()).await;
+        if expires_in.starts_with('-') {
+            // Not a valid token response: a transient failure, not a token that never expires.
+            assert_eq!(status["state"], "degraded", "{expires_in}: {status}");
+            continue;
+        }
+        assert_eq!(status["state"], "active", "{expires_in}: {status}");
+        assert_eq!(status["authToken"], "at-clamped");
+        let expires_at = status["expiresAt"].as_i64().unwrap();
+        assert!(
+            expires_at > now() && expires_at <= now() + YEAR_AND_A_DAY,
+            "{expires_in}: expiresAt {expires_at} is within a year and a day"
+        );
+        // The terminal command shows it without panicking.
+        let output = tokio::process::Command::new(server_binary())
+            .args(["status", "--home"])
+            .arg(home.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{expires_in}: {output:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_response_over_one_mebibyte_is_a_transient_failure() {
+    let issuer = FakeIssuer::start().await;
+    let padding = "x".repeat(2 * 1024 * 1024);
+    issuer.set_mode(TokenMode::Answer {
+        status: 200,
+        body: format!(r#"{{"access_token":"at-big","token_type":"Bearer","padding":"{padding}"}}"#),
+    });
+    let (_home, _tokens, mut server) = expired_home(&issuer).await;
+    let status = server.status(refresh_poll()).await;
+    assert_eq!(status["state"], "degraded", "{status}");
+    assert_eq!(status["refreshError"]["kind"], "transient");
+    let message = status["refreshError"]["message"].as_str().unwrap();
+    assert!(message.contains("1 MiB"), "{message}");
+    assert!(status.get("authToken").is_none());
+}
+
+#[tokio::test]
+async fn an_error_value_that_echoes_the_refresh_token_is_never_stored_or_shown() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    issuer.set_mode(TokenMode::Answer {
+        status: 400,
+        body: json!({"error": tokens.refresh_token}).to_string(),
+    });
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let mut server = ServerProcess::start_with(home.path(), &[], &[("RUST_LOG", "debug")]).await;
+    server.initialize().await;
+    let status = server.status(refresh_poll()).await;
+    assert_eq!(status["state"], "degraded", "not poisoned: {status}");
+    let error = &status["refreshError"];
+    assert!(error.get("code").is_none(), "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("unregistered error (sha256 "), "{message}");
+    let stored = std::fs::read_to_string(home.path().join("auth.json")).unwrap();
+    assert_eq!(
+        stored.matches(tokens.refresh_token.as_str()).count(),
+        1,
+        "only in tokens.refresh_token: {stored}"
+    );
+    server.call("logout", json!({})).await;
+    let stderr = server.stderr();
+    assert!(!stderr.contains(&tokens.refresh_token), "{stderr}");
+    assert!(!status.to_string().contains(&tokens.refresh_token));
 }
