@@ -1,7 +1,8 @@
 //! Crash consistency: SIGKILL the server at random moments while it logs in, refreshes
 //! (against the fake issuer) and logs out. After every kill `auth.json` is absent or parses
 //! and holds one complete credential set, nothing half-written stands in its place, the lock
-//! is free, and a restarted server serves it.
+//! is free, a restarted server serves it, and a logout then leaves no secret in any file
+//! under the home.
 
 use std::path::Path;
 use std::time::Duration;
@@ -122,6 +123,21 @@ async fn sigkill_at_random_moments_never_leaves_a_broken_store() {
                 .contains(&answer["state"].as_str().unwrap()),
             "seed {seed}: {answer}"
         );
+        if round % 2 == 0 {
+            // A logout after the kill leaves no secret in any file under the home, not even
+            // in a temporary file the killed writer left behind (one is planted too, as a
+            // kill between write and rename leaves it, so that every round checks this).
+            std::fs::write(
+                home.path().join(format!(".auth.json.k{round}.tmp")),
+                format!(
+                    r#"{{"version":1,"auth_mode":"api_key","api_key":"sk-crash-{round}-planted"}}"#
+                ),
+            )
+            .unwrap();
+            restarted.call("logout", json!({})).await;
+            assert_no_secret_left(home.path(), seed);
+            continue;
+        }
         // A write by the restarted server clears what a killed writer left behind.
         restarted
             .call(
@@ -136,5 +152,27 @@ async fn sigkill_at_random_moments_never_leaves_a_broken_store() {
             .collect();
         assert!(leftovers.is_empty(), "seed {seed}: {leftovers:?}");
         restarted.finish().await;
+    }
+}
+
+/// No file under `home` holds a key or token of these rounds: `sk-crash-…`, `at-crash-…`,
+/// `rt-crash-…`, or one the fake issuer minted (`at-<grant>-<n>`, `rt-<grant>-<n>`).
+fn assert_no_secret_left(home: &Path, seed: u64) {
+    for entry in std::fs::read_dir(home).unwrap() {
+        let path = entry.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let minted = ["at-", "rt-"].iter().any(|prefix| {
+            text.match_indices(prefix).any(|(at, _)| {
+                text[at + prefix.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit())
+            })
+        });
+        assert!(
+            !text.contains("-crash-") && !minted,
+            "seed {seed}: {} still holds a secret after logout: {text}",
+            path.display()
+        );
     }
 }
