@@ -15,6 +15,8 @@ pub mod auth_file;
 pub mod classify;
 pub mod config;
 pub mod error;
+/// For the fuzz targets and their quick siblings in the test suite.
+pub mod fuzzing;
 pub mod jwt;
 pub mod login;
 pub mod manager;

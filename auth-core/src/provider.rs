@@ -283,14 +283,6 @@ impl ProviderClient {
     }
 
     async fn fetch_metadata(&self, url: &Url, issuer: &Url) -> Result<Endpoints, String> {
-        #[derive(Deserialize)]
-        struct Metadata {
-            issuer: Option<String>,
-            authorization_endpoint: Option<String>,
-            token_endpoint: Option<String>,
-            device_authorization_endpoint: Option<String>,
-            revocation_endpoint: Option<String>,
-        }
         let response = self
             .http()
             .get(url.clone())
@@ -305,30 +297,7 @@ impl ProviderClient {
         let body = read_body(response)
             .await
             .map_err(|f| describe_transport(f).to_owned())?;
-        let metadata: Metadata =
-            serde_json::from_slice(&body).map_err(|_| "not a JSON metadata document".to_owned())?;
-        // RFC 8414 §3.3: the document must name exactly the issuer it was fetched for.
-        let Some(stated) = metadata.issuer else {
-            return Err("the document has no `issuer` member".to_owned());
-        };
-        if !same_identifier(&stated, issuer.as_str()) {
-            return Err(format!("the document names another issuer ({stated})"));
-        }
-        let endpoint = |field, value: Option<String>| {
-            value
-                .map(|v| provider_url(field, &v).map_err(|e| e.to_string()))
-                .transpose()
-        };
-        Ok(Endpoints {
-            issuer: Some(stated),
-            authorization: endpoint("authorization_endpoint", metadata.authorization_endpoint)?,
-            token: endpoint("token_endpoint", metadata.token_endpoint)?,
-            device_authorization: endpoint(
-                "device_authorization_endpoint",
-                metadata.device_authorization_endpoint,
-            )?,
-            revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
-        })
+        parse_metadata(&body, issuer)
     }
 
     /// RFC 9728: the protected resource names its authorization server. The resource's 401
@@ -533,6 +502,43 @@ impl ProviderClient {
             )),
         }
     }
+}
+
+/// Parses an authorization server metadata document (RFC 8414 / OpenID) fetched for
+/// `issuer`: it must name exactly that issuer, and every endpoint must pass the https rule.
+pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, String> {
+    #[derive(Deserialize)]
+    struct Metadata {
+        issuer: Option<String>,
+        authorization_endpoint: Option<String>,
+        token_endpoint: Option<String>,
+        device_authorization_endpoint: Option<String>,
+        revocation_endpoint: Option<String>,
+    }
+    let metadata: Metadata =
+        serde_json::from_slice(body).map_err(|_| "not a JSON metadata document".to_owned())?;
+    // RFC 8414 §3.3: the document must name exactly the issuer it was fetched for.
+    let Some(stated) = metadata.issuer else {
+        return Err("the document has no `issuer` member".to_owned());
+    };
+    if !same_identifier(&stated, issuer.as_str()) {
+        return Err(format!("the document names another issuer ({stated})"));
+    }
+    let endpoint = |field, value: Option<String>| {
+        value
+            .map(|v| provider_url(field, &v).map_err(|e| e.to_string()))
+            .transpose()
+    };
+    Ok(Endpoints {
+        issuer: Some(stated),
+        authorization: endpoint("authorization_endpoint", metadata.authorization_endpoint)?,
+        token: endpoint("token_endpoint", metadata.token_endpoint)?,
+        device_authorization: endpoint(
+            "device_authorization_endpoint",
+            metadata.device_authorization_endpoint,
+        )?,
+        revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
+    })
 }
 
 /// The body of `response`, read in chunks and abandoned past [`MAX_BODY_BYTES`] (a hostile or

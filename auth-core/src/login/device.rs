@@ -132,28 +132,15 @@ pub(super) async fn start(
             None => format!("the provider answered {status}"),
         }));
     }
-    let grant: DeviceAuthorization = serde_json::from_slice(&body).map_err(|_| {
-        unavailable("the provider's answer is not a device authorization response".into())
-    })?;
-    let Some(lifetime) = grant.expires_in.value() else {
-        return Err(unavailable(
-            "the provider's device authorization response has no numeric expires_in".into(),
-        ));
-    };
-    let lifetime = clamp_secs(lifetime, LIFETIME_RANGE);
-    let interval = poll_interval(grant.interval.as_ref());
-    check_shown_uri("verification_uri", &grant.verification_uri).map_err(&unavailable)?;
-    if let Some(complete) = &grant.verification_uri_complete {
-        check_shown_uri("verification_uri_complete", complete).map_err(&unavailable)?;
-    }
+    let grant = parse_grant(&body).map_err(unavailable)?;
     // Only a usable answer cancels the login still pending.
     let (login_id, cancel) = manager.register_login();
     let poll = Poll {
         client: client.clone(),
         token_endpoint,
-        device_code: Secret::new(grant.device_code),
-        interval: Duration::from_secs(interval),
-        deadline: Instant::now() + Duration::from_secs(lifetime),
+        device_code: grant.device_code,
+        interval: Duration::from_secs(grant.interval),
+        deadline: Instant::now() + Duration::from_secs(grant.lifetime),
     };
     let id = login_id.clone();
     tokio::spawn(async move {
@@ -165,8 +152,43 @@ pub(super) async fn start(
         verification_uri: grant.verification_uri,
         verification_uri_complete: grant.verification_uri_complete,
         user_code: grant.user_code,
-        expires_at: time::now_unix() + lifetime as i64,
-        interval_secs: interval,
+        expires_at: time::now_unix() + grant.lifetime as i64,
+        interval_secs: grant.interval,
+    })
+}
+
+/// A device authorization response, checked and with its numbers clamped.
+pub(crate) struct Grant {
+    pub device_code: Secret,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    /// Seconds, within [`LIFETIME_RANGE`].
+    pub lifetime: u64,
+    /// Seconds, within [`INTERVAL_RANGE`].
+    pub interval: u64,
+}
+
+/// Parses a 2xx device authorization body; the error says what is wrong with it.
+pub(crate) fn parse_grant(body: &[u8]) -> Result<Grant, String> {
+    let grant: DeviceAuthorization = serde_json::from_slice(body)
+        .map_err(|_| "the provider's answer is not a device authorization response".to_owned())?;
+    let Some(lifetime) = grant.expires_in.value() else {
+        return Err(
+            "the provider's device authorization response has no numeric expires_in".to_owned(),
+        );
+    };
+    check_shown_uri("verification_uri", &grant.verification_uri)?;
+    if let Some(complete) = &grant.verification_uri_complete {
+        check_shown_uri("verification_uri_complete", complete)?;
+    }
+    Ok(Grant {
+        interval: poll_interval(grant.interval.as_ref()),
+        lifetime: clamp_secs(lifetime, LIFETIME_RANGE),
+        device_code: Secret::new(grant.device_code),
+        user_code: grant.user_code,
+        verification_uri: grant.verification_uri,
+        verification_uri_complete: grant.verification_uri_complete,
     })
 }
 

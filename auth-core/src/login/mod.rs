@@ -3,7 +3,7 @@
 //! another cancels it. Every login ends with exactly one `LoginCompleted` event.
 
 mod browser;
-mod device;
+pub(crate) mod device;
 pub mod pkce;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,0 +1,108 @@
+//! What a provider's answer can make the server do, as one function for the fuzz target
+//! `provider_answer` (fuzz/) and its quick siblings in the test suite: any bytes as a token
+//! response, a token endpoint error, a device authorization response or a metadata document
+//! must never panic, and what comes out stays inside the bounds of docs/refresh-policy.md.
+
+use reqwest::Url;
+
+use crate::auth_file::AuthFile;
+use crate::classify::classify_token_error;
+use crate::login::device::parse_grant;
+use crate::provider::{MAX_EXPIRES_IN_SECS, parse_metadata, parse_token_response};
+use crate::refresh::stored_tokens;
+use crate::status::{Credentials, describe};
+
+/// Feeds `data` to the parser its first byte selects; the next two bytes are an HTTP status
+/// where one is needed, the rest is the body. Panics when a bound does not hold.
+pub fn provider_answer(data: &[u8]) {
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
+    let (status, body) = match rest {
+        [a, b, body @ ..] => (u16::from_be_bytes([*a, *b]) % 1000, body),
+        _ => (200, rest),
+    };
+    match kind % 4 {
+        0 => token_response(body),
+        1 => token_error(status, body),
+        2 => device_authorization(body),
+        _ => metadata(body),
+    }
+}
+
+fn token_response(body: &[u8]) {
+    let Some(response) = parse_token_response(body) else {
+        return;
+    };
+    if let Some(secs) = response.expires_in {
+        assert!((0..=MAX_EXPIRES_IN_SECS).contains(&secs), "{secs}");
+    }
+    let shown = format!("{response:?}");
+    let access = response.access_token.expose();
+    assert!(
+        access.len() < 4 || !shown.contains(access),
+        "Debug shows the token"
+    );
+    for now in [i64::MIN + 1, -1, 0, 1_800_000_000, i64::MAX - 1] {
+        let tokens = stored_tokens(response.clone(), now);
+        let file = AuthFile::oauth(Some("https://i".into()), Some("c".into()), tokens);
+        let credentials = Credentials::new(file);
+        for now_ms in [i64::MIN, 0, 1_800_000_000_000, i64::MAX] {
+            describe(&credentials, true, None, now_ms, true);
+        }
+    }
+}
+
+fn token_error(status: u16, body: &[u8]) {
+    let retry_after = std::str::from_utf8(body)
+        .ok()
+        .map(|t| &t[..t.len().min(40)]);
+    let failure = classify_token_error(status, retry_after, body);
+    // A value that is not a registered code is never quoted.
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    if let Ok(ErrorBody { error }) = serde_json::from_slice(body)
+        && failure.code.as_deref() != Some(error.as_str())
+        && error.len() >= 8
+    {
+        assert!(!failure.message.contains(&error), "{}", failure.message);
+    }
+}
+
+fn device_authorization(body: &[u8]) {
+    if let Ok(grant) = parse_grant(body) {
+        assert!((1..=60).contains(&grant.interval), "{}", grant.interval);
+        assert!((60..=3600).contains(&grant.lifetime), "{}", grant.lifetime);
+        for uri in std::iter::once(&grant.verification_uri).chain(&grant.verification_uri_complete)
+        {
+            let url = Url::parse(uri).expect("checked");
+            assert!(matches!(url.scheme(), "https" | "http"), "{uri}");
+        }
+    }
+}
+
+fn metadata(body: &[u8]) {
+    let issuer = Url::parse("https://id.example.com/o").expect("valid");
+    if let Ok(endpoints) = parse_metadata(body, &issuer) {
+        let stated = endpoints
+            .issuer
+            .expect("an accepted document names its issuer");
+        assert!(stated.trim_end_matches('/').ends_with("/o"), "{stated}");
+        for url in [
+            endpoints.authorization,
+            endpoints.token,
+            endpoints.device_authorization,
+            endpoints.revocation,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(
+                url.scheme() == "https" || crate::config::is_loopback(&url),
+                "{url}"
+            );
+        }
+    }
+}
