@@ -41,6 +41,24 @@ pub struct ProviderConfig {
     pub resource: Option<String>,
 }
 
+impl ProviderConfig {
+    /// The provider of credentials that recorded their `issuer` and `client_id`, for when none
+    /// is configured: endpoints from discovery, no scopes, no resource.
+    pub fn recorded(issuer: Url, client_id: String) -> Self {
+        Self {
+            issuer: Some(issuer),
+            protected_resource: None,
+            client_id,
+            scopes: Vec::new(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            device_authorization_endpoint: None,
+            revocation_endpoint: None,
+            resource: None,
+        }
+    }
+}
+
 /// Provider settings from flags or the environment; each one given replaces the file's.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderOverrides {

@@ -130,6 +130,9 @@ pub struct AuthManager {
     store: AuthStore,
     provider: Provider,
     client: Option<Arc<ProviderClient>>,
+    /// With no provider configured: a client for the issuer and `client_id` recorded with the
+    /// stored tokens, so that they stay refreshable and revocable (built on first need).
+    recorded: Mutex<Option<Arc<ProviderClient>>>,
     events: EventSink,
     inner: Mutex<Inner>,
     logins: PendingLogins,
@@ -155,6 +158,7 @@ impl AuthManager {
             store,
             provider,
             client,
+            recorded: Mutex::new(None),
             events,
             inner: Mutex::new(Inner {
                 stamp: None,
@@ -283,8 +287,7 @@ impl AuthManager {
         let job = Job {
             store: self.store.clone(),
             client: self
-                .client
-                .clone()
+                .client_for(credentials)
                 .expect("the policy refreshes only with a provider"),
             snapshot: credentials.clone(),
             cause,
@@ -332,6 +335,47 @@ impl AuthManager {
         finished.outcome
     }
 
+    /// The client that refreshes and revokes `credentials`: the configured provider's; with
+    /// none configured, one for the issuer and `client_id` recorded with them (discovery from
+    /// that issuer), so credentials stay usable without the configuration that obtained them.
+    /// A configured provider always wins (and `refresh_blocker` keeps a refresh token from
+    /// ever being sent to another issuer than its own).
+    fn client_for(&self, credentials: &Credentials) -> Option<Arc<ProviderClient>> {
+        if let Some(client) = &self.client {
+            return Some(client.clone());
+        }
+        if !matches!(self.provider, Provider::None) {
+            return None;
+        }
+        let (Some(issuer), Some(client_id)) = (
+            credentials.file.issuer.as_deref(),
+            credentials.file.client_id.as_deref(),
+        ) else {
+            return None;
+        };
+        let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = recorded.as_ref().filter(|c| {
+            c.config().client_id == client_id
+                && c.known_issuer()
+                    .is_some_and(|known| same_issuer(issuer, known))
+        }) {
+            return Some(client.clone());
+        }
+        let issuer = match crate::config::provider_url("issuer", issuer) {
+            Ok(issuer) => issuer,
+            Err(error) => {
+                tracing::warn!(%error, "the issuer recorded in auth.json is not usable");
+                return None;
+            }
+        };
+        let client = Arc::new(ProviderClient::new(Arc::new(ProviderConfig::recorded(
+            issuer,
+            client_id.to_owned(),
+        ))));
+        *recorded = Some(client.clone());
+        Some(client)
+    }
+
     /// Why these credentials cannot be refreshed by this server, if they cannot.
     fn refresh_blocker(&self, credentials: &Credentials) -> Option<String> {
         if credentials.method != AuthMethod::Oauth {
@@ -340,8 +384,8 @@ impl AuthManager {
         if credentials.refresh_token().is_none() {
             return Some("there is no refresh token: sign in again".into());
         }
-        let Some(client) = &self.client else {
-            return Some("no OAuth provider is configured, so the tokens cannot be refreshed: configure one or sign in again".into());
+        let Some(client) = self.client_for(credentials) else {
+            return Some("no OAuth provider is configured and the tokens do not say which issuer and client_id they belong to, so they cannot be refreshed: configure a provider or sign in again".into());
         };
         // An issuer still to be found (RFC 9728) is checked by the refresh once it is known.
         let same = match (credentials.file.issuer.as_deref(), client.known_issuer()) {
@@ -635,7 +679,13 @@ impl AuthManager {
                     self.store.remove(&lock).map_err(AuthError::Unwritable)?;
                     let credentials = Credentials::new(*file);
                     if let Some(token) = credentials.refresh_token() {
-                        revocable = Some((token.clone(), self.refresh_blocker(&credentials)));
+                        let client = match self.refresh_blocker(&credentials) {
+                            Some(blocker) => Err(blocker),
+                            None => self
+                                .client_for(&credentials)
+                                .ok_or_else(|| "no provider".to_owned()),
+                        };
+                        revocable = Some((token.clone(), client));
                     }
                 }
                 Stored::Missing => self.store.remove(&lock).map_err(AuthError::Unwritable)?,
@@ -653,13 +703,12 @@ impl AuthManager {
         tracing::info!("signed out");
         let revocation = match revocable {
             None => None,
-            Some((_, Some(blocker))) => {
+            Some((_, Err(blocker))) => {
                 let why = format!("the refresh token was not revoked: {blocker}");
                 tracing::warn!(%why, "the refresh token may stay valid at the provider");
                 Some(Revocation::NotRevoked(why))
             }
-            Some((token, None)) => {
-                let client = self.client.clone().expect("no blocker means a provider");
+            Some((token, Ok(client))) => {
                 let task = tokio::spawn(async move { client.revoke(&token).await });
                 let abort = task.abort_handle();
                 match tokio::time::timeout(REVOCATION_LIMIT, task).await {

@@ -556,3 +556,88 @@ async fn openid_discovery_is_the_fallback_and_resource_is_sent_when_configured()
         "https://api.example.com"
     );
 }
+
+#[tokio::test]
+async fn without_a_configuration_credentials_refresh_and_revoke_at_their_recorded_issuer() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    std::fs::remove_file(home.path().join("config.toml")).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_ne!(status["authToken"], tokens.access_token.as_str());
+    assert_eq!(issuer.refresh_hits(), 1);
+    assert_eq!(issuer.token_requests()[0].form["client_id"], CLIENT_ID);
+    let rotated = read_auth(home.path())["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let result = server.call("logout", json!({})).await;
+    assert_eq!(result, json!({"revoked": true}), "{}", server.stderr());
+    assert_eq!(issuer.revoked_tokens(), vec![rotated]);
+}
+
+#[tokio::test]
+async fn a_configured_provider_that_differs_never_receives_the_refresh_token() {
+    let theirs = FakeIssuer::start().await;
+    let configured = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = theirs.issue_grant(3600);
+    seed_oauth_home(home.path(), &theirs, &tokens, now() - 1);
+    configured.write_config(home.path());
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "needsLogin", "{status}");
+    assert!(status.get("authToken").is_none());
+    let result = server.call("logout", json!({})).await;
+    assert_eq!(result["revoked"], false, "{result}");
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another provider"),
+        "{result}"
+    );
+    for issuer in [&theirs, &configured] {
+        assert_eq!(issuer.token_hits(), 0);
+        assert!(issuer.revoked_tokens().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn terminal_commands_without_flags_use_the_recorded_issuer() {
+    // As after `login --device --issuer … --client-id …` with no config.toml.
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    std::fs::remove_file(home.path().join("config.toml")).unwrap();
+    let run = |args: &[&str]| {
+        tokio::process::Command::new(auth_app_server_tests::server_binary())
+            .args(args)
+            .arg("--home")
+            .arg(home.path())
+            .env_remove("RUST_LOG")
+            .env_remove("AUTH_APP_SERVER_ISSUER")
+            .env_remove("AUTH_APP_SERVER_CLIENT_ID")
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let token = run(&["token"]).await.unwrap();
+    assert_eq!(token.status.code(), Some(0), "{token:?}");
+    let printed = String::from_utf8(token.stdout).unwrap();
+    assert_eq!(
+        printed.trim(),
+        read_auth(home.path())["tokens"]["access_token"]
+    );
+    assert_ne!(printed.trim(), tokens.access_token);
+    let logout = run(&["logout"]).await.unwrap();
+    assert_eq!(logout.status.code(), Some(0), "{logout:?}");
+    assert!(
+        String::from_utf8_lossy(&logout.stderr).contains("revoked at the provider"),
+        "{logout:?}"
+    );
+    assert_eq!(issuer.revoked_tokens().len(), 1);
+}
