@@ -54,9 +54,10 @@ fn token_response(body: &[u8]) {
 }
 
 fn token_error(status: u16, body: &[u8]) {
+    // The body's first 40 characters double as a `Retry-After` header.
     let retry_after = std::str::from_utf8(body)
         .ok()
-        .map(|t| &t[..t.len().min(40)]);
+        .map(|t| t.char_indices().nth(40).map_or(t, |(at, _)| &t[..at]));
     let failure = classify_token_error(status, retry_after, body);
     // A value that is not a registered code is never quoted.
     #[derive(serde::Deserialize)]
