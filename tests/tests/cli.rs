@@ -594,3 +594,44 @@ async fn status_and_token_agree_that_an_expired_token_is_not_usable() {
     let out = run(home.path(), &["status", "--json"], "").await;
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[tokio::test]
+async fn the_example_config_file_is_one_the_loader_accepts() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.example.toml");
+    let example = std::fs::read_to_string(&path).unwrap();
+    // `# key = value` lines are the optional keys: each must be one the loader knows too.
+    let is_key = |line: &str| {
+        line.split_once(" = ").is_some_and(|(key, _)| {
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+    };
+    let uncommented: Vec<&str> = example
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(key) if is_key(key) => key,
+            _ => line,
+        })
+        .collect();
+    let keys = |lines: &[&str]| lines.iter().filter(|line| is_key(line)).count();
+    let as_written: Vec<&str> = example.lines().collect();
+    assert!(
+        keys(&uncommented) > keys(&as_written) && keys(&as_written) >= 3,
+        "the example shows required and optional keys"
+    );
+    for config in [as_written, uncommented] {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("config.toml"), config.join("\n")).unwrap();
+        let out = run(home.path(), &["status", "--json"], "").await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "signed out, and the configuration is valid: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("config.toml"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
