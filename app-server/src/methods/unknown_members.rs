@@ -5,9 +5,13 @@
 //! Which members a method knows comes from its params type's JSON Schema, the same one that is
 //! published in `schema/`, so there is no second list to keep in step.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::Mutex;
 
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -138,35 +142,76 @@ impl Members {
             Self::Unchecked => return,
             Self::Object(known) => known,
             Self::Tagged { tag, variants } => {
-                let Some(known) = object(raw)
-                    .and_then(|members| serde_json::from_str::<&str>(members.get(tag)?.get()).ok())
-                    .and_then(|variant| variants.get(variant))
+                let Some(known) = tag_of(raw, tag).and_then(|variant| variants.get(&variant))
                 else {
                     return;
                 };
                 known
             }
         };
-        let Some(members) = object(raw) else {
+        if !raw.starts_with('{') {
             return;
-        };
-        for (name, value) in members {
-            path.push(Segment::Member(name.clone()));
-            match known.get(&name) {
-                Some(inner) => inner.collect(value.get(), path, unknown),
-                None => unknown.push(path.clone()),
-            }
-            path.pop();
         }
+        let walk = Walk {
+            known,
+            path,
+            unknown,
+        };
+        // The params parsed, so this is valid JSON; a failure would only end the check.
+        let _ = serde_json::Deserializer::from_str(raw).deserialize_map(walk);
     }
 }
 
-/// The members of a JSON object, values unread; `None` when `raw` is not an object.
-fn object(raw: &str) -> Option<BTreeMap<String, &RawValue>> {
+/// The string value of member `tag` of the object `raw`.
+fn tag_of(raw: &str, tag: &str) -> Option<String> {
     if !raw.starts_with('{') {
         return None;
     }
-    serde_json::from_str(raw).ok()
+    let members: BTreeMap<String, &RawValue> = serde_json::from_str(raw).ok()?;
+    serde_json::from_str(members.get(tag)?.get()).ok()
+}
+
+/// A member name, borrowed from the params when it holds no escapes.
+#[derive(Deserialize)]
+struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Reads one object member by member, noting the names `known` lacks: nothing is built or
+/// copied for params whose members are all known (`getAuthStatus` is polled constantly).
+struct Walk<'a> {
+    known: &'a BTreeMap<String, Members>,
+    path: &'a mut Vec<Segment>,
+    unknown: &'a mut Vec<Vec<Segment>>,
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Name(name)) = map.next_key()? {
+            match self.known.get(name.as_ref()) {
+                None => {
+                    let mut path = self.path.clone();
+                    path.push(Segment::Member(name.into_owned()));
+                    self.unknown.push(path);
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Some(Members::Unchecked) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Some(inner) => {
+                    let value: &RawValue = map.next_value()?;
+                    self.path.push(Segment::Member(name.into_owned()));
+                    inner.collect(value.get(), self.path, self.unknown);
+                    self.path.pop();
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Logs each member of `raw` that `members` does not know, once per method and name.
@@ -245,7 +290,7 @@ mod tests {
             (
                 &init,
                 r#"{"clientInfo":{"name":"n","version":"1","title":"T"},"capabilities":{}}"#,
-                &["`capabilities`", "`clientInfo.title`"],
+                &["`clientInfo.title`", "`capabilities`"],
             ),
             (&report, r#"{"status":401,"headers":{}}"#, &["`headers`"]),
             (&cancel, r#"{"loginId":"l","reason":"r"}"#, &["`reason`"]),
