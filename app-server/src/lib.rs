@@ -16,6 +16,7 @@ mod schema_cmd;
 mod server;
 mod transport;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use auth_core::Provider;
@@ -23,21 +24,23 @@ use auth_core::config::{self, ProviderOverrides};
 use auth_core::store::AuthStore;
 use clap::Parser;
 
-use crate::cli::{Cli, Command, LogLevel};
+use crate::cli::{Cli, Command};
 
 /// The binary's `main`: flags from the command line, then serve or run the command.
 pub fn run() -> ExitCode {
     ignore_file_size_signal();
-    let cli = Cli::parse();
-    let default_level = if cli.command.is_some() {
-        LogLevel::Warn
-    } else {
-        LogLevel::Info
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
     };
-    logging::init(cli.log_level, default_level);
-    if let Some(Command::GenerateJsonSchema { out }) = &cli.command {
+    let (level, default_level) = cli.log_level();
+    logging::init(level, default_level);
+    if let Some(Command::GenerateJsonSchema { out, .. }) = &cli.command {
         return match schema_cmd::write(out) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(written) => {
+                println!("{written}");
+                ExitCode::SUCCESS
+            }
             Err(error) => {
                 eprintln!(
                     "auth-app-server: cannot write the schema to {}: {error}",
@@ -47,22 +50,25 @@ pub fn run() -> ExitCode {
             }
         };
     }
-    let home = match config::resolve_home(cli.home.clone()) {
+    let setup = cli.setup();
+    let home = match config::resolve_home(setup.home) {
         Ok(home) => home,
         Err(error) => {
             eprintln!("auth-app-server: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(commands::exit::ERROR);
         }
     };
     let overrides = ProviderOverrides::from_flags_and_env(
-        cli.issuer.clone(),
-        cli.client_id.clone(),
-        cli.scopes.clone(),
-        cli.protected_resource.clone(),
+        setup.issuer,
+        setup.client_id,
+        setup.scopes,
+        setup.protected_resource,
     );
     let provider = match config::load_provider(&home, &overrides) {
         Ok(Some(provider)) => Provider::Configured(provider.into()),
         Ok(None) => Provider::None,
+        // The commands tell the person themselves, in their own words.
+        Err(error) if cli.command.is_some() => Provider::Misconfigured(error),
         Err(error) => {
             tracing::error!(%error, "provider configuration is not valid; API-key login still works");
             Provider::Misconfigured(error)
@@ -87,6 +93,10 @@ pub fn run() -> ExitCode {
     }
 
     tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), "auth-app-server starting");
+    if std::io::stdin().is_terminal() {
+        // A person who ran the bare binary: without this, one log line and silence.
+        eprintln!("{SERVING_ON_A_TERMINAL}");
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -100,6 +110,23 @@ pub fn run() -> ExitCode {
     runtime.block_on(server::serve(store, provider));
     // stdin's blocking read cannot be cancelled; everything is flushed, so leave now.
     std::process::exit(0)
+}
+
+/// What the server says when its stdin is a terminal.
+const SERVING_ON_A_TERMINAL: &str = "\
+auth-app-server: serving JSON-RPC 2.0 on stdin/stdout, one message per line, for the app that
+spawns it. Type requests, or press Ctrl-D to stop. For the commands for people (status, token,
+login, logout), see `auth-app-server --help`.";
+
+/// `--help` and `--version` go to stdout and exit 0; a usage error goes to stderr with its own
+/// exit code (clap's default, 2, would read as "needs login").
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    if error.use_stderr() {
+        ExitCode::from(commands::exit::USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// A write past the file size limit (`ulimit -f`) raises SIGXFSZ, whose default action kills

@@ -136,7 +136,7 @@ pub fn load_provider(
         Ok(text) => toml::from_str::<ConfigFile>(&text)
             .map_err(|e| ConfigError::Invalid {
                 path: path.clone(),
-                reason: e.message().to_owned(),
+                reason: toml_reason(&text, &e),
             })?
             .provider
             .unwrap_or_default(),
@@ -196,6 +196,27 @@ pub fn load_provider(
         revocation_endpoint: optional("revocation_endpoint", section.revocation_endpoint)?,
         resource,
     }))
+}
+
+/// The parser's message with the line and column (both from 1) where it stopped, so that a
+/// person can find the mistake; never the text there.
+fn toml_reason(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(text, span.start);
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 fn field_error(field: &'static str, reason: &str) -> ConfigError {
@@ -338,5 +359,31 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_say_where_they_are() {
+        let cases = [
+            (
+                "[provider]\nissuer = \"https://i\"\nclient-id = \"c\"\n",
+                "line 3, column 1: ",
+            ),
+            (
+                "# é\n[provider]\nissuer = https://i\n",
+                "line 3, column 10: ",
+            ),
+            ("[provider\n", "line 1, column 10: "),
+        ];
+        for (config, place) in cases {
+            let home = home_with(config);
+            let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::Invalid { reason, .. } if reason.starts_with(place)),
+                "{config:?}: {error}"
+            );
+        }
+        assert_eq!(line_and_column("ab\ncé\nx", 6), (2, 3));
+        assert_eq!(line_and_column("ab\ncé\nx", 7), (3, 1));
+        assert_eq!(line_and_column("", 5), (1, 1));
     }
 }

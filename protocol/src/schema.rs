@@ -134,6 +134,15 @@ pub fn schema_files() -> Vec<SchemaFile> {
         .collect()
 }
 
+/// The schema of params type `T` as the server reads them, standing alone (its own `$defs`):
+/// what the server uses to tell members it knows from those it does not.
+pub fn params_schema<T: JsonSchema>() -> Value {
+    settings(Direction::ClientToServer)
+        .into_generator()
+        .root_schema_for::<T>()
+        .to_value()
+}
+
 /// Every wire type in one document, under `$defs`.
 pub fn bundle() -> Value {
     let mut defs = Map::new();

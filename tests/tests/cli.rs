@@ -46,11 +46,11 @@ async fn api_key_login_status_token_and_logout() {
     let out = run(home, &["status"], "").await;
     assert_eq!(out.status.code(), Some(1), "signed out");
     assert!(
-        text(&out.stderr).contains("Not signed in"),
-        "{}",
-        text(&out.stderr)
+        text(&out.stdout).contains("Not signed in"),
+        "the report goes to stdout, for `status | grep`: {}",
+        text(&out.stdout)
     );
-    assert!(out.stdout.is_empty());
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 
     // The key comes from stdin; the trailing newline of piped input is not a warning.
     let out = run(home, &["login", "--with-api-key"], &format!("{KEY}\n")).await;
@@ -175,7 +175,7 @@ async fn token_refreshes_a_stale_token_and_status_reports_poisoning() {
     );
     let out = run(home.path(), &["status"], "").await;
     assert_eq!(out.status.code(), Some(2));
-    let shown = text(&out.stderr);
+    let shown = text(&out.stdout);
     assert!(
         shown.contains("invalid_grant") && shown.contains("login --device"),
         "{shown}"
@@ -241,9 +241,9 @@ async fn login_device_waits_for_approval() {
     let out = run(home.path(), &["status"], "").await;
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text(&out.stderr).contains("user0@example.com"),
+        text(&out.stdout).contains("user0@example.com"),
         "{}",
-        text(&out.stderr)
+        text(&out.stdout)
     );
 }
 
@@ -289,4 +289,349 @@ async fn commands_work_on_a_real_terminal() {
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("Not signed in"), "{shown}");
     assert!(!shown.contains("panicked"), "{shown}");
+}
+
+/// The binary run by `script(1)` on a pseudo-terminal, as from a person's shell, through `sh -c
+/// shell_command` (`{bin}` stands for the binary). Once the screen shows `wait_for`, `typed` is
+/// typed. Returns everything the terminal showed (the program's output and any echo).
+async fn on_terminal(shell_command: &str, wait_for: &str, typed: &str) -> String {
+    let command = shell_command.replace("{bin}", &server_binary().display().to_string());
+    let mut script = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run script(1)");
+    let mut keyboard = script.stdin.take().unwrap();
+    let mut screen_pipe = script.stdout.take().unwrap();
+    let mut screen = String::new();
+    let mut buf = [0u8; 4096];
+    while !screen.contains(wait_for) {
+        let n = tokio::time::timeout(Duration::from_secs(30), screen_pipe.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{wait_for:?} never shown; the screen:\n{screen}"))
+            .unwrap();
+        assert!(
+            n > 0,
+            "ended before showing {wait_for:?}; the screen:\n{screen}"
+        );
+        screen.push_str(&text(&buf[..n]));
+    }
+    keyboard.write_all(typed.as_bytes()).await.unwrap();
+    keyboard.flush().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), screen_pipe.read_to_end(&mut rest))
+        .await
+        .unwrap_or_else(|_| panic!("the command did not end; the screen:\n{screen}"))
+        .unwrap();
+    screen.push_str(&text(&rest));
+    drop(keyboard);
+    let _ = script.wait().await;
+    screen
+}
+
+#[tokio::test]
+async fn a_typed_api_key_is_not_echoed_and_the_terminal_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let command = format!(
+        "{{bin}} login --with-api-key --home {}; echo \"exit=$?\"; stty -a",
+        home.display()
+    );
+    let screen = on_terminal(&command, "press Enter", &format!("{KEY}\n")).await;
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert!(screen.contains("(it is not shown)"), "{screen}");
+    assert!(!screen.contains(KEY), "the key was echoed:\n{screen}");
+    assert!(screen.contains("Signed in with an API key."), "{screen}");
+    assert!(
+        screen.contains(" echo ") && screen.contains("-echonl"),
+        "echo is back on, as it was, after the prompt:\n{screen}"
+    );
+    let out = run(&home, &["token"], "").await;
+    assert_eq!(
+        text(&out.stdout),
+        format!("{KEY}\n"),
+        "the typed key was stored"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_at_the_api_key_prompt_cancels_and_restores_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let command = format!(
+        "{{bin}} login --with-api-key --home {}; echo \"exit=$?\"; stty -a",
+        home.display()
+    );
+    let screen = on_terminal(&command, "press Enter", "\x03").await;
+    assert!(screen.contains("exit=130"), "{screen}");
+    assert!(screen.contains("canceled"), "{screen}");
+    assert!(screen.contains(" echo "), "echo is back on:\n{screen}");
+    assert!(!home.join("auth.json").exists());
+}
+
+#[tokio::test]
+async fn the_bare_binary_on_a_terminal_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // Ctrl-D at the start of a line ends the input, and with it the server.
+    let command = format!("{{bin}} --home {}; echo \"exit=$?\"", home.display());
+    let screen = on_terminal(&command, "--help", "\x04").await;
+    assert!(
+        screen.contains("serving JSON-RPC 2.0 on stdin/stdout") && screen.contains("Ctrl-D"),
+        "{screen}"
+    );
+    assert!(screen.contains("exit=0"), "{screen}");
+
+    // Spawned by an app (pipes), it says nothing of the kind.
+    let out = run(&home, &[], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !text(&out.stderr).contains("--help"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(&home, &["--help"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("With no command, the server speaks JSON-RPC 2.0 on stdin/stdout"),
+        "{help}"
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_have_their_own_exit_code() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["status", "--jsno"][..],
+        &["stauts"],
+        &["login", "--device", "--browser"],
+        &["generate-json-schema"],
+        &[
+            "generate-json-schema",
+            "--out",
+            "x",
+            "--issuer",
+            "https://i",
+        ],
+    ] {
+        let out = run(home.path(), args, "").await;
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains("Usage:"), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = run(home.path(), &["--help"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).contains("64 usage error"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn each_help_shows_the_log_level_default_that_applies() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["--help"], "").await;
+    assert!(text(&out.stdout).contains("[default: info]"));
+    for command in ["status", "token", "login", "logout", "generate-json-schema"] {
+        let out = run(home.path(), &[command, "--help"], "").await;
+        let help = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(
+            help.contains("[default: warn]") && !help.contains("[default: info]"),
+            "{command}: {help}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn generate_json_schema_says_what_it_writes_and_what_it_wrote() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["generate-json-schema", "--help"], "").await;
+    let help = text(&out.stdout);
+    assert!(help.contains("TypeScript"), "{help}");
+    for flag in [
+        "--issuer",
+        "--client-id",
+        "--scope",
+        "--protected-resource",
+        "--home",
+    ] {
+        assert!(!help.contains(flag), "{flag} does not apply: {help}");
+    }
+    let dir = home.path().join("schema");
+    let out = std::process::Command::new(server_binary())
+        .args(["generate-json-schema", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("JSON Schema files")
+            && said.contains("TypeScript files")
+            && said.contains(&dir.join("typescript").display().to_string()),
+        "{said}"
+    );
+    assert!(dir.join("LoginParams.json").is_file());
+    assert!(dir.join("typescript/LoginParams.ts").is_file());
+}
+
+#[tokio::test]
+async fn a_broken_config_toml_exits_4_and_says_where() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[provider]\nissuer = https://login.example.com\n",
+    )
+    .unwrap();
+    for command in ["status", "token"] {
+        let out = run(home.path(), &[command], "").await;
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+        let error = text(&out.stderr);
+        assert!(
+            error.contains("config.toml") && error.contains("line 2, column 10"),
+            "{command}: {error}"
+        );
+        assert!(!error.contains("restart the server"), "{command}: {error}");
+        assert!(!error.contains("ERROR"), "not a log line: {error}");
+    }
+    let out = run(home.path(), &["status", "--json"], "").await;
+    assert_eq!(out.status.code(), Some(4));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        status["state"], "signedOut",
+        "what is stored is shown all the same"
+    );
+
+    // API keys do not need the provider: the login works, with a warning.
+    let out = run(home.path(), &["login", "--with-api-key"], KEY).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(home.path(), &["login", "--device"], "").await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        !text(&out.stderr).contains("restart"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn terminal_errors_are_in_terminal_words() {
+    let home = tempfile::tempdir().unwrap();
+    let protocol_words = ["\"apiKey\"", "login type", "type \"", "restart the server"];
+    let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln";
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["login", "--with-api-key"],
+            "\n",
+            "--with-api-key < key.txt",
+        ),
+        (&["login", "--device"], "", "--issuer"),
+        (&["login", "--with-api-key"], jwt, "login --device"),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = run(home.path(), args, stdin).await;
+        let said = text(&out.stderr);
+        assert!(said.contains(expected), "{args:?}: {said}");
+        for words in protocol_words {
+            assert!(!said.contains(words), "{args:?} says {words}: {said}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn status_and_token_agree_that_an_expired_token_is_not_usable() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    auth_app_server_tests::seed_oauth_home(home.path(), &issuer, &tokens, now() - 10);
+    issuer.set_mode(TokenMode::ServiceUnavailable);
+
+    // Nothing has tried to renew it yet.
+    let out = run(home.path(), &["status"], "").await;
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{shown}");
+    assert!(
+        shown.contains("not usable") && !shown.contains("are usable"),
+        "{shown}"
+    );
+    assert_eq!(issuer.refresh_hits(), 0, "status makes no request");
+
+    // A refresh failed transiently.
+    let out = run(home.path(), &["token"], "").await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(issuer.refresh_hits() >= 1);
+    let out = run(home.path(), &["status"], "").await;
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{shown}");
+    assert!(
+        shown.contains("degraded") && shown.contains("not usable") && !shown.contains("are usable"),
+        "{shown}"
+    );
+    let out = run(home.path(), &["status", "--json"], "").await;
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[tokio::test]
+async fn the_example_config_file_is_one_the_loader_accepts() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.example.toml");
+    let example = std::fs::read_to_string(&path).unwrap();
+    // `# key = value` lines are the optional keys: each must be one the loader knows too.
+    let is_key = |line: &str| {
+        line.split_once(" = ").is_some_and(|(key, _)| {
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+    };
+    let uncommented: Vec<&str> = example
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(key) if is_key(key) => key,
+            _ => line,
+        })
+        .collect();
+    let keys = |lines: &[&str]| lines.iter().filter(|line| is_key(line)).count();
+    let as_written: Vec<&str> = example.lines().collect();
+    assert!(
+        keys(&uncommented) > keys(&as_written) && keys(&as_written) >= 3,
+        "the example shows required and optional keys"
+    );
+    for config in [as_written, uncommented] {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("config.toml"), config.join("\n")).unwrap();
+        let out = run(home.path(), &["status", "--json"], "").await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "signed out, and the configuration is valid: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("config.toml"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }

@@ -1,17 +1,18 @@
 //! `auth-app-server login --with-api-key | --device | --browser`.
 //!
 //! The API key is read from stdin, never from the command line (it would land in shell history
-//! and process listings). Interactive logins wait for their end with a spinner on a terminal
+//! and process listings); typed at a terminal, it is not echoed. Interactive logins wait for their end with a spinner on a terminal
 //! and cancel cleanly on Ctrl-C.
 
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth_core::{AuthEvent, AuthManager, LoginStart, Secret};
+use auth_core::api_key::KeyWarning;
+use auth_core::{AuthError, AuthEvent, AuthManager, LoginStart, Secret};
 use tokio::sync::mpsc;
 
-use super::{error_code, exit, fail};
+use super::{exit, fail, fail_with};
 
 pub enum How {
     ApiKey,
@@ -50,7 +51,7 @@ pub async fn run(
                     show(&started);
                     wait(manager, &started, events, interrupt).await
                 }
-                Err(error) => fail(&error, error_code(&error)),
+                Err(error) => fail_with(&error),
             }
         }
         How::Unspecified => fail(
@@ -61,32 +62,141 @@ pub async fn run(
 }
 
 async fn api_key(manager: &AuthManager) -> u8 {
-    let stdin = std::io::stdin();
-    let mut key = String::new();
-    let read = if stdin.is_terminal() {
-        eprint!("Paste the API key and press Enter: ");
-        let _ = std::io::stderr().flush();
-        stdin.read_line(&mut key).map(drop)
-    } else {
-        stdin.lock().read_to_string(&mut key).map(drop)
+    let key = match read_key().await {
+        Ok(key) => key,
+        Err(code) => return code,
     };
-    if let Err(error) = read {
-        return fail(
-            format!("cannot read the API key from stdin: {error}"),
-            exit::SIGNED_OUT_OR_FAILED,
-        );
-    }
     // The line break that ends piped or typed input is not part of the key.
     let key = key.trim_end_matches(['\n', '\r']);
+    let (_, warnings) = auth_core::api_key::inspect(key);
     match manager.login_api_key(&Secret::new(key)).await {
-        Ok(warnings) => {
+        Ok(_) => {
             for warning in warnings {
-                eprintln!("warning: {warning}");
+                eprintln!("warning: {}", key_warning(warning));
             }
             eprintln!("Signed in with an API key.");
             exit::OK
         }
-        Err(error) => fail(&error, error_code(&error)),
+        // The one input the manager refuses from here: an empty key.
+        Err(AuthError::InvalidInput(_)) => fail(
+            "the API key is empty: paste it at the prompt, or pipe it in (`auth-app-server login --with-api-key < key.txt`)",
+            exit::SIGNED_OUT_OR_FAILED,
+        ),
+        Err(error) => fail_with(&error),
+    }
+}
+
+/// A warning about the key in terminal words.
+fn key_warning(warning: KeyWarning) -> String {
+    match warning {
+        KeyWarning::LooksLikeJwt => "this looks like a JWT (an OAuth access or ID token), not an API key; tokens expire: sign in with `auth-app-server login --device` (or `--browser`) instead".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The key: one line typed at a terminal, not echoed; else all of stdin. `Err` is the exit
+/// code, the failure already told.
+async fn read_key() -> Result<String, u8> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut key = String::new();
+        return match stdin.lock().read_to_string(&mut key) {
+            Ok(_) => Ok(key),
+            Err(error) => Err(cannot_read(&error)),
+        };
+    }
+    // Ctrl-C is caught from here on, so that the terminal gets its echo back.
+    let mut interrupt = Interrupt::listen();
+    let echo = EchoOff::turn_off();
+    if echo.is_off() {
+        eprint!("Paste the API key and press Enter (it is not shown): ");
+    } else {
+        eprint!(
+            "Paste the API key and press Enter (it is shown as you type; pipe it in to hide it): "
+        );
+    }
+    let _ = std::io::stderr().flush();
+    // A thread of its own: a blocking read cannot be cancelled, and a runtime's blocking
+    // task would keep the process alive after Ctrl-C.
+    let (sender, line) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut key = String::new();
+        let read = std::io::stdin().read_line(&mut key).map(|_| key);
+        let _ = sender.send(read);
+    });
+    let read = tokio::select! {
+        read = line => read.unwrap_or_else(|_| Err(std::io::Error::other("the reading thread ended"))),
+        () = interrupt.recv() => {
+            drop(echo);
+            eprintln!();
+            return Err(fail("sign-in canceled", exit::INTERRUPTED));
+        }
+    };
+    drop(echo);
+    read.map_err(|error| cannot_read(&error))
+}
+
+fn cannot_read(error: &std::io::Error) -> u8 {
+    fail(
+        format!("cannot read the API key from stdin: {error}"),
+        exit::SIGNED_OUT_OR_FAILED,
+    )
+}
+
+/// The terminal on stdin with echo off until this is dropped (the line break that ends the
+/// line is still echoed). Where that cannot be done, nothing changes and [`Self::is_off`] says so.
+struct EchoOff {
+    #[cfg(unix)]
+    saved: Option<libc::termios>,
+}
+
+impl EchoOff {
+    #[cfg(unix)]
+    fn turn_off() -> Self {
+        let fd = libc::STDIN_FILENO;
+        let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr fills the termios it points to when it returns 0.
+        if unsafe { libc::tcgetattr(fd, saved.as_mut_ptr()) } != 0 {
+            return Self { saved: None };
+        }
+        // SAFETY: initialized by the successful tcgetattr above.
+        let saved = unsafe { saved.assume_init() };
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        // SAFETY: `quiet` is a valid termios read from this terminal and changed in two flags.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) } != 0 {
+            return Self { saved: None };
+        }
+        Self { saved: Some(saved) }
+    }
+
+    #[cfg(not(unix))]
+    fn turn_off() -> Self {
+        Self {}
+    }
+
+    fn is_off(&self) -> bool {
+        #[cfg(unix)]
+        {
+            self.saved.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores the settings tcgetattr read from this same terminal.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+            }
+        }
     }
 }
 

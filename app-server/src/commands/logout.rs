@@ -3,7 +3,7 @@
 
 use auth_core::{AuthManager, Revocation};
 
-use super::{error_code, exit, fail};
+use super::{exit, fail_with};
 
 pub async fn run(manager: &AuthManager) -> u8 {
     match manager.logout().await {
@@ -19,6 +19,6 @@ pub async fn run(manager: &AuthManager) -> u8 {
             }
             exit::OK
         }
-        Err(error) => fail(&error, error_code(&error)),
+        Err(error) => fail_with(&error),
     }
 }

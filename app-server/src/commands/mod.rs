@@ -1,6 +1,7 @@
 //! Commands for people at a terminal, in the style of `gh auth`: the same home, lock and rules
-//! as the server, through the same `AuthManager`. Output for people goes to stderr, output for
-//! scripts (the token, `--json`) to stdout.
+//! as the server, through the same `AuthManager`. What a command was asked for goes to stdout
+//! (the status report, the token, `--json`); progress, prompts and errors go to stderr. Errors of
+//! `auth-core` are told in terminal words here (flags and commands, not params and restarts).
 
 mod login;
 mod logout;
@@ -11,8 +12,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_core::config::ConfigError;
 use auth_core::store::AuthStore;
-use auth_core::{AuthEvent, AuthManager, EventSink, Provider};
+use auth_core::{AuthError, AuthEvent, AuthManager, EventSink, Provider};
 use tokio::sync::mpsc;
 
 use crate::cli::Command;
@@ -29,32 +31,54 @@ pub mod exit {
     pub const TEMPORARILY_UNUSABLE: u8 = 3;
     /// auth.json or the configuration cannot be read or written.
     pub const ERROR: u8 = 4;
+    /// The command line is not valid: an unknown command or flag, a missing value
+    /// (`EX_USAGE` of sysexits.h).
+    pub const USAGE: u8 = 64;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
 }
 
 pub async fn run(command: Command, store: AuthStore, provider: Provider) -> ExitCode {
+    let config_error = match &provider {
+        Provider::Misconfigured(error) => Some(error.clone()),
+        _ => None,
+    };
     let (sender, events) = mpsc::unbounded_channel();
     let sink: EventSink = Arc::new(move |event: AuthEvent| {
         let _ = sender.send(event);
     });
     let manager = Arc::new(AuthManager::new(store, provider, sink));
     let code = match command {
-        Command::Status { json } => status::run(&manager, json).await,
-        Command::Token => token::run(&manager).await,
+        Command::Status { json, .. } => {
+            let code = status::run(&manager, json).await;
+            match config_error {
+                // What is stored is shown all the same; the exit code says what to fix first.
+                Some(error) => fail(config_text(&error), exit::ERROR),
+                None => code,
+            }
+        }
+        Command::Token { .. } => match config_error {
+            Some(error) => fail(config_text(&error), exit::ERROR),
+            None => token::run(&manager).await,
+        },
         Command::Login {
             with_api_key,
             device,
             browser,
+            ..
         } => {
-            login::run(
-                &manager,
-                login::How::from_flags(with_api_key, device, browser),
-                events,
-            )
-            .await
+            let how = login::How::from_flags(with_api_key, device, browser);
+            if let (Some(error), login::How::ApiKey) = (&config_error, &how) {
+                eprintln!("warning: {error}; only API-key login works until it is fixed");
+            }
+            login::run(&manager, how, events).await
         }
-        Command::Logout => logout::run(&manager).await,
+        Command::Logout { .. } => {
+            if let Some(error) = &config_error {
+                eprintln!("warning: {error}; the sign-in may not be revoked at the provider");
+            }
+            logout::run(&manager).await
+        }
         Command::GenerateJsonSchema { .. } => unreachable!("handled before the runtime starts"),
     };
     // A logout's revocation may still be on its way.
@@ -68,8 +92,35 @@ fn fail(message: impl std::fmt::Display, code: u8) -> u8 {
     code
 }
 
+/// Prints an error of the manager in terminal words and returns its exit code.
+fn fail_with(error: &AuthError) -> u8 {
+    fail(explain(error), error_code(error))
+}
+
+/// An error of the manager in terminal words. The manager's own texts are written for
+/// clients of the protocol ("restart the server", a params member): those are rewritten here.
+fn explain(error: &AuthError) -> String {
+    match error {
+        AuthError::ProviderMisconfigured(error) => config_text(error),
+        AuthError::NoProvider { config_path } => format!(
+            "no OAuth provider is configured: set issuer and client_id in the [provider] section \
+             of {}, or pass --issuer and --client-id (`login --with-api-key` works without one)",
+            config_path.display()
+        ),
+        AuthError::Unreadable { .. }
+        | AuthError::Unwritable(_)
+        | AuthError::InvalidInput(_)
+        | AuthError::ProviderUnavailable(_) => error.to_string(),
+    }
+}
+
+/// A `config.toml` (or provider flag) that is not valid, and what to do.
+fn config_text(error: &ConfigError) -> String {
+    format!("{error}; fix it and run the command again")
+}
+
 /// Exit code for an error of the manager.
-fn error_code(error: &auth_core::AuthError) -> u8 {
+fn error_code(error: &AuthError) -> u8 {
     use auth_core::AuthError::*;
     match error {
         Unreadable { .. } | Unwritable(_) | ProviderMisconfigured(_) => exit::ERROR,

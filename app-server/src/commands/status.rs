@@ -1,11 +1,11 @@
-//! `auth-app-server status [--json]`: what state the credentials are in and what to do.
-//! Never prints the token.
+//! `auth-app-server status [--json]`: what state the credentials are in and what to do, on
+//! stdout (so that it can be piped); errors on stderr. Never prints the token.
 
 use std::sync::Arc;
 
 use auth_core::{AuthManager, AuthMethod, AuthState, StatusOptions, StatusReport};
 
-use super::{error_code, exit, fail};
+use super::{exit, fail_with};
 use crate::convert;
 
 pub async fn run(manager: &Arc<AuthManager>, json: bool) -> u8 {
@@ -18,9 +18,10 @@ pub async fn run(manager: &Arc<AuthManager>, json: bool) -> u8 {
         .await
     {
         Ok(report) => report,
-        Err(error) => return fail(&error, error_code(&error)),
+        Err(error) => return fail_with(&error),
     };
-    let code = exit_code(&report);
+    let now = auth_core::time::now_unix();
+    let code = exit_code(&report, now);
     if json {
         let wire = convert::status(report);
         println!(
@@ -28,29 +29,30 @@ pub async fn run(manager: &Arc<AuthManager>, json: bool) -> u8 {
             serde_json::to_string_pretty(&wire).expect("status serializes")
         );
     } else {
-        eprint!("{}", describe(&report));
+        print!("{}", describe(&report, now));
     }
     code
 }
 
-fn exit_code(report: &StatusReport) -> u8 {
+/// An access token past its expiry is not usable, whatever the state says: `token` would
+/// have to renew it first.
+fn is_expired(report: &StatusReport, now: i64) -> bool {
+    report.expires_at.is_some_and(|at| at <= now)
+}
+
+fn exit_code(report: &StatusReport, now: i64) -> u8 {
     match report.state {
-        AuthState::Active => exit::OK,
         AuthState::SignedOut => exit::SIGNED_OUT_OR_FAILED,
         AuthState::NeedsLogin => exit::NEEDS_LOGIN,
-        AuthState::Degraded
-            if report
-                .expires_at
-                .is_some_and(|at| at <= auth_core::time::now_unix()) =>
-        {
+        AuthState::Active | AuthState::Degraded if is_expired(report, now) => {
             exit::TEMPORARILY_UNUSABLE
         }
-        AuthState::Degraded => exit::OK,
+        AuthState::Active | AuthState::Degraded => exit::OK,
     }
 }
 
 /// The text for people: state, method, account, expiry, last error and what to do.
-fn describe(report: &StatusReport) -> String {
+fn describe(report: &StatusReport, now: i64) -> String {
     let mut out = String::new();
     let method = match report.method {
         Some(AuthMethod::ApiKey) => "an API key",
@@ -68,12 +70,16 @@ fn describe(report: &StatusReport) -> String {
         })
         .map(|who| format!(" as {who}"))
         .unwrap_or_default();
+    let expired = is_expired(report, now);
     match report.state {
         AuthState::SignedOut => {
             out.push_str("Not signed in.\n");
             out.push_str("Sign in with `auth-app-server login --device`, `--browser`, or `--with-api-key`.\n");
             return out;
         }
+        AuthState::Active if expired => out.push_str(&format!(
+            "Signed in with {method}{who}: the access token has expired and was not renewed yet.\n"
+        )),
         AuthState::Active => out.push_str(&format!("Signed in with {method}{who}: active.\n")),
         AuthState::Degraded => out.push_str(&format!(
             "Signed in with {method}{who}: degraded (the last refresh failed).\n"
@@ -83,7 +89,6 @@ fn describe(report: &StatusReport) -> String {
         )),
     }
     if let Some(at) = report.expires_at {
-        let now = auth_core::time::now_unix();
         let when = auth_core::time::rfc3339(at);
         if at > now {
             out.push_str(&format!(
@@ -109,13 +114,21 @@ fn describe(report: &StatusReport) -> String {
         }
     }
     match report.state {
+        AuthState::SignedOut => {}
         AuthState::NeedsLogin => out.push_str(
             "What to do: sign in again with `auth-app-server login --device` (or `--browser`).\n",
         ),
-        AuthState::Degraded => {
-            out.push_str("What to do: nothing yet; the token is refreshed again automatically.\n")
-        }
-        _ => out.push_str("The credentials are usable.\n"),
+        AuthState::Degraded if expired => out.push_str(
+            "The credentials are not usable until a refresh succeeds; it is retried automatically \
+             (`auth-app-server token` tries now).\n",
+        ),
+        AuthState::Active if expired => out.push_str(
+            "The credentials are not usable until the token is renewed: `auth-app-server token` \
+             renews it (so does the next use by an app).\n",
+        ),
+        AuthState::Degraded => out
+            .push_str("The credentials are usable; the token is refreshed again automatically.\n"),
+        AuthState::Active => out.push_str("The credentials are usable.\n"),
     }
     out
 }
@@ -143,10 +156,36 @@ mod tests {
 
     #[test]
     fn signed_out_says_how_to_sign_in() {
-        let text = describe(&StatusReport::signed_out());
+        let text = describe(&StatusReport::signed_out(), 0);
         assert!(
             text.contains("Not signed in") && text.contains("login --device"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_expired_access_token_is_never_called_usable() {
+        for state in [AuthState::Active, AuthState::Degraded] {
+            let report = StatusReport {
+                method: Some(AuthMethod::Oauth),
+                state,
+                expires_at: Some(100),
+                ..StatusReport::signed_out()
+            };
+            assert_eq!(exit_code(&report, 99), exit::OK, "{state:?}");
+            assert!(describe(&report, 99).contains("are usable"), "{state:?}");
+            for now in [100, 5_000] {
+                assert_eq!(
+                    exit_code(&report, now),
+                    exit::TEMPORARILY_UNUSABLE,
+                    "{state:?}"
+                );
+                let text = describe(&report, now);
+                assert!(
+                    text.contains("not usable") && !text.contains("are usable"),
+                    "{state:?}: {text}"
+                );
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use auth_core::{AuthManager, AuthState, StatusOptions};
 
-use super::{error_code, exit, fail};
+use super::{exit, fail, fail_with};
 
 pub async fn run(manager: &Arc<AuthManager>) -> u8 {
     let report = match manager
@@ -19,7 +19,7 @@ pub async fn run(manager: &Arc<AuthManager>) -> u8 {
         .await
     {
         Ok(report) => report,
-        Err(error) => return fail(&error, error_code(&error)),
+        Err(error) => return fail_with(&error),
     };
     if let Some(token) = &report.token {
         println!("{}", token.expose());

@@ -2,16 +2,19 @@
 //! refreshing a stale one first.
 
 use auth_core::StatusOptions;
-use auth_protocol::{AuthStatus, GetAuthStatusParams};
+use auth_protocol::{AuthStatus, GetAuthStatusParams, method};
 use jsonrpsee::types::Params;
 
-use super::{MethodResult, ServerContext, parse_optional_params};
+use super::{MethodResult, ParamsShape, ServerContext, parse_optional_params};
 use crate::convert;
 
-const EXPECTED: &str = r#"{"includeToken"?:bool,"refreshToken"?:bool}"#;
+static PARAMS: ParamsShape<GetAuthStatusParams> = ParamsShape::new(
+    method::GET_AUTH_STATUS,
+    r#"{"includeToken"?:boolean,"refreshToken"?:boolean}"#,
+);
 
 pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodResult<AuthStatus> {
-    let params: GetAuthStatusParams = parse_optional_params(&params, EXPECTED)?;
+    let params: GetAuthStatusParams = parse_optional_params(&params, &PARAMS)?;
     let options = StatusOptions {
         include_token: params.include_token,
         refresh: params.refresh_token,

@@ -1,16 +1,19 @@
 //! `initialize`: the handshake. The dispatcher checks its params in line order (see
 //! `dispatch`); the handler only describes the server.
 
-use auth_protocol::{InitializeParams, InitializeResult, PROTOCOL_VERSION, ServerInfo};
+use auth_protocol::{InitializeParams, InitializeResult, PROTOCOL_VERSION, ServerInfo, method};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 
-use super::{MethodResult, parse_params};
+use super::{MethodResult, ParamsShape, parse_params};
 
-const EXPECTED: &str = r#"{"clientInfo":{"name":string,"version":string}}"#;
+static PARAMS: ParamsShape<InitializeParams> = ParamsShape::new(
+    method::INITIALIZE,
+    r#"{"clientInfo":{"name":string,"version":string}}"#,
+);
 
 /// Whether `params` make a valid handshake.
 pub fn check_params(params: Option<&str>) -> Result<(), ErrorObjectOwned> {
-    parse_params::<InitializeParams>(&Params::new(params), EXPECTED).map(drop)
+    parse_params(&Params::new(params), &PARAMS).map(drop)
 }
 
 pub fn handle() -> MethodResult<InitializeResult> {

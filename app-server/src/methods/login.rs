@@ -2,17 +2,20 @@
 //! an interactive sign-in that ends with `loginCompleted`.
 
 use auth_core::{HostTokens, Secret};
-use auth_protocol::{LoginParams, LoginResult};
+use auth_protocol::{LoginParams, LoginResult, method};
 use jsonrpsee::types::Params;
 
-use super::{MethodResult, ServerContext, parse_params};
+use super::{MethodResult, ParamsShape, ServerContext, parse_params};
 use crate::convert;
 
-const EXPECTED: &str = r#"{"type":"apiKey","apiKey":string} | {"type":"oauth"} | {"type":"deviceCode"} | {"type":"tokens","accessToken":string,...}"#;
+static PARAMS: ParamsShape<LoginParams> = ParamsShape::new(
+    method::LOGIN,
+    r#"{"type":"apiKey","apiKey":string} | {"type":"oauth"} | {"type":"deviceCode"} | {"type":"tokens","accessToken":string,...}"#,
+);
 
 pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodResult<LoginResult> {
     let manager = &context.manager;
-    match parse_params::<LoginParams>(&params, EXPECTED)? {
+    match parse_params(&params, &PARAMS)? {
         LoginParams::ApiKey { api_key } => {
             let warnings = manager
                 .login_api_key(&Secret::new(api_key.into_inner()))

@@ -1,5 +1,6 @@
 //! The JSON-RPC methods, one file each, registered on one `RpcModule`. Handlers parse their
-//! params into `auth-protocol` types, call `auth-core`, and convert the outcome back.
+//! params into `auth-protocol` types (by name only; members this server does not know are
+//! accepted and logged), call `auth-core`, and convert the outcome back.
 
 mod cancel_login;
 mod get_auth_status;
@@ -8,14 +9,20 @@ mod login;
 mod logout;
 mod param_errors;
 mod report_auth_failure;
+mod unknown_members;
 
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::{Arc, LazyLock};
 
 use auth_core::AuthManager;
+use auth_protocol::schema::params_schema;
 use auth_protocol::{error_code, method};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+
+use self::unknown_members::Members;
 
 /// What every handler can reach.
 pub struct ServerContext {
@@ -58,30 +65,63 @@ pub fn module(context: ServerContext) -> RpcModule<ServerContext> {
     module
 }
 
-/// Parses required params. The message names what was wrong without quoting values (a
-/// misplaced secret must not come back in an error).
-pub fn parse_params<T: DeserializeOwned>(params: &Params, expected: &str) -> MethodResult<T> {
+/// What a method's params look like: said in JSON terms in error messages, and read from the
+/// params type's JSON Schema to tell the members this server knows from those it does not.
+pub struct ParamsShape<T> {
+    method: &'static str,
+    /// The params in JSON terms, for error messages (`{"loginId":string}`).
+    expected: &'static str,
+    members: LazyLock<Members, fn() -> Members>,
+    params: PhantomData<fn() -> T>,
+}
+
+impl<T: JsonSchema> ParamsShape<T> {
+    pub const fn new(method: &'static str, expected: &'static str) -> Self {
+        Self {
+            method,
+            expected,
+            members: LazyLock::new(|| Members::from_schema(&params_schema::<T>())),
+            params: PhantomData,
+        }
+    }
+}
+
+/// Parses required params: an object (params by position are refused). The message names what
+/// was wrong without quoting values (a misplaced secret must not come back in an error).
+/// Members this server does not know are accepted and logged (see [`unknown_members`]).
+pub fn parse_params<T: DeserializeOwned + JsonSchema>(
+    params: &Params,
+    shape: &ParamsShape<T>,
+) -> MethodResult<T> {
+    let expected = shape.expected;
     let Some(raw) = params.as_str() else {
         return Err(invalid_params(&format!(
             "params are missing; expected {expected}"
         )));
     };
-    serde_json::from_str(raw).map_err(|e| {
+    if raw.starts_with('[') {
+        return Err(invalid_params(&format!(
+            "params must be an object of named members, not an array (params by position are not accepted); expected {expected}"
+        )));
+    }
+    let parsed = serde_json::from_str(raw).map_err(|e| {
         invalid_params(&format!(
             "{}; expected {expected}",
             param_errors::describe::<T>(raw, &e)
         ))
-    })
+    })?;
+    unknown_members::warn(shape.method, &shape.members, raw);
+    Ok(parsed)
 }
 
 /// Parses params that may be omitted entirely.
-pub fn parse_optional_params<T: DeserializeOwned + Default>(
+pub fn parse_optional_params<T: DeserializeOwned + JsonSchema + Default>(
     params: &Params,
-    expected: &str,
+    shape: &ParamsShape<T>,
 ) -> MethodResult<T> {
     match params.as_str() {
         None => Ok(T::default()),
-        Some(_) => parse_params(params, expected),
+        Some(_) => parse_params(params, shape),
     }
 }
 

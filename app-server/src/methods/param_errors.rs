@@ -34,7 +34,7 @@ pub(super) fn describe<T: DeserializeOwned>(raw: &str, error: &serde_json::Error
 
 /// One step of a path: a member of an object or an element of an array.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub(super) enum Segment {
     Member(String),
     Element(usize),
 }
@@ -112,7 +112,7 @@ fn json_type(expected: &str) -> Option<&'static str> {
 }
 
 /// `params` for the whole, else the path in backticks (`` `clientInfo.name` ``, `` `[0]` ``).
-fn show(path: &[Segment]) -> String {
+pub(super) fn show(path: &[Segment]) -> String {
     if path.is_empty() {
         return "params".to_owned();
     }

@@ -2,20 +2,22 @@
 //! (single-flight) when that is the fix.
 
 use auth_core::{RejectedRequest, Secret};
-use auth_protocol::{ReportAuthFailureParams, ReportAuthFailureResult};
+use auth_protocol::{ReportAuthFailureParams, ReportAuthFailureResult, method};
 use jsonrpsee::types::Params;
 
-use super::{MethodResult, ServerContext, parse_params};
+use super::{MethodResult, ParamsShape, ServerContext, parse_params};
 use crate::convert;
 
-const EXPECTED: &str =
-    r#"{"status":integer,"body"?:string,"wwwAuthenticate"?:string,"rejectedToken"?:string}"#;
+static PARAMS: ParamsShape<ReportAuthFailureParams> = ParamsShape::new(
+    method::REPORT_AUTH_FAILURE,
+    r#"{"status":integer,"body"?:string,"wwwAuthenticate"?:string,"rejectedToken"?:string}"#,
+);
 
 pub async fn handle(
     context: &ServerContext,
     params: Params<'static>,
 ) -> MethodResult<ReportAuthFailureResult> {
-    let params: ReportAuthFailureParams = parse_params(&params, EXPECTED)?;
+    let params: ReportAuthFailureParams = parse_params(&params, &PARAMS)?;
     let request = RejectedRequest {
         status: params.status,
         body: params.body,

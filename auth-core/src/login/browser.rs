@@ -46,7 +46,7 @@ pub(super) async fn start(
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(authorization), Some(token)) = (endpoints.authorization, endpoints.token) else {
         return Err(AuthError::ProviderUnavailable(
-            "the provider has no authorization or token endpoint: configure them in config.toml, or use login type \"deviceCode\"".into(),
+            "the provider has no authorization or token endpoint: configure them in config.toml, or sign in with a device code instead".into(),
         ));
     };
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {

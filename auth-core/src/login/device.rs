@@ -104,7 +104,7 @@ pub(super) async fn start(
         (endpoints.device_authorization, endpoints.token)
     else {
         return Err(AuthError::ProviderUnavailable(
-            "the provider has no device authorization endpoint: set device_authorization_endpoint in config.toml, or use login type \"oauth\"".into(),
+            "the provider has no device authorization endpoint: set device_authorization_endpoint in config.toml, or sign in in a browser instead".into(),
         ));
     };
     let config = client.config();
