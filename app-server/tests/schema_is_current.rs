@@ -1,4 +1,4 @@
-//! SPEC §11: `schema/` (JSON Schema and TypeScript bindings) is exactly what
+//! docs/protocol.md (schema and bindings): `schema/` (JSON Schema and TypeScript bindings) is exactly what
 //! `generate-json-schema` writes from `protocol/`.
 //! (Being an integration test of this package, it also makes `cargo test` build the binary
 //! that the end-to-end tests in `tests/` spawn.)

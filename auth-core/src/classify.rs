@@ -1,5 +1,5 @@
 //! Is a failed refresh worth retrying? One pure function from what the token endpoint
-//! answered (or how the request failed) to `transient` / `permanent`, exactly as SPEC §6's
+//! answered (or how the request failed) to `transient` / `permanent`, exactly as docs/refresh-policy.md's
 //! table says. A WAF's HTML 403 or a 429 must never sign the user out; an RFC 6749 error code
 //! on a 4xx always does.
 

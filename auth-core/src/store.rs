@@ -5,7 +5,7 @@
 //! separate `auth.json.lock` (the rename replaces `auth.json` itself, so a lock on it would
 //! coordinate nothing) from their re-read until their write is done.
 //!
-//! What a file can make the server do is bounded (SPEC §12 "Bounds"): `auth.json` that is not
+//! What a file can make the server do is bounded (docs/storage.md, bounds): `auth.json` that is not
 //! a regular file (a FIFO, a device, through a symlink or not) or holds more than
 //! [`MAX_FILE_BYTES`] is unreadable, and is never opened for a blocking read; the lock file is
 //! created 0600 and never followed through a symlink.

@@ -1,6 +1,6 @@
 //! JSON-RPC error codes. The server maps its internal errors to these in one place.
 
-/// Error codes of `SPEC.md` §10, plus the server's own additions (documented in
+/// Error codes of the contract (docs/protocol.md, errors), plus the server's own additions (documented in
 /// `protocol/README.md`).
 pub mod error_code {
     pub const PARSE_ERROR: i32 = -32700;

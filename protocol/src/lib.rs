@@ -2,7 +2,7 @@
 //! travel as JSON-RPC 2.0 messages over stdin/stdout.
 //!
 //! This crate does no I/O. Naming conventions live in serde attributes (camelCase fields,
-//! `type`-tagged unions) so that every type serializes exactly as `SPEC.md` shows, and the JSON
+//! `type`-tagged unions) so that every type serializes exactly as docs/protocol.md shows, and the JSON
 //! Schema in `schema/` is generated from these same types (see [`schema`]).
 
 mod errors;

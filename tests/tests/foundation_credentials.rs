@@ -1,4 +1,4 @@
-//! SPEC §4, §5, §7 over real pipes: API-key and host-token logins, logout, the file on disk,
+//! docs/protocol.md and docs/storage.md over real pipes: API-key and host-token logins, logout, the file on disk,
 //! a corrupt or unwritable store, two processes on one home, and secrets kept out of logs.
 
 use std::path::Path;
@@ -223,7 +223,7 @@ async fn a_corrupt_file_is_reported_never_lost_and_moved_aside_by_login() {
     assert_eq!(moved.count(), 2);
 }
 
-/// `auth.json` that is not a regular file (SPEC §12 "Bounds"), made by `make`: `-32011` at
+/// `auth.json` that is not a regular file (docs/storage.md, bounds), made by `make`: `-32011` at
 /// once, never a hang or an unbounded read; a login moves it aside, and the server exits on
 /// stdin EOF.
 #[cfg(unix)]
@@ -310,7 +310,7 @@ async fn an_unwritable_home_gives_a_clear_error_and_the_server_keeps_serving() {
 }
 
 /// Under `ulimit -f`, a write past the limit used to kill the server with SIGXFSZ; it is a
-/// failed write like any other (SPEC §12 "Bounds").
+/// failed write like any other (docs/storage.md, bounds).
 #[tokio::test]
 async fn a_file_size_limit_fails_the_write_without_killing_the_server() {
     let home = tempfile::tempdir().unwrap();

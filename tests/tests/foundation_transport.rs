@@ -1,4 +1,4 @@
-//! SPEC §2–§3 over real pipes: framing, bad input that must not stop the server, batches,
+//! docs/protocol.md (transport, lifecycle) over real pipes: framing, bad input that must not stop the server, batches,
 //! ids, concurrency, and the handshake's line order.
 
 use auth_app_server_tests::ServerProcess;

@@ -1,4 +1,4 @@
-//! SPEC §3: the `initialize` handshake, over pipes.
+//! docs/protocol.md (lifecycle): the `initialize` handshake, over pipes.
 
 use auth_app_server_tests::ServerProcess;
 use serde_json::json;

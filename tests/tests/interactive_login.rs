@@ -1,4 +1,4 @@
-//! Interactive sign-in end to end (SPEC §4, §9): browser login with PKCE on the loopback
+//! Interactive sign-in end to end (docs/protocol.md, docs/security.md): browser login with PKCE on the loopback
 //! listener, device code, cancel, revocation on logout, and discovery from a protected
 //! resource, against the fake issuer.
 

@@ -1,4 +1,4 @@
-//! Bounds on what a provider can make the server do (SPEC §12 "Bounds"), over pipes against
+//! Bounds on what a provider can make the server do (docs/refresh-policy.md, bounds), over pipes against
 //! the fake issuer answering with hostile values: device authorization numbers far outside
 //! any sane range are clamped (never a panic or an overflow), and addresses to show the user
 //! that are not https are refused.

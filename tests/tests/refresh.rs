@@ -1,4 +1,4 @@
-//! SPEC §6 end to end: the real binary against the fake issuer, counting every request that
+//! docs/refresh-policy.md end to end: the real binary against the fake issuer, counting every request that
 //! reaches the token endpoint.
 
 use std::path::Path;

@@ -2,8 +2,9 @@
 //! at the provider's interval (`slow_down` adds 5 s for good) until the user approves, denies,
 //! or the code expires. Connection errors and 5xx back off and keep polling until expiry.
 //!
-//! What the provider says is bounded before it is used: its numbers are clamped (SPEC §12
-//! "Bounds"), and the addresses shown to the user must be https (http only on loopback).
+//! What the provider says is bounded before it is used: its numbers are clamped
+//! (docs/refresh-policy.md, bounds on provider answers), and the addresses shown to the user
+//! must be https (http only on loopback).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
