@@ -48,6 +48,12 @@ pub struct Endpoints {
     pub token: Option<Url>,
     pub device_authorization: Option<Url>,
     pub revocation: Option<Url>,
+    /// RFC 9207: the metadata promises `iss` in every authorization response
+    /// (`authorization_response_iss_parameter_supported: true`).
+    pub iss_parameter_supported: bool,
+    /// `code_challenge_methods_supported` as the metadata lists it; `None` when it does not
+    /// (Entra ID omits it).
+    pub code_challenge_methods: Option<Vec<String>>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -198,6 +204,7 @@ impl ProviderClient {
             token: self.config.token_endpoint.clone(),
             device_authorization: self.config.device_authorization_endpoint.clone(),
             revocation: self.config.revocation_endpoint.clone(),
+            ..Endpoints::default()
         };
         let complete = configured.authorization.is_some()
             && configured.token.is_some()
@@ -227,6 +234,8 @@ impl ProviderClient {
             revocation: configured
                 .revocation
                 .or_else(|| discovered.revocation.clone()),
+            iss_parameter_supported: discovered.iss_parameter_supported,
+            code_challenge_methods: discovered.code_challenge_methods.clone(),
         })
     }
 
@@ -273,6 +282,12 @@ impl ProviderClient {
                                 .device_authorization
                                 .or(endpoints.device_authorization),
                             revocation: first.revocation.or(endpoints.revocation),
+                            // A promise of `iss` in any document binds the provider.
+                            iss_parameter_supported: first.iss_parameter_supported
+                                || endpoints.iss_parameter_supported,
+                            code_challenge_methods: first
+                                .code_challenge_methods
+                                .or(endpoints.code_challenge_methods),
                         },
                     });
                 }
@@ -514,6 +529,11 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         token_endpoint: Option<String>,
         device_authorization_endpoint: Option<String>,
         revocation_endpoint: Option<String>,
+        // Read leniently: a member of an unexpected type is taken as not stated.
+        #[serde(default)]
+        authorization_response_iss_parameter_supported: serde_json::Value,
+        #[serde(default)]
+        code_challenge_methods_supported: serde_json::Value,
     }
     let metadata: Metadata =
         serde_json::from_slice(body).map_err(|_| "not a JSON metadata document".to_owned())?;
@@ -538,6 +558,16 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
             metadata.device_authorization_endpoint,
         )?,
         revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
+        iss_parameter_supported: metadata.authorization_response_iss_parameter_supported
+            == serde_json::Value::Bool(true),
+        code_challenge_methods: metadata.code_challenge_methods_supported.as_array().map(
+            |methods| {
+                methods
+                    .iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            },
+        ),
     })
 }
 
@@ -600,7 +630,7 @@ fn metadata_urls(issuer: &Url) -> Vec<Url> {
 }
 
 /// Issuer identifiers compare equal when they differ at most by one trailing slash.
-fn same_identifier(a: &str, b: &str) -> bool {
+pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     let trim = |s: &str| s.strip_suffix('/').unwrap_or(s).to_owned();
     trim(a) == trim(b)
 }
@@ -668,6 +698,31 @@ mod tests {
             "https://evil.example",
             "https://i.example"
         ));
+    }
+
+    #[test]
+    fn metadata_states_iss_support_and_pkce_methods_leniently() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let parse = |extra: &str| {
+            let body = format!(r#"{{"issuer":"https://id.example.com"{extra}}}"#);
+            parse_metadata(body.as_bytes(), &issuer).unwrap()
+        };
+        let plain = parse("");
+        assert!(!plain.iss_parameter_supported);
+        assert_eq!(plain.code_challenge_methods, None);
+        let stated = parse(
+            r#","authorization_response_iss_parameter_supported":true,"code_challenge_methods_supported":["plain","S256",7]"#,
+        );
+        assert!(stated.iss_parameter_supported);
+        assert_eq!(
+            stated.code_challenge_methods,
+            Some(vec!["plain".to_owned(), "S256".to_owned()])
+        );
+        let odd = parse(
+            r#","authorization_response_iss_parameter_supported":"true","code_challenge_methods_supported":"S256""#,
+        );
+        assert!(!odd.iss_parameter_supported, "only JSON true promises iss");
+        assert_eq!(odd.code_challenge_methods, None);
     }
 
     #[test]

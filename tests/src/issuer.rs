@@ -131,6 +131,15 @@ struct State {
     jwt_access_tokens: bool,
     client_ids: Vec<String>,
     counter: usize,
+    /// RFC 9207: the metadata says `authorization_response_iss_parameter_supported: true` and
+    /// redirects carry `iss` (off by default, as most providers still are).
+    iss_parameter: bool,
+    /// What redirects say `iss` is, whatever the metadata says: `Some(None)` no `iss` at all.
+    redirect_iss: Option<Option<String>>,
+    /// `code_challenge_methods_supported` of the metadata (`None`: not stated).
+    code_challenge_methods: Option<Vec<String>>,
+    /// Every `POST /device/code` form, in order.
+    device_requests: Vec<HashMap<String, String>>,
 }
 
 /// Where a metadata document is, for an issuer mounted under a path `/o`.
@@ -234,6 +243,10 @@ impl FakeIssuer {
                 .chain(options.extra_client_ids)
                 .collect(),
             counter: 0,
+            iss_parameter: false,
+            redirect_iss: None,
+            code_challenge_methods: Some(vec!["S256".to_owned()]),
+            device_requests: Vec::new(),
         }));
         let shared = state.clone();
         let base = url.clone();
@@ -346,6 +359,43 @@ impl FakeIssuer {
         self.state().stated_issuer = Some(issuer.map(str::to_owned));
     }
 
+    /// Behaves as an RFC 9207 server: the metadata says
+    /// `authorization_response_iss_parameter_supported: true` and every redirect of
+    /// [`approve_authorization`](Self::approve_authorization) / [`deny_authorization`](Self::deny_authorization)
+    /// carries `iss`.
+    pub fn advertise_iss_parameter(&self) {
+        self.state().iss_parameter = true;
+    }
+
+    /// Makes later redirects carry `iss=<iss>` (`None`: no `iss`), whatever the metadata says:
+    /// a response forged by, or mixed up with, another issuer.
+    pub fn set_redirect_iss(&self, iss: Option<&str>) {
+        self.state().redirect_iss = Some(iss.map(str::to_owned));
+    }
+
+    /// What the metadata lists as `code_challenge_methods_supported` (`None`: the member is
+    /// left out, as Entra ID does). `["S256"]` unless changed.
+    pub fn set_code_challenge_methods(&self, methods: Option<&[&str]>) {
+        self.state().code_challenge_methods =
+            methods.map(|m| m.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The forms of every device authorization request (`POST /device/code`), in order.
+    pub fn device_requests(&self) -> Vec<HashMap<String, String>> {
+        self.state().device_requests.clone()
+    }
+
+    /// `&iss=...` for a redirect, as the switches say.
+    fn iss_suffix(&self) -> String {
+        let state = self.state();
+        let iss = match &state.redirect_iss {
+            Some(iss) => iss.clone(),
+            None => state.iss_parameter.then(|| self.url.clone()),
+        };
+        iss.map(|iss| format!("&iss={}", encode(&iss)))
+            .unwrap_or_default()
+    }
+
     /// Makes the protected resource metadata claim another resource (an impersonation).
     pub fn claim_resource(&self, resource: &str) {
         self.state().claimed_resource = Some(resource.to_owned());
@@ -435,9 +485,11 @@ impl FakeIssuer {
             redirect_uri: redirect_uri.clone(),
             used: false,
         });
+        drop(state);
         format!(
-            "{redirect_uri}?code={code}&state={}",
-            encode(&query["state"])
+            "{redirect_uri}?code={code}&state={}{}",
+            encode(&query["state"]),
+            self.iss_suffix()
         )
     }
 
@@ -445,9 +497,10 @@ impl FakeIssuer {
     pub fn deny_authorization(&self, auth_url: &str) -> String {
         let query = query_of(auth_url);
         format!(
-            "{}?error=access_denied&state={}",
+            "{}?error=access_denied&state={}{}",
             query["redirect_uri"],
-            encode(&query["state"])
+            encode(&query["state"]),
+            self.iss_suffix()
         )
     }
 }
@@ -560,10 +613,15 @@ async fn handle(
     state: &Mutex<State>,
     base: &str,
 ) -> Response<Full<Bytes>> {
-    let (mount, forms, stated) = {
+    let (mount, forms, stated, iss_parameter, methods) = {
         let state = state.lock().unwrap();
-        let stated = state.stated_issuer.clone();
-        (state.mount.clone(), state.metadata.clone(), stated)
+        (
+            state.mount.clone(),
+            state.metadata.clone(),
+            state.stated_issuer.clone(),
+            state.iss_parameter,
+            state.code_challenge_methods.clone(),
+        )
     };
     let full = request.uri().path().to_owned();
     let metadata_form = if full == format!("/.well-known/oauth-authorization-server{mount}") {
@@ -597,9 +655,14 @@ async fn handle(
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
             "device_authorization_endpoint": format!("{base}/device/code"),
-            "code_challenge_methods_supported": ["S256"],
             "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
         });
+        if let Some(methods) = methods {
+            metadata["code_challenge_methods_supported"] = json!(methods);
+        }
+        if iss_parameter {
+            metadata["authorization_response_iss_parameter_supported"] = json!(true);
+        }
         match stated {
             None => {}
             Some(None) => {
@@ -774,6 +837,7 @@ fn device_authorization(
         return oauth_error(401, "invalid_client");
     }
     let mut state = state.lock().unwrap();
+    state.device_requests.push(form.clone());
     state.counter += 1;
     let n = state.counter;
     let user_code = format!("WDJB-{n:04}");

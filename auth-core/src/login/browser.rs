@@ -1,7 +1,8 @@
 //! The browser flow: authorization code with PKCE, answered on a one-shot loopback listener
 //! `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3). A callback with a missing or wrong
-//! `state` is answered 400 and ignored; the listener closes after success, an `error=`
-//! callback, cancel or the timeout.
+//! `state` is answered 400 and ignored; one whose `iss` names another issuer (or lacks the
+//! `iss` the metadata promises, RFC 9207) ends the login without exchanging its code; the
+//! listener closes after success, an `error=` callback, a refused `iss`, cancel or the timeout.
 
 use std::convert::Infallible;
 use std::io;
@@ -16,6 +17,7 @@ use reqwest::Url;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::callback::{ResponseCheck, Verdict, query_pairs};
 use super::pkce::{Pkce, random_state};
 use super::{CancelSignal, LoginStart, exchange_failure, login_timeout};
 use crate::error::AuthError;
@@ -49,6 +51,8 @@ pub(super) async fn start(
             "the provider has no authorization or token endpoint: configure them in config.toml, or use login type \"deviceCode\"".into(),
         ));
     };
+    // Responses are checked against the issuer as discovery recorded it (RFC 9207).
+    let issuer = client.issuer_identifier().await.map_err(AuthError::from)?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
         AuthError::ProviderUnavailable(format!(
             "cannot listen on 127.0.0.1 for the sign-in redirect: {e}"
@@ -60,13 +64,13 @@ pub(super) async fn start(
         .port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let pkce = Pkce::new();
-    let state = random_state();
+    let check = ResponseCheck::new(random_state(), issuer, endpoints.iss_parameter_supported);
     let auth_url = authorization_url(
         &authorization,
         &client,
         &redirect_uri,
         &pkce.challenge,
-        state.expose(),
+        check.state().expose(),
     );
 
     let (login_id, cancel) = manager.register_login();
@@ -78,7 +82,7 @@ pub(super) async fn start(
     };
     let id = login_id.clone();
     tokio::spawn(async move {
-        let result = run(&manager, flow, listener, state, cancel).await;
+        let result = run(&manager, flow, listener, check, cancel).await;
         manager.finish_login(&id, result);
     });
     Ok(LoginStart::Oauth {
@@ -127,11 +131,11 @@ async fn run(
     manager: &AuthManager,
     flow: Flow,
     listener: TcpListener,
-    state: Secret,
+    check: ResponseCheck,
     mut cancel: CancelSignal,
 ) -> Result<(), String> {
     let (callbacks, mut received) = mpsc::channel(4);
-    let serving = accept_loop(listener, Arc::new(state), callbacks);
+    let serving = accept_loop(listener, Arc::new(check), callbacks);
     let outcome = async {
         match received.recv().await {
             Some(Callback::Code { code, done }) => {
@@ -191,7 +195,7 @@ fn accept_retry_delay(error: &io::Error) -> Duration {
 /// Accepts browser connections until dropped. Each connection answers one request and closes.
 async fn accept_loop(
     listener: TcpListener,
-    state: Arc<Secret>,
+    check: Arc<ResponseCheck>,
     callbacks: mpsc::Sender<Callback>,
 ) -> Infallible {
     let mut failing = false;
@@ -209,11 +213,11 @@ async fn accept_loop(
         if std::mem::replace(&mut failing, false) {
             tracing::info!("the sign-in listener accepts connections again");
         }
-        let (state, callbacks) = (state.clone(), callbacks.clone());
+        let (check, callbacks) = (check.clone(), callbacks.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let (state, callbacks) = (state.clone(), callbacks.clone());
-                async move { Ok::<_, Infallible>(answer(request, &state, &callbacks).await) }
+                let (check, callbacks) = (check.clone(), callbacks.clone());
+                async move { Ok::<_, Infallible>(answer(request, &check, &callbacks).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(false)
@@ -225,7 +229,7 @@ async fn accept_loop(
 
 async fn answer(
     request: Request<Incoming>,
-    state: &Secret,
+    check: &ResponseCheck,
     callbacks: &mpsc::Sender<Callback>,
 ) -> Response<Full<Bytes>> {
     if request.method() != hyper::Method::GET || request.uri().path() != "/callback" {
@@ -235,56 +239,37 @@ async fn answer(
             "This address only receives the sign-in redirect.",
         );
     }
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if param("state") != Some(state.expose()) {
-        tracing::warn!("sign-in callback with a missing or wrong state ignored");
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in not accepted",
-            "This answer does not belong to the sign-in in progress (the state does not match). Return to the app and start the sign-in again if needed.",
-        );
-    }
-    if let Some(error) = param("error") {
-        let description = param("error_description")
-            .map(|d| format!(": {}", d.chars().take(200).collect::<String>()));
-        let error = format!(
-            "the provider did not complete the sign-in ({error}{})",
-            description.unwrap_or_default()
-        );
-        let shown = format!("{error}. You can close this window and start again from the app.");
-        let _ = callbacks.send(Callback::Refused { error }).await;
-        return page(StatusCode::OK, "Sign-in not completed", &shown);
-    }
-    let Some(code) = param("code") else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in not accepted",
-            "The redirect carries no authorization code.",
-        );
+    let code = match check.judge(&query_pairs(request.uri().query())) {
+        Verdict::WrongState => {
+            tracing::warn!("sign-in callback with a missing or wrong state ignored");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in not accepted",
+                "This answer does not belong to the sign-in in progress (the state does not match). Return to the app and start the sign-in again if needed.",
+            );
+        }
+        Verdict::NoCode => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in not accepted",
+                "The redirect carries no authorization code.",
+            );
+        }
+        Verdict::MixUp(error) => {
+            tracing::warn!(%error, "sign-in callback refused");
+            let shown = format!("{error}.");
+            let _ = callbacks.send(Callback::Refused { error }).await;
+            return page(StatusCode::BAD_REQUEST, "Sign-in refused", &shown);
+        }
+        Verdict::ProviderError(error) => {
+            let shown = format!("{error}. You can close this window and start again from the app.");
+            let _ = callbacks.send(Callback::Refused { error }).await;
+            return page(StatusCode::OK, "Sign-in not completed", &shown);
+        }
+        Verdict::Code(code) => code,
     };
     let (done, result) = oneshot::channel();
-    if callbacks
-        .send(Callback::Code {
-            code: Secret::new(code),
-            done,
-        })
-        .await
-        .is_err()
-    {
+    if callbacks.send(Callback::Code { code, done }).await.is_err() {
         return page(
             StatusCode::GONE,
             "Sign-in already finished",

@@ -3,6 +3,7 @@
 //! another cancels it. Every login ends with exactly one `LoginCompleted` event.
 
 mod browser;
+mod callback;
 pub(crate) mod device;
 pub mod pkce;
 

@@ -1,0 +1,142 @@
+//! What a browser sign-in accepts from the provider (docs/security.md): the RFC 9207 mix-up
+//! defence on the authorization response (`iss`), end to end against the fake issuer.
+
+use std::path::Path;
+
+use auth_app_server_tests::issuer::CLIENT_ID;
+use auth_app_server_tests::{FakeIssuer, ServerProcess, browser_get};
+use serde_json::{Value, json};
+
+async fn server_for(issuer: &FakeIssuer) -> (tempfile::TempDir, ServerProcess) {
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let server = ServerProcess::start_initialized(home.path()).await;
+    (home, server)
+}
+
+/// `/token` requests that exchanged an authorization code.
+fn code_exchanges(issuer: &FakeIssuer) -> usize {
+    issuer
+        .token_requests()
+        .iter()
+        .filter(|r| r.form.get("grant_type").map(String::as_str) == Some("authorization_code"))
+        .count()
+}
+
+fn read_auth(home: &Path) -> Option<Value> {
+    let bytes = std::fs::read(home.join("auth.json")).ok()?;
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+/// Starts a browser login; (loginId, authUrl).
+async fn start_login(server: &mut ServerProcess) -> (Value, String) {
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
+    (started["loginId"].clone(), auth_url)
+}
+
+#[tokio::test]
+async fn a_response_from_another_issuer_is_refused_and_its_code_never_exchanged() {
+    let issuer = FakeIssuer::start().await;
+    let (home, mut server) = server_for(&issuer).await;
+    let (login_id, auth_url) = start_login(&mut server).await;
+    issuer.set_redirect_iss(Some("https://evil.example"));
+    let redirect = issuer.approve_authorization(&auth_url);
+    assert!(
+        redirect.contains("iss=https%3A%2F%2Fevil.example"),
+        "{redirect}"
+    );
+    let (status, page) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("issuer mismatch"), "{page}");
+
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["loginId"], login_id);
+    assert_eq!(completed["success"], false, "{completed}");
+    let error = completed["error"].as_str().unwrap();
+    assert!(
+        error.contains("issuer mismatch")
+            && error.contains("evil.example")
+            && error.contains(&issuer.url()),
+        "{error}"
+    );
+    assert!(error.contains("no code was exchanged"), "{error}");
+    assert_eq!(code_exchanges(&issuer), 0, "the code never reached /token");
+    assert_eq!(issuer.token_hits(), 0);
+    assert!(read_auth(home.path()).is_none());
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+    assert!(
+        browser_get(&redirect).await.is_none(),
+        "the listener closed with the login"
+    );
+}
+
+#[tokio::test]
+async fn a_response_without_the_promised_iss_is_refused() {
+    let issuer = FakeIssuer::start().await;
+    issuer.advertise_iss_parameter();
+    let (_home, mut server) = server_for(&issuer).await;
+    let (login_id, auth_url) = start_login(&mut server).await;
+    issuer.set_redirect_iss(None);
+    let redirect = issuer.approve_authorization(&auth_url);
+    assert!(!redirect.contains("iss="), "{redirect}");
+    let (status, _) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 400);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(
+        (completed["loginId"].clone(), completed["success"].clone()),
+        (login_id, json!(false))
+    );
+    let error = completed["error"].as_str().unwrap();
+    assert!(
+        error.contains("issuer mismatch")
+            && error.contains("authorization_response_iss_parameter_supported"),
+        "{error}"
+    );
+    assert_eq!(code_exchanges(&issuer), 0);
+}
+
+#[tokio::test]
+async fn a_response_with_the_right_iss_signs_in() {
+    // Promised and present; then present though not promised (it is still checked, and passes).
+    for advertise in [true, false] {
+        let issuer = FakeIssuer::start().await;
+        if advertise {
+            issuer.advertise_iss_parameter();
+        } else {
+            // One trailing slash more than the issuer: the same identifier.
+            issuer.set_redirect_iss(Some(&format!("{}/", issuer.url())));
+        }
+        let (home, mut server) = server_for(&issuer).await;
+        let (login_id, auth_url) = start_login(&mut server).await;
+        let redirect = issuer.approve_authorization(&auth_url);
+        assert!(redirect.contains("&iss="), "{redirect}");
+        let (status, page) = browser_get(&redirect).await.expect("listener is up");
+        assert_eq!(status, 200, "{page}");
+        let completed = server.notification("loginCompleted").await;
+        assert_eq!(completed, json!({"loginId": login_id, "success": true}));
+        assert_eq!(code_exchanges(&issuer), 1);
+        let stored = read_auth(home.path()).unwrap();
+        assert_eq!(stored["client_id"], CLIENT_ID);
+    }
+}
+
+#[tokio::test]
+async fn an_error_response_from_another_issuer_names_the_mismatch() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer).await;
+    let (_login_id, auth_url) = start_login(&mut server).await;
+    issuer.set_redirect_iss(Some("https://evil.example"));
+    let redirect = issuer.deny_authorization(&auth_url);
+    let (status, _) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 400);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"]
+            .as_str()
+            .unwrap()
+            .contains("issuer mismatch"),
+        "{completed}"
+    );
+}
