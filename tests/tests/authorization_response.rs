@@ -1,5 +1,6 @@
 //! What a browser sign-in accepts from the provider (docs/security.md): the RFC 9207 mix-up
-//! defence on the authorization response (`iss`), end to end against the fake issuer.
+//! defence on the authorization response (`iss`) and the PKCE methods the metadata lists, end to
+//! end against the fake issuer.
 
 use std::path::Path;
 
@@ -139,4 +140,41 @@ async fn an_error_response_from_another_issuer_names_the_mismatch() {
             .contains("issuer mismatch"),
         "{completed}"
     );
+}
+
+#[tokio::test]
+async fn metadata_without_s256_fails_a_browser_login_saying_why() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_code_challenge_methods(Some(&["plain"]));
+    let (_home, mut server) = server_for(&issuer).await;
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    assert_eq!(error["code"], -32012, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("code_challenge_methods_supported [plain] without S256"),
+        "{message}"
+    );
+    assert!(message.contains("deviceCode"), "says what to do: {message}");
+    assert!(
+        server.take_notifications("loginCompleted").is_empty(),
+        "no login was started"
+    );
+    // The device flow has no PKCE and still works with this provider.
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    assert_eq!(started["type"], "deviceCode");
+}
+
+#[tokio::test]
+async fn metadata_that_does_not_list_pkce_methods_proceeds() {
+    // Entra ID publishes no code_challenge_methods_supported, yet supports S256.
+    let issuer = FakeIssuer::start().await;
+    issuer.set_code_challenge_methods(None);
+    let (_home, mut server) = server_for(&issuer).await;
+    let (login_id, auth_url) = start_login(&mut server).await;
+    let (status, _) = browser_get(&issuer.approve_authorization(&auth_url))
+        .await
+        .expect("listener is up");
+    assert_eq!(status, 200);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed, json!({"loginId": login_id, "success": true}));
 }

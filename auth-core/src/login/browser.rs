@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use super::callback::{ResponseCheck, Verdict, query_pairs};
-use super::pkce::{Pkce, random_state};
+use super::pkce::{self, Pkce, random_state};
 use super::{CancelSignal, LoginStart, exchange_failure, login_timeout};
 use crate::error::AuthError;
 use crate::manager::AuthManager;
@@ -51,6 +51,8 @@ pub(super) async fn start(
             "the provider has no authorization or token endpoint: configure them in config.toml, or use login type \"deviceCode\"".into(),
         ));
     };
+    pkce::check_methods(endpoints.code_challenge_methods.as_deref())
+        .map_err(AuthError::ProviderUnavailable)?;
     // Responses are checked against the issuer as discovery recorded it (RFC 9207).
     let issuer = client.issuer_identifier().await.map_err(AuthError::from)?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
