@@ -19,9 +19,22 @@ pub enum LoginParams {
     /// Store an API key.
     ApiKey { api_key: SecretString },
     /// Browser sign-in: authorization code with PKCE and a loopback redirect.
-    Oauth,
+    Oauth {
+        /// Scopes to request besides the configured ones and those already granted (step-up,
+        /// e.g. `requiredScopes` of an `insufficientScope` answer). Contract version 2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "Vec<String>")]
+        scopes: Option<Vec<String>>,
+    },
     /// Device authorization grant (RFC 8628).
-    DeviceCode,
+    DeviceCode {
+        /// As for `oauth`. Contract version 2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "Vec<String>")]
+        scopes: Option<Vec<String>>,
+    },
     /// Tokens the host app obtained itself.
     Tokens {
         access_token: SecretString,

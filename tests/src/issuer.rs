@@ -140,6 +140,8 @@ struct State {
     code_challenge_methods: Option<Vec<String>>,
     /// Every `POST /device/code` form, in order.
     device_requests: Vec<HashMap<String, String>>,
+    /// Token responses leave `scope` out (RFC 6749 §5.1: the requested scope was granted).
+    omit_scope: bool,
 }
 
 /// Where a metadata document is, for an issuer mounted under a path `/o`.
@@ -247,6 +249,7 @@ impl FakeIssuer {
             redirect_iss: None,
             code_challenge_methods: Some(vec!["S256".to_owned()]),
             device_requests: Vec::new(),
+            omit_scope: false,
         }));
         let shared = state.clone();
         let base = url.clone();
@@ -378,6 +381,12 @@ impl FakeIssuer {
     pub fn set_code_challenge_methods(&self, methods: Option<&[&str]>) {
         self.state().code_challenge_methods =
             methods.map(|m| m.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Token responses leave `scope` out, as RFC 6749 §5.1 allows when the requested scope was
+    /// granted (by default they say `openid offline_access`).
+    pub fn omit_token_scope(&self) {
+        self.state().omit_scope = true;
     }
 
     /// The forms of every device authorization request (`POST /device/code`), in order.
@@ -792,13 +801,14 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
 fn token_response(state: &mut State, grant: usize) -> Response<Full<Bytes>> {
     let expires_in = state.expires_in;
     let tokens = mint(state, grant, expires_in);
-    json_response(
-        200,
-        json!({
-            "access_token": tokens.access_token, "token_type": "Bearer", "expires_in": expires_in,
-            "refresh_token": tokens.refresh_token, "id_token": tokens.id_token, "scope": "openid offline_access",
-        }),
-    )
+    let mut body = json!({
+        "access_token": tokens.access_token, "token_type": "Bearer", "expires_in": expires_in,
+        "refresh_token": tokens.refresh_token, "id_token": tokens.id_token, "scope": "openid offline_access",
+    });
+    if state.omit_scope {
+        body.as_object_mut().unwrap().remove("scope");
+    }
+    json_response(200, body)
 }
 
 fn refresh(form: &HashMap<String, String>, state: &Mutex<State>) -> Response<Full<Bytes>> {

@@ -42,8 +42,8 @@ pub async fn run(
             // Listen for Ctrl-C before anything is shown, so an early one is not lost.
             let interrupt = Interrupt::listen();
             let started = match how {
-                How::Device => manager.start_device_login().await,
-                _ => manager.start_oauth_login().await,
+                How::Device => manager.start_device_login(&[]).await,
+                _ => manager.start_oauth_login(&[]).await,
             };
             match started {
                 Ok(started) => {

@@ -44,6 +44,7 @@ enum Callback {
 pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(authorization), Some(token)) = (endpoints.authorization, endpoints.token) else {
@@ -73,6 +74,7 @@ pub(super) async fn start(
         &redirect_uri,
         &pkce.challenge,
         check.state().expose(),
+        &scopes,
     );
 
     let (login_id, cancel) = manager.register_login();
@@ -81,6 +83,7 @@ pub(super) async fn start(
         token_endpoint: token,
         redirect_uri,
         verifier: pkce.verifier,
+        scopes,
     };
     let id = login_id.clone();
     tokio::spawn(async move {
@@ -99,6 +102,7 @@ fn authorization_url(
     redirect_uri: &str,
     challenge: &str,
     state: &str,
+    scopes: &[String],
 ) -> Url {
     let config = client.config();
     let mut url = endpoint.clone();
@@ -111,8 +115,8 @@ fn authorization_url(
             .append_pair("state", state)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
-        if !config.scopes.is_empty() {
-            query.append_pair("scope", &config.scopes.join(" "));
+        if !scopes.is_empty() {
+            query.append_pair("scope", &scopes.join(" "));
         }
         if let Some(resource) = &config.resource {
             query.append_pair("resource", resource);
@@ -126,6 +130,8 @@ struct Flow {
     token_endpoint: Url,
     redirect_uri: String,
     verifier: Secret,
+    /// What the authorization request asked for.
+    scopes: Vec<String>,
 }
 
 /// Serves callbacks until the login ends one way or another; the listener closes on return.
@@ -177,7 +183,9 @@ async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(
         .token_request(&flow.token_endpoint, &form)
         .await
         .map_err(|f| exchange_failure(&f))?;
-    manager.store_login(&flow.client, tokens).await
+    manager
+        .store_login(&flow.client, tokens, &flow.scopes)
+        .await
 }
 
 /// How long the listener waits before accepting again after a failure. A failure never ends

@@ -98,6 +98,7 @@ fn check_shown_uri(field: &str, value: &str) -> Result<(), String> {
 pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(device_endpoint), Some(token_endpoint)) =
@@ -108,7 +109,7 @@ pub(super) async fn start(
         ));
     };
     let config = client.config();
-    let scope = config.scopes.join(" ");
+    let scope = scopes.join(" ");
     let mut form = vec![("client_id", config.client_id.as_str())];
     if !scope.is_empty() {
         form.push(("scope", scope.as_str()));
@@ -141,6 +142,7 @@ pub(super) async fn start(
         device_code: grant.device_code,
         interval: Duration::from_secs(grant.interval),
         deadline: Instant::now() + Duration::from_secs(grant.lifetime),
+        scopes,
     };
     let id = login_id.clone();
     tokio::spawn(async move {
@@ -198,6 +200,8 @@ struct Poll {
     device_code: Secret,
     interval: Duration,
     deadline: Instant,
+    /// What the device authorization request asked for.
+    scopes: Vec<String>,
 }
 
 impl Poll {
@@ -223,7 +227,11 @@ impl Poll {
                 answer = self.client.token_request(&self.token_endpoint, &form) => answer,
             };
             let failure = match answer {
-                Ok(tokens) => return manager.store_login(&self.client, tokens).await,
+                Ok(tokens) => {
+                    return manager
+                        .store_login(&self.client, tokens, &self.scopes)
+                        .await;
+                }
                 Err(failure) => failure,
             };
             wait = match failure.code.as_deref() {

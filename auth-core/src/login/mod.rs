@@ -6,6 +6,7 @@ mod browser;
 mod callback;
 pub(crate) mod device;
 pub mod pkce;
+mod scope;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -18,6 +19,8 @@ use crate::classify::RefreshFailure;
 use crate::error::AuthError;
 use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
+
+pub(crate) use scope::{is_scope_token, scope_union};
 
 /// Environment knob: how long the browser flow waits for its callback (default 600 s).
 pub const LOGIN_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOGIN_TIMEOUT_SECS";
@@ -100,20 +103,22 @@ impl PendingLogins {
     }
 }
 
-/// Starts a browser sign-in; `authUrl` is to be opened by the client.
+/// Starts a browser sign-in requesting `scopes`; `authUrl` is to be opened by the client.
 pub(crate) async fn start_browser(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    browser::start(manager, client).await
+    browser::start(manager, client, scopes).await
 }
 
-/// Starts a device-code sign-in.
+/// Starts a device-code sign-in requesting `scopes`.
 pub(crate) async fn start_device(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    device::start(manager, client).await
+    device::start(manager, client, scopes).await
 }
 
 /// Why a code or device-code exchange failed, for `loginCompleted.error`.
