@@ -676,9 +676,30 @@ impl AuthManager {
         }
     }
 
-    /// Registers a new interactive login, cancelling the one still pending.
-    pub(crate) fn register_login(&self) -> (String, CancelSignal) {
-        self.logins.register()
+    /// `completeLogin`: hands the pending browser login `login_id` the address the browser
+    /// ended on, checked like a callback to its listener. A wrong state, an address without a
+    /// code, or no such pending browser login is invalid input, and the login keeps waiting;
+    /// otherwise the login ends as usual, with `loginCompleted`.
+    pub async fn complete_login(
+        &self,
+        login_id: &str,
+        callback_url: &Secret,
+    ) -> Result<(), AuthError> {
+        let Some(inbox) = self.logins.inbox(login_id) else {
+            return Err(AuthError::InvalidInput(
+                "no browser sign-in with this loginId is pending (it ended, was canceled, is a device-code sign-in, or never existed): start one with login {\"type\":\"oauth\"}".into(),
+            ));
+        };
+        inbox
+            .complete(callback_url)
+            .await
+            .map_err(AuthError::InvalidInput)
+    }
+
+    /// Registers a new interactive login, cancelling the one still pending. A browser login
+    /// brings the inbox that `complete_login` feeds.
+    pub(crate) fn register_login(&self, inbox: Option<login::Inbox>) -> (String, CancelSignal) {
+        self.logins.register(inbox)
     }
 
     /// Ends login `id`: forgets it and tells clients how it ended.

@@ -1,4 +1,4 @@
-//! `login`, `cancelLogin` and `logout`.
+//! `login`, `cancelLogin`, `completeLogin` and `logout`.
 
 use std::fmt;
 
@@ -128,6 +128,24 @@ pub enum CancelLoginStatus {
     Canceled,
     NotFound,
 }
+
+/// `completeLogin` (contract version 2): the address the browser ended on after a browser
+/// sign-in, for when the browser cannot reach this machine's loopback (SSH, containers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteLoginParams {
+    /// The `loginId` of the pending `oauth` login.
+    pub login_id: String,
+    /// The whole address from the browser's address bar
+    /// (`http://127.0.0.1:<port>/callback?code=...&state=...`). It carries the authorization
+    /// code: treat it as a secret.
+    pub callback_url: SecretString,
+}
+
+/// `completeLogin`'s answer: the address was accepted; `loginCompleted` tells how the login
+/// ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+pub struct CompleteLoginResult {}
 
 /// `logout` takes no params (or `{}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]

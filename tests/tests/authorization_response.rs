@@ -1,6 +1,7 @@
 //! What a browser sign-in accepts from the provider (docs/security.md): the RFC 9207 mix-up
-//! defence on the authorization response (`iss`) and the PKCE methods the metadata lists, end to
-//! end against the fake issuer.
+//! defence on the authorization response (`iss`), the PKCE methods the metadata lists, and
+//! `completeLogin` (the address the browser ended on, checked like a callback to the
+//! listener), end to end against the fake issuer.
 
 use std::path::Path;
 
@@ -177,4 +178,148 @@ async fn metadata_that_does_not_list_pkce_methods_proceeds() {
     assert_eq!(status, 200);
     let completed = server.notification("loginCompleted").await;
     assert_eq!(completed, json!({"loginId": login_id, "success": true}));
+}
+
+#[tokio::test]
+async fn complete_login_finishes_a_browser_login_with_the_listeners_checks() {
+    let issuer = FakeIssuer::start().await;
+    let (home, mut server) = server_for(&issuer).await;
+    let (login_id, auth_url) = start_login(&mut server).await;
+    let redirect = issuer.approve_authorization(&auth_url);
+    let state = auth_app_server_tests::query_param(&redirect, "state").unwrap();
+
+    // Refused, and the login keeps waiting: a forged state, a missing one, no code, not an
+    // address, an unknown login. No error quotes the address (it holds the code).
+    let forged = redirect.replace(&format!("state={state}"), "state=forged");
+    let without_state = redirect.replace(&format!("&state={state}"), "");
+    let without_code = redirect.replace("code=", "nocode=");
+    let cases = [
+        (login_id.clone(), forged.clone(), "state"),
+        (login_id.clone(), without_state, "state"),
+        (login_id.clone(), without_code, "code"),
+        (
+            login_id.clone(),
+            "code-1 pasted alone".to_owned(),
+            "not an address",
+        ),
+        (
+            json!("login-unknown"),
+            redirect.clone(),
+            "no browser sign-in",
+        ),
+    ];
+    for (id, url, says) in cases {
+        let error = server
+            .call_error("completeLogin", json!({"loginId": id, "callbackUrl": url}))
+            .await;
+        assert_eq!(error["code"], -32602, "{url}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(says), "{url}: {message}");
+        assert!(!message.contains("code-1"), "never quoted: {message}");
+    }
+    assert!(server.take_notifications("loginCompleted").is_empty());
+    assert_eq!(issuer.token_hits(), 0);
+
+    let result = server
+        .call(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": redirect}),
+        )
+        .await;
+    assert_eq!(result, json!({}));
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed, json!({"loginId": login_id, "success": true}));
+    assert_eq!(code_exchanges(&issuer), 1);
+    let stored = read_auth(home.path()).unwrap();
+    assert!(stored["tokens"]["access_token"].is_string());
+    assert!(
+        browser_get(&redirect).await.is_none(),
+        "the listener closed with the login"
+    );
+    let error = server
+        .call_error(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": redirect}),
+        )
+        .await;
+    assert_eq!(error["code"], -32602, "the login has ended: {error}");
+    assert!(!server.stderr().contains("code-1"), "{}", server.stderr());
+}
+
+#[tokio::test]
+async fn complete_login_ends_the_login_on_an_error_or_a_mixed_up_issuer() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer).await;
+
+    let (login_id, auth_url) = start_login(&mut server).await;
+    let denied = issuer.deny_authorization(&auth_url);
+    let result = server
+        .call(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": denied}),
+        )
+        .await;
+    assert_eq!(result, json!({}));
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"]
+            .as_str()
+            .unwrap()
+            .contains("access_denied"),
+        "{completed}"
+    );
+
+    let (login_id, auth_url) = start_login(&mut server).await;
+    issuer.set_redirect_iss(Some("https://evil.example"));
+    let mixed_up = issuer.approve_authorization(&auth_url);
+    server
+        .call(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": mixed_up}),
+        )
+        .await;
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false);
+    assert!(
+        completed["error"]
+            .as_str()
+            .unwrap()
+            .contains("issuer mismatch"),
+        "{completed}"
+    );
+    assert_eq!(code_exchanges(&issuer), 0, "no code was exchanged");
+}
+
+#[tokio::test]
+async fn the_first_answer_wins_and_a_device_login_takes_no_address() {
+    let issuer = FakeIssuer::start().await;
+    let (_home, mut server) = server_for(&issuer).await;
+    let (login_id, auth_url) = start_login(&mut server).await;
+    let redirect = issuer.approve_authorization(&auth_url);
+    // The browser reached the listener after all: the pasted address comes too late.
+    let (status, _) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 200);
+    let error = server
+        .call_error(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": redirect}),
+        )
+        .await;
+    assert_eq!(error["code"], -32602, "{error}");
+    assert_eq!(server.notification("loginCompleted").await["success"], true);
+    assert_eq!(code_exchanges(&issuer), 1);
+
+    let device = server.call("login", json!({"type": "deviceCode"})).await;
+    let error = server
+        .call_error(
+            "completeLogin",
+            json!({"loginId": device["loginId"], "callbackUrl": redirect}),
+        )
+        .await;
+    assert_eq!(error["code"], -32602);
+    assert!(
+        error["message"].as_str().unwrap().contains("device-code"),
+        "{error}"
+    );
 }

@@ -3,10 +3,15 @@
 //! `state` is answered 400 and ignored; one whose `iss` names another issuer (or lacks the
 //! `iss` the metadata promises, RFC 9207) ends the login without exchanging its code; the
 //! listener closes after success, an `error=` callback, a refused `iss`, cancel or the timeout.
+//!
+//! When the browser cannot reach this machine's loopback (SSH, containers), the user pastes
+//! the address it ended on and `completeLogin` hands it to the same [`Inbox`]: same checks,
+//! and the first accepted answer (from either way in) is the login's answer.
 
 use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -30,7 +35,7 @@ const CONNECTION_LIMIT: Duration = Duration::from_secs(30);
 /// The pause before accepting again when the system lacks resources.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// What a browser brought to the listener.
+/// The answer a login got, from the listener or `completeLogin`.
 enum Callback {
     Code {
         code: Secret,
@@ -39,6 +44,69 @@ enum Callback {
     Refused {
         error: String,
     },
+}
+
+/// Where the authorization responses of one pending browser login go, from the listener and
+/// from `completeLogin`. Both judge them with the same [`ResponseCheck`]; the first accepted
+/// one (a code, `error=`, a refused `iss`) is the login's answer, and later ones are too late.
+#[derive(Clone)]
+pub(crate) struct Inbox {
+    check: Arc<ResponseCheck>,
+    callbacks: mpsc::Sender<Callback>,
+    answered: Arc<AtomicBool>,
+}
+
+impl Inbox {
+    fn new(check: ResponseCheck) -> (Self, mpsc::Receiver<Callback>) {
+        let (callbacks, received) = mpsc::channel(1);
+        let inbox = Self {
+            check: Arc::new(check),
+            callbacks,
+            answered: Arc::new(AtomicBool::new(false)),
+        };
+        (inbox, received)
+    }
+
+    /// Hands the login its answer; false when it already has one (or has ended).
+    async fn hand_over(&self, callback: Callback) -> bool {
+        if self.answered.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.callbacks.send(callback).await.is_ok()
+    }
+
+    /// `completeLogin`: the address the browser ended on, pasted by the user. A wrong state or
+    /// an address without a code is refused (the error says why, never quoting the address,
+    /// which may hold a code) and the login keeps waiting.
+    pub(crate) async fn complete(&self, callback_url: &Secret) -> Result<(), String> {
+        let url = Url::parse(callback_url.expose().trim()).map_err(|_| {
+            "`callbackUrl` is not an address: pass the whole address the browser ended on (it starts with http://127.0.0.1:); the sign-in keeps waiting".to_owned()
+        })?;
+        let callback = match self.check.judge(&query_pairs(url.query())) {
+            Verdict::WrongState => {
+                tracing::warn!("completeLogin with a missing or wrong state refused");
+                return Err("`callbackUrl` does not belong to this sign-in (its state is missing or does not match); the sign-in keeps waiting for its own address".to_owned());
+            }
+            Verdict::NoCode => {
+                return Err("`callbackUrl` carries neither an authorization code nor an error; the sign-in keeps waiting: pass the whole address the browser ended on".to_owned());
+            }
+            Verdict::MixUp(error) => {
+                tracing::warn!(%error, "completeLogin address refused");
+                Callback::Refused { error }
+            }
+            Verdict::ProviderError(error) => Callback::Refused { error },
+            // Its outcome comes with `loginCompleted`.
+            Verdict::Code(code) => Callback::Code {
+                code,
+                done: oneshot::channel().0,
+            },
+        };
+        if self.hand_over(callback).await {
+            Ok(())
+        } else {
+            Err("this sign-in already has its answer: wait for loginCompleted".to_owned())
+        }
+    }
 }
 
 pub(super) async fn start(
@@ -77,7 +145,8 @@ pub(super) async fn start(
         &scopes,
     );
 
-    let (login_id, cancel) = manager.register_login();
+    let (inbox, received) = Inbox::new(check);
+    let (login_id, cancel) = manager.register_login(Some(inbox.clone()));
     let flow = Flow {
         client,
         token_endpoint: token,
@@ -87,7 +156,7 @@ pub(super) async fn start(
     };
     let id = login_id.clone();
     tokio::spawn(async move {
-        let result = run(&manager, flow, listener, check, cancel).await;
+        let result = run(&manager, flow, listener, (inbox, received), cancel).await;
         manager.finish_login(&id, result);
     });
     Ok(LoginStart::Oauth {
@@ -139,11 +208,10 @@ async fn run(
     manager: &AuthManager,
     flow: Flow,
     listener: TcpListener,
-    check: ResponseCheck,
+    (inbox, mut received): (Inbox, mpsc::Receiver<Callback>),
     mut cancel: CancelSignal,
 ) -> Result<(), String> {
-    let (callbacks, mut received) = mpsc::channel(4);
-    let serving = accept_loop(listener, Arc::new(check), callbacks);
+    let serving = accept_loop(listener, inbox);
     let outcome = async {
         match received.recv().await {
             Some(Callback::Code { code, done }) => {
@@ -203,11 +271,7 @@ fn accept_retry_delay(error: &io::Error) -> Duration {
 }
 
 /// Accepts browser connections until dropped. Each connection answers one request and closes.
-async fn accept_loop(
-    listener: TcpListener,
-    check: Arc<ResponseCheck>,
-    callbacks: mpsc::Sender<Callback>,
-) -> Infallible {
+async fn accept_loop(listener: TcpListener, inbox: Inbox) -> Infallible {
     let mut failing = false;
     loop {
         let stream = match listener.accept().await {
@@ -223,11 +287,11 @@ async fn accept_loop(
         if std::mem::replace(&mut failing, false) {
             tracing::info!("the sign-in listener accepts connections again");
         }
-        let (check, callbacks) = (check.clone(), callbacks.clone());
+        let inbox = inbox.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let (check, callbacks) = (check.clone(), callbacks.clone());
-                async move { Ok::<_, Infallible>(answer(request, &check, &callbacks).await) }
+                let inbox = inbox.clone();
+                async move { Ok::<_, Infallible>(answer(request, &inbox).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(false)
@@ -237,11 +301,7 @@ async fn accept_loop(
     }
 }
 
-async fn answer(
-    request: Request<Incoming>,
-    check: &ResponseCheck,
-    callbacks: &mpsc::Sender<Callback>,
-) -> Response<Full<Bytes>> {
+async fn answer(request: Request<Incoming>, inbox: &Inbox) -> Response<Full<Bytes>> {
     if request.method() != hyper::Method::GET || request.uri().path() != "/callback" {
         return page(
             StatusCode::NOT_FOUND,
@@ -249,7 +309,14 @@ async fn answer(
             "This address only receives the sign-in redirect.",
         );
     }
-    let code = match check.judge(&query_pairs(request.uri().query())) {
+    let too_late = || {
+        page(
+            StatusCode::GONE,
+            "Sign-in already finished",
+            "You can close this window.",
+        )
+    };
+    let code = match inbox.check.judge(&query_pairs(request.uri().query())) {
         Verdict::WrongState => {
             tracing::warn!("sign-in callback with a missing or wrong state ignored");
             return page(
@@ -268,23 +335,23 @@ async fn answer(
         Verdict::MixUp(error) => {
             tracing::warn!(%error, "sign-in callback refused");
             let shown = format!("{error}.");
-            let _ = callbacks.send(Callback::Refused { error }).await;
+            if !inbox.hand_over(Callback::Refused { error }).await {
+                return too_late();
+            }
             return page(StatusCode::BAD_REQUEST, "Sign-in refused", &shown);
         }
         Verdict::ProviderError(error) => {
             let shown = format!("{error}. You can close this window and start again from the app.");
-            let _ = callbacks.send(Callback::Refused { error }).await;
+            if !inbox.hand_over(Callback::Refused { error }).await {
+                return too_late();
+            }
             return page(StatusCode::OK, "Sign-in not completed", &shown);
         }
         Verdict::Code(code) => code,
     };
     let (done, result) = oneshot::channel();
-    if callbacks.send(Callback::Code { code, done }).await.is_err() {
-        return page(
-            StatusCode::GONE,
-            "Sign-in already finished",
-            "You can close this window.",
-        );
+    if !inbox.hand_over(Callback::Code { code, done }).await {
+        return too_late();
     }
     match result.await {
         Ok(Ok(())) => page(

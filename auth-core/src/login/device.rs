@@ -135,7 +135,7 @@ pub(super) async fn start(
     }
     let grant = parse_grant(&body).map_err(unavailable)?;
     // Only a usable answer cancels the login still pending.
-    let (login_id, cancel) = manager.register_login();
+    let (login_id, cancel) = manager.register_login(None);
     let poll = Poll {
         client: client.clone(),
         token_endpoint,

@@ -20,6 +20,7 @@ use crate::error::AuthError;
 use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
 
+pub(crate) use browser::Inbox;
 pub(crate) use scope::{is_scope_token, scope_union};
 
 /// Environment knob: how long the browser flow waits for its callback (default 600 s).
@@ -52,6 +53,8 @@ pub(crate) struct PendingLogins {
 struct PendingLogin {
     id: String,
     cancel: oneshot::Sender<&'static str>,
+    /// A browser login's way in for an address pasted by the user (`completeLogin`).
+    inbox: Option<Inbox>,
 }
 
 /// Resolves when the login must stop, with the reason.
@@ -59,7 +62,7 @@ pub(crate) type CancelSignal = oneshot::Receiver<&'static str>;
 
 impl PendingLogins {
     /// Registers a new login, cancelling the one still pending.
-    pub(crate) fn register(&self) -> (String, CancelSignal) {
+    pub(crate) fn register(&self, inbox: Option<Inbox>) -> (String, CancelSignal) {
         let id = format!(
             "login-{}",
             URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())
@@ -68,6 +71,7 @@ impl PendingLogins {
         let previous = self.slot().replace(PendingLogin {
             id: id.clone(),
             cancel,
+            inbox,
         });
         if let Some(previous) = previous {
             let _ = previous.cancel.send("canceled: a new sign-in was started");
@@ -88,6 +92,14 @@ impl PendingLogins {
                 false
             }
         }
+    }
+
+    /// The inbox of login `id`, when it is the pending one and a browser login.
+    pub(crate) fn inbox(&self, id: &str) -> Option<Inbox> {
+        self.slot()
+            .as_ref()
+            .filter(|p| p.id == id)
+            .and_then(|p| p.inbox.clone())
     }
 
     /// Forgets login `id` once it has ended.

@@ -1,0 +1,27 @@
+//! `completeLogin`: the address a browser ended on, pasted by the user, finishes the pending
+//! browser sign-in (for browsers that cannot reach this machine's loopback). It is checked
+//! like a callback to the listener; the login then ends with `loginCompleted`.
+
+use auth_core::Secret;
+use auth_protocol::{CompleteLoginParams, CompleteLoginResult};
+use jsonrpsee::types::Params;
+
+use super::{MethodResult, ServerContext, parse_params};
+use crate::convert;
+
+pub async fn handle(
+    context: &ServerContext,
+    params: Params<'static>,
+) -> MethodResult<CompleteLoginResult> {
+    let params: CompleteLoginParams =
+        parse_params(&params, r#"{"loginId":string,"callbackUrl":string}"#)?;
+    context
+        .manager
+        .complete_login(
+            &params.login_id,
+            &Secret::new(params.callback_url.into_inner()),
+        )
+        .await
+        .map_err(convert::error)?;
+    Ok(CompleteLoginResult {})
+}
