@@ -120,83 +120,86 @@ mod tests {
             .collect()
     }
 
+    /// (iss required, query, expected verdict)
+    type Case = (bool, &'static [(&'static str, &'static str)], &'static str);
+
     #[test]
     fn state_then_iss_then_error_then_code() {
         const ISSUER: &str = "https://id.example.com";
         let check =
             |iss_required| ResponseCheck::new(Secret::new("s1"), ISSUER.into(), iss_required);
         let code = || Verdict::Code(Secret::new("c"));
-        // (iss required, query, expected verdict kind)
-        let cases: Vec<(bool, Vec<(String, String)>, &str)> = vec![
-            (false, query(&[("code", "c"), ("state", "s1")]), "code"),
-            (false, query(&[("code", "c")]), "state"),
-            (false, query(&[("code", "c"), ("state", "s2")]), "state"),
-            (false, query(&[("state", "s1")]), "nocode"),
-            (false, query(&[("state", "s1"), ("code", "")]), "nocode"),
+        let cases: &[Case] = &[
+            (false, &[("code", "c"), ("state", "s1")], "code"),
+            (false, &[("code", "c")], "state"),
+            (false, &[("code", "c"), ("state", "s2")], "state"),
+            (false, &[("state", "s1")], "nocode"),
+            (false, &[("state", "s1"), ("code", "")], "nocode"),
             (
                 false,
-                query(&[("state", "s1"), ("code", "c"), ("iss", ISSUER)]),
+                &[("state", "s1"), ("code", "c"), ("iss", ISSUER)],
                 "code",
             ),
             (
                 false,
-                query(&[
+                &[
                     ("state", "s1"),
                     ("code", "c"),
                     ("iss", "https://id.example.com/"),
-                ]),
+                ],
                 "code",
             ),
             (
                 false,
-                query(&[
+                &[
                     ("state", "s1"),
                     ("code", "c"),
                     ("iss", "https://evil.example"),
-                ]),
+                ],
                 "mixup",
             ),
             (
                 false,
-                query(&[
+                &[
                     ("state", "s1"),
                     ("code", "c"),
                     ("iss", "https://id.example.com//"),
-                ]),
+                ],
                 "mixup",
             ),
-            (true, query(&[("state", "s1"), ("code", "c")]), "mixup"),
+            (true, &[("state", "s1"), ("code", "c")], "mixup"),
             (
                 true,
-                query(&[("state", "s1"), ("code", "c"), ("iss", ISSUER)]),
+                &[("state", "s1"), ("code", "c"), ("iss", ISSUER)],
                 "code",
             ),
             (
                 true,
-                query(&[("state", "s1"), ("error", "access_denied")]),
+                &[("state", "s1"), ("error", "access_denied")],
                 "mixup",
             ),
             (
                 false,
-                query(&[("state", "s1"), ("error", "access_denied")]),
+                &[("state", "s1"), ("error", "access_denied")],
                 "error",
             ),
             (
                 false,
-                query(&[
+                &[
                     ("state", "s1"),
                     ("error", "x"),
                     ("iss", "https://evil.example"),
-                ]),
+                ],
                 "mixup",
             ),
             (
                 true,
-                query(&[("code", "c"), ("iss", "https://evil.example")]),
+                &[("code", "c"), ("iss", "https://evil.example")],
                 "state",
             ),
         ];
-        for (required, query, expected) in cases {
+        for &(required, pairs, expected) in cases {
+            let query = query(pairs);
             let verdict = check(required).judge(&query);
             let kind = match &verdict {
                 Verdict::WrongState => "state",
