@@ -30,6 +30,13 @@ fn read_auth(home: &Path) -> Option<Value> {
     Some(serde_json::from_slice(&bytes).unwrap())
 }
 
+/// Waits for a login to end without success; its error.
+async fn failed_login(server: &mut ServerProcess) -> String {
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], false, "{completed}");
+    completed["error"].as_str().unwrap().to_owned()
+}
+
 /// Starts a browser login; (loginId, authUrl).
 async fn start_login(server: &mut ServerProcess) -> (Value, String) {
     let started = server.call("login", json!({"type": "oauth"})).await;
@@ -132,15 +139,8 @@ async fn an_error_response_from_another_issuer_names_the_mismatch() {
     let redirect = issuer.deny_authorization(&auth_url);
     let (status, _) = browser_get(&redirect).await.expect("listener is up");
     assert_eq!(status, 400);
-    let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed["success"], false);
-    assert!(
-        completed["error"]
-            .as_str()
-            .unwrap()
-            .contains("issuer mismatch"),
-        "{completed}"
-    );
+    let error = failed_login(&mut server).await;
+    assert!(error.contains("issuer mismatch"), "{error}");
 }
 
 #[tokio::test]
@@ -260,15 +260,8 @@ async fn complete_login_ends_the_login_on_an_error_or_a_mixed_up_issuer() {
         )
         .await;
     assert_eq!(result, json!({}));
-    let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed["success"], false);
-    assert!(
-        completed["error"]
-            .as_str()
-            .unwrap()
-            .contains("access_denied"),
-        "{completed}"
-    );
+    let error = failed_login(&mut server).await;
+    assert!(error.contains("access_denied"), "{error}");
 
     let (login_id, auth_url) = start_login(&mut server).await;
     issuer.set_redirect_iss(Some("https://evil.example"));
@@ -279,15 +272,8 @@ async fn complete_login_ends_the_login_on_an_error_or_a_mixed_up_issuer() {
             json!({"loginId": login_id, "callbackUrl": mixed_up}),
         )
         .await;
-    let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed["success"], false);
-    assert!(
-        completed["error"]
-            .as_str()
-            .unwrap()
-            .contains("issuer mismatch"),
-        "{completed}"
-    );
+    let error = failed_login(&mut server).await;
+    assert!(error.contains("issuer mismatch"), "{error}");
     assert_eq!(code_exchanges(&issuer), 0, "no code was exchanged");
 }
 

@@ -319,24 +319,42 @@ async fn start_browser_login(
     let shown = read_until(&mut stderr, "Ctrl-C").await;
     assert!(shown.contains("Open this address"), "{shown}");
     assert!(shown.contains("paste it here"), "offers the paste: {shown}");
-    let auth_url = shown
+    (child, stdin, stderr, shown_auth_url(&shown))
+}
+
+/// The authorization address a `login --browser` showed.
+fn shown_auth_url(shown: &str) -> String {
+    shown
         .split_whitespace()
         .find(|w| w.contains("/authorize?"))
         .unwrap_or_else(|| panic!("no address shown: {shown}"))
-        .to_owned();
-    (child, stdin, stderr, auth_url)
+        .to_owned()
 }
 
-/// Reads `stderr` until it has shown `marker`; returns all it showed.
-async fn read_until(stderr: &mut tokio::process::ChildStderr, marker: &str) -> String {
+/// Waits for `child` to exit; its exit code and the rest of what `output` showed.
+async fn exit_and_rest(
+    child: &mut tokio::process::Child,
+    output: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> (Option<i32>, String) {
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the command ends")
+        .unwrap();
+    let mut rest = String::new();
+    output.read_to_string(&mut rest).await.unwrap();
+    (status.code(), rest)
+}
+
+/// Reads `output` until it has shown `marker`; returns all it showed.
+async fn read_until(output: &mut (impl tokio::io::AsyncRead + Unpin), marker: &str) -> String {
     let mut shown = String::new();
     let mut buf = [0u8; 1024];
     while !shown.contains(marker) {
-        let n = tokio::time::timeout(Duration::from_secs(30), stderr.read(&mut buf))
+        let n = tokio::time::timeout(Duration::from_secs(30), output.read(&mut buf))
             .await
             .unwrap_or_else(|_| panic!("waiting for {marker:?}; shown so far: {shown}"))
             .unwrap();
-        assert!(n > 0, "stderr ended before {marker:?}: {shown}");
+        assert!(n > 0, "the output ended before {marker:?}: {shown}");
         shown.push_str(&text(&buf[..n]));
     }
     shown
@@ -369,13 +387,8 @@ async fn login_browser_without_a_display_accepts_a_pasted_address_not_a_forged_o
         .write_all(format!("  {redirect}  \n").as_bytes())
         .await
         .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).await.unwrap();
-    assert_eq!(status.code(), Some(0), "{rest}");
+    let (code, rest) = exit_and_rest(&mut child, &mut stderr).await;
+    assert_eq!(code, Some(0), "{rest}");
     assert!(rest.contains("Signed in."), "{rest}");
     assert_eq!(issuer.token_hits(), 1);
     let out = run(home.path(), &["status"], "").await;
@@ -430,35 +443,16 @@ async fn login_browser_on_a_terminal_offers_the_paste_even_when_a_browser_opened
         .expect("run script(1)");
     let mut stdin = child.stdin.take().unwrap();
     let mut terminal = child.stdout.take().unwrap();
-    let mut shown = String::new();
-    let mut buf = [0u8; 1024];
-    while !shown.contains("Ctrl-C") {
-        let n = tokio::time::timeout(Duration::from_secs(30), terminal.read(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("the command showed: {shown}"))
-            .unwrap();
-        assert!(n > 0, "the terminal closed: {shown}");
-        shown.push_str(&text(&buf[..n]));
-    }
+    let shown = read_until(&mut terminal, "Ctrl-C").await;
     assert!(shown.contains("Opened your browser"), "{shown}");
     assert!(shown.contains("paste it here"), "{shown}");
-    let auth_url = shown
-        .split_whitespace()
-        .find(|w| w.contains("/authorize?"))
-        .unwrap()
-        .to_owned();
-    let redirect = issuer.approve_authorization(&auth_url);
+    let redirect = issuer.approve_authorization(&shown_auth_url(&shown));
     stdin
         .write_all(format!("{redirect}\r").as_bytes())
         .await
         .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let mut rest = String::new();
-    terminal.read_to_string(&mut rest).await.unwrap();
+    let (code, rest) = exit_and_rest(&mut child, &mut terminal).await;
     assert!(rest.contains("Signed in."), "{rest}");
-    assert_eq!(status.code(), Some(0), "{rest}");
+    assert_eq!(code, Some(0), "{rest}");
     assert_eq!(issuer.token_hits(), 1);
 }
