@@ -174,6 +174,12 @@ pub struct IssuerOptions {
     pub jwt_access_tokens: bool,
     /// Client ids accepted besides [`CLIENT_ID`] (a peer that brings its own).
     pub extra_client_ids: Vec<String>,
+    /// The host name in the issuer's URL (`None`: 127.0.0.1). It always listens on 127.0.0.1
+    /// only: another name is reached through a proxy that maps it there
+    /// ([`ConnectProxy`](crate::proxy::ConnectProxy)), or is `localhost`.
+    pub host: Option<String>,
+    /// Serve https with this identity (e.g. from [`TestCa`](crate::tls::TestCa)).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for IssuerOptions {
@@ -188,12 +194,15 @@ impl Default for IssuerOptions {
             device_interval: Some(1),
             jwt_access_tokens: false,
             extra_client_ids: Vec::new(),
+            host: None,
+            tls: None,
         }
     }
 }
 
 pub struct FakeIssuer {
     url: String,
+    port: u16,
     state: Arc<Mutex<State>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -213,8 +222,15 @@ impl FakeIssuer {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind 127.0.0.1");
-        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let url = format!("{origin}{}", options.mount);
+        let port = listener.local_addr().unwrap().port();
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let host = options.host.as_deref().unwrap_or("127.0.0.1");
+        let url = format!("{scheme}://{host}:{port}{}", options.mount);
+        let tls = options.tls.map(tokio_rustls::TlsAcceptor::from);
         let state = Arc::new(Mutex::new(State {
             mode: TokenMode::Ok,
             sequence_at: 0,
@@ -258,30 +274,35 @@ impl FakeIssuer {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (state, base) = (shared.clone(), base.clone());
+                let (state, base, tls) = (shared.clone(), base.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let (state, base) = (state.clone(), base.clone());
-                        async move {
-                            let response = handle(request, &state, &base).await;
-                            // A service error makes hyper close the connection unanswered.
-                            if response.status().as_u16() == DROP {
-                                return Err(std::io::Error::other("dropped on purpose"));
+                    match tls {
+                        // A client that refuses the certificate ends the handshake: nothing to serve.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve(stream, state, base).await;
                             }
-                            Ok(response)
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        None => serve(stream, state, base).await,
+                    }
                 });
             }
         });
-        Self { url, state, server }
+        Self {
+            url,
+            port,
+            state,
+            server,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap()
+    }
+
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The issuer identifier, e.g. `http://127.0.0.1:PORT`.
@@ -512,6 +533,27 @@ impl FakeIssuer {
             self.iss_suffix()
         )
     }
+}
+
+/// Serves HTTP/1.1 requests on one connection.
+async fn serve<I>(stream: I, state: Arc<Mutex<State>>, base: String)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let (state, base) = (state.clone(), base.clone());
+        async move {
+            let response = handle(request, &state, &base).await;
+            // A service error makes hyper close the connection unanswered.
+            if response.status().as_u16() == DROP {
+                return Err(std::io::Error::other("dropped on purpose"));
+            }
+            Ok(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// New access, refresh and id tokens for `grant`, registered as its current ones.

@@ -1,14 +1,19 @@
 //! Test support shared by the end-to-end tests: a client that drives the real
-//! `auth-app-server` binary over pipes, and (see [`issuer`]) a fake OAuth issuer.
+//! `auth-app-server` binary over pipes, (see [`issuer`]) a fake OAuth issuer, served over TLS
+//! with a certificate from a private CA ([`tls`]) when asked, and a forward proxy ([`proxy`]).
 //!
 //! The binary is the one `cargo test` builds for the workspace (`target/<profile>/auth-app-server`);
 //! set `AUTH_APP_SERVER_BIN` to test another build.
 
 pub mod issuer;
+pub mod proxy;
 pub mod server;
+pub mod tls;
 
 pub use issuer::{FakeIssuer, IssuedTokens, IssuerOptions, MetadataForm, TokenMode};
+pub use proxy::ConnectProxy;
 pub use server::{ServerProcess, server_binary};
+pub use tls::TestCa;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
