@@ -62,6 +62,7 @@ pub fn failure_outcome(outcome: FailureOutcome) -> wire::ReportAuthFailureResult
         status: status(outcome.status),
         action,
         hint: outcome.hint,
+        required_scopes: (!outcome.required_scopes.is_empty()).then_some(outcome.required_scopes),
     }
 }
 

@@ -29,6 +29,7 @@ use crate::cli::{Cli, Command};
 /// The binary's `main`: flags from the command line, then serve or run the command.
 pub fn run() -> ExitCode {
     ignore_file_size_signal();
+    adopt_ssl_cert_file();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
@@ -138,6 +139,21 @@ fn ignore_file_size_signal() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+}
+
+/// `SSL_CERT_FILE` adds trust anchors to the platform's (docs/configuration.md). The TLS
+/// verifier would read that file *instead of* the platform's store on Linux, so the variable is
+/// taken out of this process's environment and handed to `auth-core`, which adds its
+/// certificates to the platform's. (Programs this process starts, such as a browser, do not
+/// see it.)
+fn adopt_ssl_cert_file() {
+    let name = auth_core::network::SSL_CERT_FILE_ENV;
+    let path = std::env::var_os(name).filter(|p| !p.is_empty());
+    if std::env::var_os(name).is_some() {
+        // SAFETY: this runs first in `main`, before any thread exists.
+        unsafe { std::env::remove_var(name) };
+    }
+    auth_core::network::adopt_ssl_cert_file(path.map(std::path::PathBuf::from));
 }
 
 fn provider_summary(provider: &Provider) -> String {

@@ -9,12 +9,13 @@ use auth_app_server::fuzzing::{Line, Message, check_output, serve_bytes};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-const METHODS: [&str; 9] = [
+const METHODS: [&str; 10] = [
     "initialize",
     "initialized",
     "getAuthStatus",
     "login",
     "cancelLogin",
+    "completeLogin",
     "logout",
     "reportAuthFailure",
     "nope",
@@ -47,6 +48,9 @@ fn params() -> impl Strategy<Value = Option<Value>> {
         )),
         Just(Some(
             json!({"status": 401, "wwwAuthenticate": "Bearer error=\"invalid_token\""})
+        )),
+        Just(Some(
+            json!({"loginId": "login-x", "callbackUrl": "http://127.0.0.1:1/callback?code=c&state=s"})
         )),
         any_json.prop_map(Some),
     ]

@@ -34,6 +34,8 @@ pub struct FailureOutcome {
     pub hint: Option<String>,
     /// The status afterwards, token included when usable.
     pub status: StatusReport,
+    /// `InsufficientScope` only: the scopes the challenge asks for (`scope="..."`), if any.
+    pub required_scopes: Vec<String>,
 }
 
 /// What kind of rejection a response is.
@@ -86,6 +88,76 @@ pub fn assess(status: u16, body: Option<&str>, www_authenticate: Option<&str>) -
     Rejection::NotAuthFailure
 }
 
+/// The scopes an `insufficient_scope` challenge asks for (RFC 6750 §3: `scope="a b"`), in
+/// order and without repeats; none when it names none. Pure.
+pub fn challenge_scopes(www_authenticate: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in challenge_param(www_authenticate, "scope")
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+    {
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    scopes
+}
+
+/// The first auth-param `name` of a `WWW-Authenticate` value (RFC 9110 §11.6.1: challenges of
+/// `scheme param=token, param="quoted \"string\""`, several separated by commas), unquoted.
+/// Scheme names and token68 values are skipped. Pure.
+fn challenge_param(header: &str, name: &str) -> Option<String> {
+    let mut rest = header;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .find(|c: char| c == '=' || c == ',' || c.is_ascii_whitespace())
+            .unwrap_or(rest.len());
+        let key = &rest[..end];
+        let after = rest[end..].trim_start_matches([' ', '\t']);
+        let Some(value) = after.strip_prefix('=') else {
+            // A scheme name (or a token68): the next word is a parameter or another scheme.
+            rest = &rest[end.max(1).min(rest.len())..];
+            continue;
+        };
+        let value = value.trim_start_matches([' ', '\t']);
+        let (parsed, remaining) = match value.strip_prefix('"') {
+            Some(quoted) => unquote(quoted),
+            None => {
+                let end = value
+                    .find(|c: char| c == ',' || c.is_ascii_whitespace())
+                    .unwrap_or(value.len());
+                (value[..end].to_owned(), &value[end..])
+            }
+        };
+        if !key.is_empty() && key.eq_ignore_ascii_case(name) {
+            return Some(parsed);
+        }
+        rest = remaining;
+    }
+}
+
+/// A quoted-string's content (after its opening quote) and what follows its closing quote.
+fn unquote(quoted: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return (value, &quoted[at + 1..]),
+            '\\' => {
+                if let Some((_, escaped)) = chars.next() {
+                    value.push(escaped);
+                }
+            }
+            c => value.push(c),
+        }
+    }
+    (value, "")
+}
+
 pub(crate) const API_KEY_HINT: &str = "the API rejected the stored API key. Likely causes: the key was revoked or expired; it is \
      another kind of key or token than this API accepts; it belongs to another account, organization, project or \
      region. Sign in with a valid key";
@@ -97,7 +169,18 @@ pub(crate) const DID_NOT_HELP_HINT: &str = "the API rejected a token that a refr
      again with the right scopes";
 
 pub(crate) const INSUFFICIENT_SCOPE_HINT: &str = "the token lacks a scope this API needs (insufficient_scope); a refresh \
-     does not add scopes: configure the needed scopes and sign in again";
+     does not add scopes: sign in again with the needed scopes in login's \"scopes\" (the scopes already granted are \
+     kept), or configure them";
+
+/// The hint of an `insufficientScope` answer whose challenge named the scopes.
+pub(crate) fn step_up_hint(scopes: &[String]) -> String {
+    format!(
+        "the token lacks a scope this API needs (insufficient_scope; it asks for: {}); a refresh does not add \
+         scopes: sign in again with login {{\"type\":\"oauth\",\"scopes\":requiredScopes}} (or \"deviceCode\"); the \
+         scopes already granted are kept",
+        scopes.join(" ")
+    )
+}
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +189,49 @@ mod tests {
 
     /// (status, body, WWW-Authenticate, expected)
     type Case<'a> = (u16, Option<&'a str>, Option<&'a str>, Rejection);
+
+    #[test]
+    fn the_scopes_of_an_insufficient_scope_challenge() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                r#"Bearer error="insufficient_scope", scope="files.read files.write""#,
+                &["files.read", "files.write"],
+            ),
+            (
+                r#"Bearer realm="api",error="insufficient_scope",scope="a""#,
+                &["a"],
+            ),
+            ("Bearer error=insufficient_scope, scope=admin", &["admin"]),
+            (
+                r#"Bearer scope = "a  b a", error="insufficient_scope""#,
+                &["a", "b"],
+            ),
+            (
+                r#"Bearer error="insufficient_scope", error_description="needs scope=x""#,
+                &[],
+            ),
+            (
+                r#"Bearer error="insufficient_scope", resource_metadata="https://r/.well-known/x?scope=no""#,
+                &[],
+            ),
+            (
+                r#"Bearer error_description="a \"quoted\" word", scope="q""#,
+                &["q"],
+            ),
+            (
+                r#"Basic realm="x", Bearer error="insufficient_scope", scope="mcp:tools""#,
+                &["mcp:tools"],
+            ),
+            ("Bearer error=\"insufficient_scope\"", &[]),
+            ("", &[]),
+            ("Negotiate abc==, Bearer scope=\"z\"", &["z"]),
+            ("Bearer scope=\"unterminated", &["unterminated"]),
+            ("===,, ,scope", &[]),
+        ];
+        for (challenge, expected) in cases {
+            assert_eq!(challenge_scopes(challenge), *expected, "{challenge}");
+        }
+    }
 
     #[test]
     fn what_counts_as_an_auth_failure() {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::network::TlsProblem;
 use crate::status::RefreshErrorKind;
 
 /// The `error` codes registered for OAuth 2.0 (RFC 6749, 6750, 7591, 8628, 8693, 8707, 9126,
@@ -84,6 +85,8 @@ pub enum TransportFailure {
     Other,
     /// The answer was larger than the server reads.
     TooLarge,
+    /// The TLS handshake failed (an unknown CA, an expired certificate, ...).
+    Tls(TlsProblem),
 }
 
 pub fn classify_transport_failure(failure: TransportFailure) -> RefreshFailure {
@@ -99,6 +102,12 @@ pub fn classify_transport_failure(failure: TransportFailure) -> RefreshFailure {
         }
         TransportFailure::TooLarge => {
             "the provider's token endpoint answered with more than 1 MiB; will retry"
+        }
+        TransportFailure::Tls(problem) => {
+            return RefreshFailure::transient(format!(
+                "cannot reach the provider's token endpoint. {}; will retry",
+                problem.message()
+            ));
         }
     })
 }
@@ -353,9 +362,12 @@ mod tests {
             TransportFailure::Timeout,
             TransportFailure::Other,
             TransportFailure::TooLarge,
+            TransportFailure::Tls(TlsProblem::UnknownIssuer),
         ] {
             assert_eq!(classify_transport_failure(failure).kind, Transient);
         }
+        let tls = classify_transport_failure(TransportFailure::Tls(TlsProblem::UnknownIssuer));
+        assert!(tls.message.contains("ca_file"), "{}", tls.message);
     }
 
     #[test]

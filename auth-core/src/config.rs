@@ -39,6 +39,9 @@ pub struct ProviderConfig {
     pub revocation_endpoint: Option<Url>,
     /// RFC 8707 resource indicator; defaults to `protected_resource` when that is set.
     pub resource: Option<String>,
+    /// A PEM file of certificate authorities trusted besides the platform's (checked when the
+    /// configuration is loaded: readable, at least one certificate).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ProviderConfig {
@@ -55,6 +58,7 @@ impl ProviderConfig {
             device_authorization_endpoint: None,
             revocation_endpoint: None,
             resource: None,
+            ca_file: None,
         }
     }
 }
@@ -109,6 +113,7 @@ struct ProviderSection {
     revocation_endpoint: Option<String>,
     resource: Option<String>,
     protected_resource: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 /// The credentials folder: `--home`, else `AUTH_APP_SERVER_HOME`, else the platform config
@@ -182,6 +187,11 @@ pub fn load_provider(
     let resource = section
         .resource
         .or_else(|| protected_resource.as_ref().map(Url::to_string));
+    // Relative to the home folder, where config.toml is.
+    let ca_file = section.ca_file.map(|path| home.join(path));
+    if let Some(path) = &ca_file {
+        crate::network::load_pem_bundle(path).map_err(|reason| field_error("ca_file", &reason))?;
+    }
     Ok(Some(ProviderConfig {
         issuer: optional("issuer", issuer)?,
         protected_resource,
@@ -195,6 +205,7 @@ pub fn load_provider(
         )?,
         revocation_endpoint: optional("revocation_endpoint", section.revocation_endpoint)?,
         resource,
+        ca_file,
     }))
 }
 
@@ -338,6 +349,21 @@ mod tests {
             provider.resource.as_deref(),
             Some("https://api.example.com/mcp")
         );
+    }
+
+    #[test]
+    fn ca_file_is_relative_to_the_home_and_must_hold_a_certificate() {
+        let home = home_with(
+            "[provider]\nissuer = \"https://i.example\"\nclient_id = \"c\"\nca_file = \"corp-ca.pem\"\n",
+        );
+        let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::Field { field: "ca_file", reason } if reason.contains("cannot read")),
+            "{error}"
+        );
+        std::fs::write(home.path().join("corp-ca.pem"), "not a certificate").unwrap();
+        let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
     }
 
     #[test]

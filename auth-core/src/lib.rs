@@ -8,6 +8,7 @@
 //!   endpoints, and whether a failure is transient or permanent.
 //! - [`auth_failure`]: what to do when an API rejects a token.
 //! - [`config`]: where the home folder is and which provider to use.
+//! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
 pub mod auth_failure;
@@ -20,6 +21,7 @@ pub mod fuzzing;
 pub mod jwt;
 pub mod login;
 pub mod manager;
+pub mod network;
 pub mod policy;
 pub mod provider;
 pub mod refresh;

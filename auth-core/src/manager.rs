@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::api_key;
 use crate::auth_failure::{
     API_KEY_HINT, DID_NOT_HELP_HINT, FailureAction, FailureOutcome, INSUFFICIENT_SCOPE_HINT,
-    RejectedRequest, Rejection, assess,
+    RejectedRequest, Rejection, assess, challenge_scopes, step_up_hint,
 };
 use crate::auth_file::AuthFile;
 use crate::config::{ConfigError, ProviderConfig};
@@ -430,6 +430,7 @@ impl AuthManager {
                 action,
                 hint: Some(hint.to_owned()),
                 status: self.current_status(true)?,
+                required_scopes: Vec::new(),
             })
         };
         match rejection {
@@ -441,7 +442,13 @@ impl AuthManager {
                 return answer(FailureAction::NotAuthFailure, &hint);
             }
             Rejection::InsufficientScope => {
-                return answer(FailureAction::InsufficientScope, INSUFFICIENT_SCOPE_HINT);
+                let scopes = challenge_scopes(request.www_authenticate.as_deref().unwrap_or(""));
+                if scopes.is_empty() {
+                    return answer(FailureAction::InsufficientScope, INSUFFICIENT_SCOPE_HINT);
+                }
+                let mut outcome = answer(FailureAction::InsufficientScope, &step_up_hint(&scopes))?;
+                outcome.required_scopes = scopes;
+                return Ok(outcome);
             }
             Rejection::AuthFailure => {}
         }
@@ -528,6 +535,7 @@ impl AuthManager {
                     action,
                     hint: Some(hint),
                     status,
+                    required_scopes: Vec::new(),
                 })
             }
         }
@@ -587,14 +595,68 @@ impl AuthManager {
         Ok(())
     }
 
-    /// Starts a browser sign-in; `authUrl` is to be opened by the client.
-    pub async fn start_oauth_login(self: &Arc<Self>) -> Result<LoginStart, AuthError> {
-        login::start_browser(self.clone(), self.interactive_client()?).await
+    /// Starts a browser sign-in; `authUrl` is to be opened by the client. `extra_scopes` are
+    /// requested besides the configured ones and those of the current grant (step-up).
+    pub async fn start_oauth_login(
+        self: &Arc<Self>,
+        extra_scopes: &[String],
+    ) -> Result<LoginStart, AuthError> {
+        let client = self.interactive_client()?;
+        let scopes = self.scopes_to_request(&client, extra_scopes)?;
+        login::start_browser(self.clone(), client, scopes).await
     }
 
-    /// Starts a device-code sign-in.
-    pub async fn start_device_login(self: &Arc<Self>) -> Result<LoginStart, AuthError> {
-        login::start_device(self.clone(), self.interactive_client()?).await
+    /// Starts a device-code sign-in, with `extra_scopes` as for the browser sign-in.
+    pub async fn start_device_login(
+        self: &Arc<Self>,
+        extra_scopes: &[String],
+    ) -> Result<LoginStart, AuthError> {
+        let client = self.interactive_client()?;
+        let scopes = self.scopes_to_request(&client, extra_scopes)?;
+        login::start_device(self.clone(), client, scopes).await
+    }
+
+    /// The scopes of a new sign-in: the configured ones, then those of the current grant (so
+    /// that a step-up keeps what the user already consented to), then `extra`, without repeats.
+    /// The current grant counts only when it is this provider's (same issuer and client_id).
+    fn scopes_to_request(
+        &self,
+        client: &ProviderClient,
+        extra: &[String],
+    ) -> Result<Vec<String>, AuthError> {
+        if let Some(bad) = extra.iter().find(|s| !login::is_scope_token(s)) {
+            return Err(AuthError::InvalidInput(format!(
+                "\"scopes\" holds {bad:?}, which is not a scope: each scope is one word of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
+            )));
+        }
+        let granted = match self.sync() {
+            Ok(View::Present(credentials)) => {
+                let file = &credentials.file;
+                let same_issuer = match (file.issuer.as_deref(), client.known_issuer()) {
+                    (Some(stored), Some(known)) => same_issuer(stored, known),
+                    _ => false,
+                };
+                let same_client = file.client_id.as_deref() == Some(&client.config().client_id);
+                match &file.tokens {
+                    Some(tokens) if same_issuer && same_client => tokens.scope.clone(),
+                    _ => None,
+                }
+            }
+            // An unreadable file is moved aside by the login that follows; it grants nothing.
+            _ => None,
+        };
+        let granted = granted.unwrap_or_default();
+        Ok(login::scope_union(
+            [
+                client.config().scopes.as_slice(),
+                &granted
+                    .split_ascii_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+                extra,
+            ]
+            .concat(),
+        ))
     }
 
     /// Cancels the pending login `login_id`; false when there is none with that id.
@@ -614,9 +676,30 @@ impl AuthManager {
         }
     }
 
-    /// Registers a new interactive login, cancelling the one still pending.
-    pub(crate) fn register_login(&self) -> (String, CancelSignal) {
-        self.logins.register()
+    /// `completeLogin`: hands the pending browser login `login_id` the address the browser
+    /// ended on, checked like a callback to its listener. A wrong state, an address without a
+    /// code, or no such pending browser login is invalid input, and the login keeps waiting;
+    /// otherwise the login ends as usual, with `loginCompleted`.
+    pub async fn complete_login(
+        &self,
+        login_id: &str,
+        callback_url: &Secret,
+    ) -> Result<(), AuthError> {
+        let Some(inbox) = self.logins.inbox(login_id) else {
+            return Err(AuthError::InvalidInput(
+                "no browser sign-in with this loginId is pending (it ended, was canceled, is a device-code sign-in, or never existed): start one with login {\"type\":\"oauth\"}".into(),
+            ));
+        };
+        inbox
+            .complete(callback_url)
+            .await
+            .map_err(AuthError::InvalidInput)
+    }
+
+    /// Registers a new interactive login, cancelling the one still pending. A browser login
+    /// brings the inbox that `complete_login` feeds.
+    pub(crate) fn register_login(&self, inbox: Option<login::Inbox>) -> (String, CancelSignal) {
+        self.logins.register(inbox)
     }
 
     /// Ends login `id`: forgets it and tells clients how it ended.
@@ -638,12 +721,17 @@ impl AuthManager {
     }
 
     /// Stores the tokens of a completed interactive sign-in, recorded as issued by the
-    /// configured provider.
+    /// configured provider. A token response without `scope` was granted the `requested` ones
+    /// (RFC 6749 §5.1), which are recorded so that a later step-up keeps them.
     pub(crate) async fn store_login(
         &self,
         client: &ProviderClient,
-        tokens: TokenResponse,
+        mut tokens: TokenResponse,
+        requested: &[String],
     ) -> Result<(), String> {
+        if tokens.scope.is_none() && !requested.is_empty() {
+            tokens.scope = Some(requested.join(" "));
+        }
         let issuer = client
             .issuer_identifier()
             .await

@@ -1,7 +1,8 @@
 //! The OAuth provider over HTTP: endpoint discovery (RFC 8414, then OpenID Connect), and the
 //! token endpoint's refresh grant with strict response parsing. Token endpoint failures come
 //! back classified (see `classify`), the others as a [`ProviderError`]. Tokens never appear in
-//! errors or logs; no answer is read past [`MAX_BODY_BYTES`].
+//! errors or logs; no answer is read past [`MAX_BODY_BYTES`]. Proxies and extra trust anchors
+//! are as `network` decides.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use crate::classify::{
     RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
 };
 use crate::config::{ProviderConfig, provider_url};
+use crate::network::{self, ProxyEnv};
 use crate::policy;
 use crate::secret::Secret;
 
@@ -48,6 +50,12 @@ pub struct Endpoints {
     pub token: Option<Url>,
     pub device_authorization: Option<Url>,
     pub revocation: Option<Url>,
+    /// RFC 9207: the metadata promises `iss` in every authorization response
+    /// (`authorization_response_iss_parameter_supported: true`).
+    pub iss_parameter_supported: bool,
+    /// `code_challenge_methods_supported` as the metadata lists it; `None` when it does not
+    /// (Entra ID omits it).
+    pub code_challenge_methods: Option<Vec<String>>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -153,15 +161,73 @@ impl ProviderClient {
 
     fn http(&self) -> &reqwest::Client {
         self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-                // A token endpoint that redirects is misconfigured; never re-send a grant elsewhere.
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("auth-app-server/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("HTTP client configuration is valid")
+            let roots = self.extra_roots();
+            match self.build_http(roots.clone()) {
+                Ok(client) => client,
+                Err(error) if !roots.is_empty() => {
+                    tracing::error!(%error, "the extra certificate authorities (ca_file, SSL_CERT_FILE) cannot be used; only the platform's are trusted");
+                    self.build_http(Vec::new())
+                        .expect("HTTP client configuration is valid")
+                }
+                Err(error) => panic!("HTTP client configuration is not valid: {error}"),
+            }
         })
+    }
+
+    /// The HTTP client: bounded in time, no redirects, proxies from the environment (never for
+    /// loopback), and the platform's trust anchors plus `roots`.
+    fn build_http(&self, roots: Vec<reqwest::Certificate>) -> reqwest::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
+            // A token endpoint that redirects is misconfigured; never re-send a grant elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("auth-app-server/", env!("CARGO_PKG_VERSION")))
+            // reqwest's own proxy handling would send loopback requests through a proxy too.
+            .no_proxy()
+            .tls_certs_merge(roots);
+        let proxies = ProxyEnv::from_env();
+        if proxies.is_set() {
+            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+                let proxy = proxies.proxy_for(url);
+                if let Some(proxy) = &proxy {
+                    tracing::debug!(
+                        host = url.host_str(),
+                        proxy = proxy.host_str(),
+                        "through a proxy"
+                    );
+                }
+                proxy
+            }));
+        }
+        builder.build()
+    }
+
+    /// Trust anchors added to the platform's: `[provider] ca_file`, then `SSL_CERT_FILE`. One
+    /// that cannot be read is reported and left out.
+    fn extra_roots(&self) -> Vec<reqwest::Certificate> {
+        let files = [
+            ("ca_file", self.config.ca_file.clone()),
+            (network::SSL_CERT_FILE_ENV, network::ssl_cert_file()),
+        ];
+        let mut roots = Vec::new();
+        for (setting, path) in files {
+            let Some(path) = path else { continue };
+            match network::load_pem_bundle(&path) {
+                Ok(certificates) => {
+                    tracing::debug!(
+                        setting,
+                        count = certificates.len(),
+                        "extra certificate authorities trusted"
+                    );
+                    roots.extend(certificates);
+                }
+                Err(why) => {
+                    tracing::warn!(setting, %why, "extra certificate authorities not loaded")
+                }
+            }
+        }
+        roots
     }
 
     /// The token endpoint: configured, else discovered.
@@ -198,6 +264,7 @@ impl ProviderClient {
             token: self.config.token_endpoint.clone(),
             device_authorization: self.config.device_authorization_endpoint.clone(),
             revocation: self.config.revocation_endpoint.clone(),
+            ..Endpoints::default()
         };
         let complete = configured.authorization.is_some()
             && configured.token.is_some()
@@ -227,6 +294,8 @@ impl ProviderClient {
             revocation: configured
                 .revocation
                 .or_else(|| discovered.revocation.clone()),
+            iss_parameter_supported: discovered.iss_parameter_supported,
+            code_challenge_methods: discovered.code_challenge_methods.clone(),
         })
     }
 
@@ -261,6 +330,11 @@ impl ProviderClient {
                 break;
             }
             match self.fetch_metadata(&url, &issuer).await {
+                // The other documents are on the same host, behind the same certificate.
+                Err(MetadataFailure::Tls(problem)) => {
+                    tried.push(format!("{url}: {}", problem.message()));
+                    break;
+                }
                 Ok(endpoints) => {
                     tracing::debug!(%url, "provider metadata discovered");
                     found = Some(match found {
@@ -273,31 +347,39 @@ impl ProviderClient {
                                 .device_authorization
                                 .or(endpoints.device_authorization),
                             revocation: first.revocation.or(endpoints.revocation),
+                            // A promise of `iss` in any document binds the provider.
+                            iss_parameter_supported: first.iss_parameter_supported
+                                || endpoints.iss_parameter_supported,
+                            code_challenge_methods: first
+                                .code_challenge_methods
+                                .or(endpoints.code_challenge_methods),
                         },
                     });
                 }
-                Err(reason) => tried.push(format!("{url}: {reason}")),
+                Err(MetadataFailure::Other(reason)) => tried.push(format!("{url}: {reason}")),
             }
         }
         found.ok_or(ProviderError::Discovery { issuer, tried })
     }
 
-    async fn fetch_metadata(&self, url: &Url, issuer: &Url) -> Result<Endpoints, String> {
+    async fn fetch_metadata(&self, url: &Url, issuer: &Url) -> Result<Endpoints, MetadataFailure> {
+        let failed = |failure: TransportFailure| match failure {
+            TransportFailure::Tls(problem) => MetadataFailure::Tls(problem),
+            other => MetadataFailure::Other(describe_transport(other).to_owned()),
+        };
         let response = self
             .http()
             .get(url.clone())
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(describe_reqwest)?;
+            .map_err(|e| failed(transport_failure(e)))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("HTTP {}", status.as_u16()));
+            return Err(MetadataFailure::Other(format!("HTTP {}", status.as_u16())));
         }
-        let body = read_body(response)
-            .await
-            .map_err(|f| describe_transport(f).to_owned())?;
-        parse_metadata(&body, issuer)
+        let body = read_body(response).await.map_err(failed)?;
+        parse_metadata(&body, issuer).map_err(MetadataFailure::Other)
     }
 
     /// RFC 9728: the protected resource names its authorization server. The resource's 401
@@ -452,6 +534,12 @@ impl ProviderClient {
     }
 }
 
+/// Why one metadata document could not be used.
+enum MetadataFailure {
+    Tls(network::TlsProblem),
+    Other(String),
+}
+
 /// What a logout's revocation came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
@@ -514,6 +602,11 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         token_endpoint: Option<String>,
         device_authorization_endpoint: Option<String>,
         revocation_endpoint: Option<String>,
+        // Read leniently: a member of an unexpected type is taken as not stated.
+        #[serde(default)]
+        authorization_response_iss_parameter_supported: serde_json::Value,
+        #[serde(default)]
+        code_challenge_methods_supported: serde_json::Value,
     }
     let metadata: Metadata =
         serde_json::from_slice(body).map_err(|_| "not a JSON metadata document".to_owned())?;
@@ -538,6 +631,16 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
             metadata.device_authorization_endpoint,
         )?,
         revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
+        iss_parameter_supported: metadata.authorization_response_iss_parameter_supported
+            == serde_json::Value::Bool(true),
+        code_challenge_methods: metadata.code_challenge_methods_supported.as_array().map(
+            |methods| {
+                methods
+                    .iter()
+                    .filter_map(|m| m.as_str().map(str::to_owned))
+                    .collect()
+            },
+        ),
     })
 }
 
@@ -600,12 +703,20 @@ fn metadata_urls(issuer: &Url) -> Vec<Url> {
 }
 
 /// Issuer identifiers compare equal when they differ at most by one trailing slash.
-fn same_identifier(a: &str, b: &str) -> bool {
+pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     let trim = |s: &str| s.strip_suffix('/').unwrap_or(s).to_owned();
     trim(a) == trim(b)
 }
 
 fn transport_failure(error: reqwest::Error) -> TransportFailure {
+    // reqwest says only "error sending request"; what TLS said is further down the chain.
+    let chain: Vec<String> =
+        std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+    if let Some(problem) = network::tls_problem(&chain) {
+        return TransportFailure::Tls(problem);
+    }
     if error.is_timeout() {
         TransportFailure::Timeout
     } else if error.is_connect() {
@@ -626,6 +737,7 @@ pub(crate) fn describe_transport(failure: TransportFailure) -> &'static str {
         TransportFailure::Timeout => "timed out",
         TransportFailure::Other => "the request failed",
         TransportFailure::TooLarge => "the answer was larger than 1 MiB",
+        TransportFailure::Tls(problem) => problem.message(),
     }
 }
 
@@ -668,6 +780,31 @@ mod tests {
             "https://evil.example",
             "https://i.example"
         ));
+    }
+
+    #[test]
+    fn metadata_states_iss_support_and_pkce_methods_leniently() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let parse = |extra: &str| {
+            let body = format!(r#"{{"issuer":"https://id.example.com"{extra}}}"#);
+            parse_metadata(body.as_bytes(), &issuer).unwrap()
+        };
+        let plain = parse("");
+        assert!(!plain.iss_parameter_supported);
+        assert_eq!(plain.code_challenge_methods, None);
+        let stated = parse(
+            r#","authorization_response_iss_parameter_supported":true,"code_challenge_methods_supported":["plain","S256",7]"#,
+        );
+        assert!(stated.iss_parameter_supported);
+        assert_eq!(
+            stated.code_challenge_methods,
+            Some(vec!["plain".to_owned(), "S256".to_owned()])
+        );
+        let odd = parse(
+            r#","authorization_response_iss_parameter_supported":"true","code_challenge_methods_supported":"S256""#,
+        );
+        assert!(!odd.iss_parameter_supported, "only JSON true promises iss");
+        assert_eq!(odd.code_challenge_methods, None);
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub use initialize::{
     ClientInfo, InitializeParams, InitializeResult, PROTOCOL_VERSION, ServerInfo,
 };
 pub use login::{
-    CancelLoginParams, CancelLoginResult, CancelLoginStatus, LoginParams, LoginResult,
-    LogoutParams, LogoutResult,
+    CancelLoginParams, CancelLoginResult, CancelLoginStatus, CompleteLoginParams,
+    CompleteLoginResult, LoginParams, LoginResult, LogoutParams, LogoutResult,
 };
 pub use notifications::{AuthStatusChangedNotification, LoginCompletedNotification};
 pub use report::{AuthFailureAction, ReportAuthFailureParams, ReportAuthFailureResult};
@@ -37,6 +37,8 @@ pub mod method {
     pub const GET_AUTH_STATUS: &str = "getAuthStatus";
     pub const LOGIN: &str = "login";
     pub const CANCEL_LOGIN: &str = "cancelLogin";
+    /// Contract version 2.
+    pub const COMPLETE_LOGIN: &str = "completeLogin";
     pub const LOGOUT: &str = "logout";
     pub const REPORT_AUTH_FAILURE: &str = "reportAuthFailure";
     /// Server → client notification.

@@ -1,4 +1,4 @@
-//! `login`, `cancelLogin` and `logout`.
+//! `login`, `cancelLogin`, `completeLogin` and `logout`.
 
 use std::fmt;
 
@@ -19,9 +19,22 @@ pub enum LoginParams {
     /// Store an API key.
     ApiKey { api_key: SecretString },
     /// Browser sign-in: authorization code with PKCE and a loopback redirect.
-    Oauth,
+    Oauth {
+        /// Scopes to request besides the configured ones and those already granted (step-up,
+        /// e.g. `requiredScopes` of an `insufficientScope` answer). Contract version 2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "Vec<String>")]
+        scopes: Option<Vec<String>>,
+    },
     /// Device authorization grant (RFC 8628).
-    DeviceCode,
+    DeviceCode {
+        /// As for `oauth`. Contract version 2.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "Vec<String>")]
+        scopes: Option<Vec<String>>,
+    },
     /// Tokens the host app obtained itself.
     Tokens {
         access_token: SecretString,
@@ -115,6 +128,24 @@ pub enum CancelLoginStatus {
     Canceled,
     NotFound,
 }
+
+/// `completeLogin` (contract version 2): the address the browser ended on after a browser
+/// sign-in, for when the browser cannot reach this machine's loopback (SSH, containers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteLoginParams {
+    /// The `loginId` of the pending `oauth` login.
+    pub login_id: String,
+    /// The whole address from the browser's address bar
+    /// (`http://127.0.0.1:<port>/callback?code=...&state=...`). It carries the authorization
+    /// code: treat it as a secret.
+    pub callback_url: SecretString,
+}
+
+/// `completeLogin`'s answer: the address was accepted; `loginCompleted` tells how the login
+/// ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
+pub struct CompleteLoginResult {}
 
 /// `logout` takes no params (or `{}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]

@@ -61,4 +61,10 @@ pub struct ReportAuthFailureResult {
     #[ts(optional)]
     #[schemars(with = "String")]
     pub hint: Option<String>,
+    /// `insufficientScope` only, when the challenge named them (`scope="..."`): the scopes the
+    /// API asks for; pass them as `scopes` of a new `login`. Contract version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schemars(with = "Vec<String>")]
+    pub required_scopes: Option<Vec<String>>,
 }

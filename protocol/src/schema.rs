@@ -64,6 +64,16 @@ fn entries() -> Vec<(&'static str, Direction, Generate)> {
             ServerToClient,
             root::<CancelLoginResult>,
         ),
+        (
+            "CompleteLoginParams",
+            ClientToServer,
+            root::<CompleteLoginParams>,
+        ),
+        (
+            "CompleteLoginResult",
+            ServerToClient,
+            root::<CompleteLoginResult>,
+        ),
         ("LogoutParams", ClientToServer, root::<LogoutParams>),
         ("LogoutResult", ServerToClient, root::<LogoutResult>),
         (

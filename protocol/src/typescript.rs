@@ -32,6 +32,8 @@ pub fn typescript_files() -> Vec<(String, String)> {
         file::<CancelLoginParams>(&config),
         file::<CancelLoginResult>(&config),
         file::<CancelLoginStatus>(&config),
+        file::<CompleteLoginParams>(&config),
+        file::<CompleteLoginResult>(&config),
         file::<LogoutParams>(&config),
         file::<LogoutResult>(&config),
         file::<ReportAuthFailureParams>(&config),

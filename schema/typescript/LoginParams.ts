@@ -4,7 +4,16 @@ import type { SecretString } from "./SecretString";
 /**
  * How to sign in; tagged by `type`.
  */
-export type LoginParams = { "type": "apiKey", apiKey: SecretString, } | { "type": "oauth" } | { "type": "deviceCode" } | { "type": "tokens", accessToken: SecretString, refreshToken?: SecretString, idToken?: SecretString, 
+export type LoginParams = { "type": "apiKey", apiKey: SecretString, } | { "type": "oauth", 
+/**
+ * Scopes to request besides the configured ones and those already granted (step-up,
+ * e.g. `requiredScopes` of an `insufficientScope` answer). Contract version 2.
+ */
+scopes?: Array<string>, } | { "type": "deviceCode", 
+/**
+ * As for `oauth`. Contract version 2.
+ */
+scopes?: Array<string>, } | { "type": "tokens", accessToken: SecretString, refreshToken?: SecretString, idToken?: SecretString, 
 /**
  * Unix seconds.
  */

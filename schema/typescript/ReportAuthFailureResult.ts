@@ -8,6 +8,11 @@ import type { SecretString } from "./SecretString";
 
 export type ReportAuthFailureResult = { action: AuthFailureAction, hint?: string, 
 /**
+ * `insufficientScope` only, when the challenge named them (`scope="..."`): the scopes the
+ * API asks for; pass them as `scopes` of a new `login`. Contract version 2.
+ */
+requiredScopes?: Array<string>, 
+/**
  * How the user signed in; `null` when signed out.
  */
 authMethod: AuthMethod | null, state: AuthState, 

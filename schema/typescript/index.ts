@@ -8,6 +8,8 @@ export type * from "./CancelLoginParams";
 export type * from "./CancelLoginResult";
 export type * from "./CancelLoginStatus";
 export type * from "./ClientInfo";
+export type * from "./CompleteLoginParams";
+export type * from "./CompleteLoginResult";
 export type * from "./GetAuthStatusParams";
 export type * from "./InitializeParams";
 export type * from "./InitializeResult";

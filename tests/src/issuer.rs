@@ -131,6 +131,17 @@ struct State {
     jwt_access_tokens: bool,
     client_ids: Vec<String>,
     counter: usize,
+    /// RFC 9207: the metadata says `authorization_response_iss_parameter_supported: true` and
+    /// redirects carry `iss` (off by default, as most providers still are).
+    iss_parameter: bool,
+    /// What redirects say `iss` is, whatever the metadata says: `Some(None)` no `iss` at all.
+    redirect_iss: Option<Option<String>>,
+    /// `code_challenge_methods_supported` of the metadata (`None`: not stated).
+    code_challenge_methods: Option<Vec<String>>,
+    /// Every `POST /device/code` form, in order.
+    device_requests: Vec<HashMap<String, String>>,
+    /// Token responses leave `scope` out (RFC 6749 §5.1: the requested scope was granted).
+    omit_scope: bool,
 }
 
 /// Where a metadata document is, for an issuer mounted under a path `/o`.
@@ -163,6 +174,12 @@ pub struct IssuerOptions {
     pub jwt_access_tokens: bool,
     /// Client ids accepted besides [`CLIENT_ID`] (a peer that brings its own).
     pub extra_client_ids: Vec<String>,
+    /// The host name in the issuer's URL (`None`: 127.0.0.1). It always listens on 127.0.0.1
+    /// only: another name is reached through a proxy that maps it there
+    /// ([`ConnectProxy`](crate::proxy::ConnectProxy)), or is `localhost`.
+    pub host: Option<String>,
+    /// Serve https with this identity (e.g. from [`TestCa`](crate::tls::TestCa)).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Default for IssuerOptions {
@@ -177,12 +194,15 @@ impl Default for IssuerOptions {
             device_interval: Some(1),
             jwt_access_tokens: false,
             extra_client_ids: Vec::new(),
+            host: None,
+            tls: None,
         }
     }
 }
 
 pub struct FakeIssuer {
     url: String,
+    port: u16,
     state: Arc<Mutex<State>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -202,8 +222,15 @@ impl FakeIssuer {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind 127.0.0.1");
-        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let url = format!("{origin}{}", options.mount);
+        let port = listener.local_addr().unwrap().port();
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let host = options.host.as_deref().unwrap_or("127.0.0.1");
+        let url = format!("{scheme}://{host}:{port}{}", options.mount);
+        let tls = options.tls.map(tokio_rustls::TlsAcceptor::from);
         let state = Arc::new(Mutex::new(State {
             mode: TokenMode::Ok,
             sequence_at: 0,
@@ -234,6 +261,11 @@ impl FakeIssuer {
                 .chain(options.extra_client_ids)
                 .collect(),
             counter: 0,
+            iss_parameter: false,
+            redirect_iss: None,
+            code_challenge_methods: Some(vec!["S256".to_owned()]),
+            device_requests: Vec::new(),
+            omit_scope: false,
         }));
         let shared = state.clone();
         let base = url.clone();
@@ -242,30 +274,35 @@ impl FakeIssuer {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (state, base) = (shared.clone(), base.clone());
+                let (state, base, tls) = (shared.clone(), base.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let (state, base) = (state.clone(), base.clone());
-                        async move {
-                            let response = handle(request, &state, &base).await;
-                            // A service error makes hyper close the connection unanswered.
-                            if response.status().as_u16() == DROP {
-                                return Err(std::io::Error::other("dropped on purpose"));
+                    match tls {
+                        // A client that refuses the certificate ends the handshake: nothing to serve.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve(stream, state, base).await;
                             }
-                            Ok(response)
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        None => serve(stream, state, base).await,
+                    }
                 });
             }
         });
-        Self { url, state, server }
+        Self {
+            url,
+            port,
+            state,
+            server,
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap()
+    }
+
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The issuer identifier, e.g. `http://127.0.0.1:PORT`.
@@ -344,6 +381,49 @@ impl FakeIssuer {
     /// What the metadata documents say the issuer is: `None` omits the member.
     pub fn state_issuer(&self, issuer: Option<&str>) {
         self.state().stated_issuer = Some(issuer.map(str::to_owned));
+    }
+
+    /// Behaves as an RFC 9207 server: the metadata says
+    /// `authorization_response_iss_parameter_supported: true` and every redirect of
+    /// [`approve_authorization`](Self::approve_authorization) / [`deny_authorization`](Self::deny_authorization)
+    /// carries `iss`.
+    pub fn advertise_iss_parameter(&self) {
+        self.state().iss_parameter = true;
+    }
+
+    /// Makes later redirects carry `iss=<iss>` (`None`: no `iss`), whatever the metadata says:
+    /// a response forged by, or mixed up with, another issuer.
+    pub fn set_redirect_iss(&self, iss: Option<&str>) {
+        self.state().redirect_iss = Some(iss.map(str::to_owned));
+    }
+
+    /// What the metadata lists as `code_challenge_methods_supported` (`None`: the member is
+    /// left out, as Entra ID does). `["S256"]` unless changed.
+    pub fn set_code_challenge_methods(&self, methods: Option<&[&str]>) {
+        self.state().code_challenge_methods =
+            methods.map(|m| m.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Token responses leave `scope` out, as RFC 6749 §5.1 allows when the requested scope was
+    /// granted (by default they say `openid offline_access`).
+    pub fn omit_token_scope(&self) {
+        self.state().omit_scope = true;
+    }
+
+    /// The forms of every device authorization request (`POST /device/code`), in order.
+    pub fn device_requests(&self) -> Vec<HashMap<String, String>> {
+        self.state().device_requests.clone()
+    }
+
+    /// `&iss=...` for a redirect, as the switches say.
+    fn iss_suffix(&self) -> String {
+        let state = self.state();
+        let iss = match &state.redirect_iss {
+            Some(iss) => iss.clone(),
+            None => state.iss_parameter.then(|| self.url.clone()),
+        };
+        iss.map(|iss| format!("&iss={}", encode(&iss)))
+            .unwrap_or_default()
     }
 
     /// Makes the protected resource metadata claim another resource (an impersonation).
@@ -435,9 +515,11 @@ impl FakeIssuer {
             redirect_uri: redirect_uri.clone(),
             used: false,
         });
+        drop(state);
         format!(
-            "{redirect_uri}?code={code}&state={}",
-            encode(&query["state"])
+            "{redirect_uri}?code={code}&state={}{}",
+            encode(&query["state"]),
+            self.iss_suffix()
         )
     }
 
@@ -445,11 +527,33 @@ impl FakeIssuer {
     pub fn deny_authorization(&self, auth_url: &str) -> String {
         let query = query_of(auth_url);
         format!(
-            "{}?error=access_denied&state={}",
+            "{}?error=access_denied&state={}{}",
             query["redirect_uri"],
-            encode(&query["state"])
+            encode(&query["state"]),
+            self.iss_suffix()
         )
     }
+}
+
+/// Serves HTTP/1.1 requests on one connection.
+async fn serve<I>(stream: I, state: Arc<Mutex<State>>, base: String)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let (state, base) = (state.clone(), base.clone());
+        async move {
+            let response = handle(request, &state, &base).await;
+            // A service error makes hyper close the connection unanswered.
+            if response.status().as_u16() == DROP {
+                return Err(std::io::Error::other("dropped on purpose"));
+            }
+            Ok(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// New access, refresh and id tokens for `grant`, registered as its current ones.
@@ -560,10 +664,15 @@ async fn handle(
     state: &Mutex<State>,
     base: &str,
 ) -> Response<Full<Bytes>> {
-    let (mount, forms, stated) = {
+    let (mount, forms, stated, iss_parameter, methods) = {
         let state = state.lock().unwrap();
-        let stated = state.stated_issuer.clone();
-        (state.mount.clone(), state.metadata.clone(), stated)
+        (
+            state.mount.clone(),
+            state.metadata.clone(),
+            state.stated_issuer.clone(),
+            state.iss_parameter,
+            state.code_challenge_methods.clone(),
+        )
     };
     let full = request.uri().path().to_owned();
     let metadata_form = if full == format!("/.well-known/oauth-authorization-server{mount}") {
@@ -597,9 +706,14 @@ async fn handle(
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
             "device_authorization_endpoint": format!("{base}/device/code"),
-            "code_challenge_methods_supported": ["S256"],
             "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
         });
+        if let Some(methods) = methods {
+            metadata["code_challenge_methods_supported"] = json!(methods);
+        }
+        if iss_parameter {
+            metadata["authorization_response_iss_parameter_supported"] = json!(true);
+        }
         match stated {
             None => {}
             Some(None) => {
@@ -729,13 +843,14 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
 fn token_response(state: &mut State, grant: usize) -> Response<Full<Bytes>> {
     let expires_in = state.expires_in;
     let tokens = mint(state, grant, expires_in);
-    json_response(
-        200,
-        json!({
-            "access_token": tokens.access_token, "token_type": "Bearer", "expires_in": expires_in,
-            "refresh_token": tokens.refresh_token, "id_token": tokens.id_token, "scope": "openid offline_access",
-        }),
-    )
+    let mut body = json!({
+        "access_token": tokens.access_token, "token_type": "Bearer", "expires_in": expires_in,
+        "refresh_token": tokens.refresh_token, "id_token": tokens.id_token, "scope": "openid offline_access",
+    });
+    if state.omit_scope {
+        body.as_object_mut().unwrap().remove("scope");
+    }
+    json_response(200, body)
 }
 
 fn refresh(form: &HashMap<String, String>, state: &Mutex<State>) -> Response<Full<Bytes>> {
@@ -774,6 +889,7 @@ fn device_authorization(
         return oauth_error(401, "invalid_client");
     }
     let mut state = state.lock().unwrap();
+    state.device_requests.push(form.clone());
     state.counter += 1;
     let n = state.counter;
     let user_code = format!("WDJB-{n:04}");

@@ -1,14 +1,19 @@
 //! Test support shared by the end-to-end tests: a client that drives the real
-//! `auth-app-server` binary over pipes, and (see [`issuer`]) a fake OAuth issuer.
+//! `auth-app-server` binary over pipes, (see [`issuer`]) a fake OAuth issuer, served over TLS
+//! with a certificate from a private CA ([`tls`]) when asked, and a forward proxy ([`proxy`]).
 //!
 //! The binary is the one `cargo test` builds for the workspace (`target/<profile>/auth-app-server`);
 //! set `AUTH_APP_SERVER_BIN` to test another build.
 
 pub mod issuer;
+pub mod proxy;
 pub mod server;
+pub mod tls;
 
 pub use issuer::{FakeIssuer, IssuedTokens, IssuerOptions, MetadataForm, TokenMode};
+pub use proxy::ConnectProxy;
 pub use server::{ServerProcess, server_binary};
+pub use tls::TestCa;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,4 +40,27 @@ pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, 
         "x_other_tool": {"keep": true},
     });
     std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
+}
+
+/// A browser's GET of a loopback `http://` address: (status, whole response). `None` when
+/// nothing listens there any more.
+pub async fn browser_get(url: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("loopback http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, response))
+}
+
+/// The query parameter `name` of `url`, decoded.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

@@ -635,3 +635,169 @@ async fn the_example_config_file_is_one_the_loader_accepts() {
         );
     }
 }
+
+/// Starts `login --browser` where no browser can be opened (no display, no `BROWSER`), with
+/// stdin piped for pastes; returns the child, its stdin, its stderr and the address it showed.
+async fn start_browser_login(
+    home: &Path,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    tokio::process::ChildStderr,
+    String,
+) {
+    let mut child = tokio::process::Command::new(server_binary())
+        .args(["login", "--browser", "--home"])
+        .arg(home)
+        .env_remove("RUST_LOG")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("BROWSER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let shown = read_until(&mut stderr, "Ctrl-C").await;
+    assert!(shown.contains("Open this address"), "{shown}");
+    assert!(shown.contains("paste it here"), "offers the paste: {shown}");
+    (child, stdin, stderr, shown_auth_url(&shown))
+}
+
+/// The authorization address a `login --browser` showed.
+fn shown_auth_url(shown: &str) -> String {
+    shown
+        .split_whitespace()
+        .find(|w| w.contains("/authorize?"))
+        .unwrap_or_else(|| panic!("no address shown: {shown}"))
+        .to_owned()
+}
+
+/// Waits for `child` to exit; its exit code and the rest of what `output` showed.
+async fn exit_and_rest(
+    child: &mut tokio::process::Child,
+    output: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> (Option<i32>, String) {
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the command ends")
+        .unwrap();
+    let mut rest = String::new();
+    output.read_to_string(&mut rest).await.unwrap();
+    (status.code(), rest)
+}
+
+/// Reads `output` until it has shown `marker`; returns all it showed.
+async fn read_until(output: &mut (impl tokio::io::AsyncRead + Unpin), marker: &str) -> String {
+    let mut shown = String::new();
+    let mut buf = [0u8; 1024];
+    while !shown.contains(marker) {
+        let n = tokio::time::timeout(Duration::from_secs(30), output.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("waiting for {marker:?}; shown so far: {shown}"))
+            .unwrap();
+        assert!(n > 0, "the output ended before {marker:?}: {shown}");
+        shown.push_str(&text(&buf[..n]));
+    }
+    shown
+}
+
+#[tokio::test]
+async fn login_browser_without_a_display_accepts_a_pasted_address_not_a_forged_one() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let (mut child, mut stdin, mut stderr, auth_url) = start_browser_login(home.path()).await;
+    let redirect = issuer.approve_authorization(&auth_url);
+    let state = auth_app_server_tests::query_param(&redirect, "state").unwrap();
+
+    let forged = redirect.replace(&format!("state={state}"), "state=forged");
+    stdin
+        .write_all(format!("{forged}\n").as_bytes())
+        .await
+        .unwrap();
+    let refused = read_until(&mut stderr, "keeps waiting").await;
+    assert!(refused.contains("does not match"), "{refused}");
+    assert!(
+        !refused.contains("code-"),
+        "the code is never shown: {refused}"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "still waiting");
+    assert_eq!(issuer.token_hits(), 0);
+
+    stdin
+        .write_all(format!("  {redirect}  \n").as_bytes())
+        .await
+        .unwrap();
+    let (code, rest) = exit_and_rest(&mut child, &mut stderr).await;
+    assert_eq!(code, Some(0), "{rest}");
+    assert!(rest.contains("Signed in."), "{rest}");
+    assert_eq!(issuer.token_hits(), 1);
+    let out = run(home.path(), &["status"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn login_browser_offering_a_paste_still_listens() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let (child, stdin, mut stderr, auth_url) = start_browser_login(home.path()).await;
+    // Nothing is pasted (stdin even ends); the browser reaches the loopback listener.
+    drop(stdin);
+    let redirect = issuer.approve_authorization(&auth_url);
+    let (status, page) = auth_app_server_tests::browser_get(&redirect)
+        .await
+        .expect("the listener is up");
+    assert_eq!(status, 200, "{page}");
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{rest}");
+    assert!(rest.contains("Signed in."), "{rest}");
+}
+
+#[tokio::test]
+async fn login_browser_on_a_terminal_offers_the_paste_even_when_a_browser_opened() {
+    // `script` gives the command a pseudo-terminal as stdin; `BROWSER=true` "opens" a browser
+    // that never reaches the listener (as on a machine reached over SSH with a forwarded
+    // display). What is written to `script`'s stdin is typed on that terminal.
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let command = format!(
+        "{} login --browser --home {}",
+        server_binary().display(),
+        home.path().display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("BROWSER", "true")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run script(1)");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut terminal = child.stdout.take().unwrap();
+    let shown = read_until(&mut terminal, "Ctrl-C").await;
+    assert!(shown.contains("Opened your browser"), "{shown}");
+    assert!(shown.contains("paste it here"), "{shown}");
+    let redirect = issuer.approve_authorization(&shown_auth_url(&shown));
+    stdin
+        .write_all(format!("{redirect}\r").as_bytes())
+        .await
+        .unwrap();
+    let (code, rest) = exit_and_rest(&mut child, &mut terminal).await;
+    assert!(rest.contains("Signed in."), "{rest}");
+    assert_eq!(code, Some(0), "{rest}");
+    assert_eq!(issuer.token_hits(), 1);
+}

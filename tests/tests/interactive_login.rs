@@ -6,9 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, ServerProcess};
+use auth_app_server_tests::{FakeIssuer, ServerProcess, browser_get, query_param};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn configure(home: &Path, issuer: &FakeIssuer) {
     let config = format!(
@@ -31,26 +30,6 @@ async fn server_for(
 
 fn read_auth(home: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
-}
-
-/// A browser's GET: (status, body). `None` when nothing listens any more.
-async fn browser_get(url: &str) -> Option<(u16, String)> {
-    let rest = url.strip_prefix("http://").expect("loopback http URL");
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = tokio::net::TcpStream::connect(authority).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, response))
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
 }
 
 #[tokio::test]

@@ -3,6 +3,11 @@
 //! The API key is read from stdin, never from the command line (it would land in shell history
 //! and process listings); typed at a terminal, it is not echoed. Interactive logins wait for their end with a spinner on a terminal
 //! and cancel cleanly on Ctrl-C.
+//!
+//! `--browser` on a machine whose loopback the browser may not reach (no display to open a
+//! browser on, e.g. over SSH; or stdin is a terminal) also accepts the address the browser
+//! ended on, pasted on stdin, while its listener keeps listening: the paste goes through the
+//! same checks as `completeLogin`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
@@ -43,13 +48,13 @@ pub async fn run(
             // Listen for Ctrl-C before anything is shown, so an early one is not lost.
             let interrupt = Interrupt::listen();
             let started = match how {
-                How::Device => manager.start_device_login().await,
-                _ => manager.start_oauth_login().await,
+                How::Device => manager.start_device_login(&[]).await,
+                _ => manager.start_oauth_login(&[]).await,
             };
             match started {
                 Ok(started) => {
-                    show(&started);
-                    wait(manager, &started, events, interrupt).await
+                    let pastes = show(&started).then(read_pastes);
+                    wait(manager, &started, events, interrupt, pastes).await
                 }
                 Err(error) => fail_with(&error),
             }
@@ -200,8 +205,9 @@ impl Drop for EchoOff {
     }
 }
 
-/// Tells the person what to do to go on.
-fn show(started: &LoginStart) {
+/// Tells the person what to do to go on; true when a pasted address is to be read from stdin
+/// (a browser login that could not open a browser, or whose stdin is a terminal).
+fn show(started: &LoginStart) -> bool {
     match started {
         LoginStart::DeviceCode {
             verification_uri,
@@ -218,18 +224,51 @@ fn show(started: &LoginStart) {
             }
             let minutes = (expires_at - auth_core::time::now_unix()).max(0) / 60;
             eprintln!("The code expires in about {minutes} min. Press Ctrl-C to cancel.");
+            false
         }
         LoginStart::Oauth { auth_url, .. } => {
-            if open_browser(auth_url) {
+            let opened = open_browser(auth_url);
+            if opened {
                 eprintln!(
                     "Opened your browser to sign in. If it did not open, visit:\n\n    {auth_url}\n"
                 );
             } else {
                 eprintln!("Open this address in a browser to sign in:\n\n    {auth_url}\n");
             }
+            let paste = !opened || std::io::stdin().is_terminal();
+            if paste {
+                eprintln!(
+                    "If that browser runs on another machine (SSH, a container) and ends on an address that does not \
+                     load (http://127.0.0.1:…/callback?…), copy that whole address from its address bar, paste it \
+                     here and press Enter."
+                );
+            }
             eprintln!("Press Ctrl-C to cancel.");
+            paste
         }
     }
+}
+
+/// Lines from stdin, read on a thread of their own (a blocking read of stdin cannot be
+/// cancelled; the thread ends with the process).
+fn read_pastes() -> mpsc::UnboundedReceiver<String> {
+    let (sender, pastes) = mpsc::unbounded_channel();
+    let spawned = std::thread::Builder::new()
+        .name("paste".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        eprintln!(
+            "auth-app-server: cannot read a pasted address ({error}); waiting for the browser"
+        );
+    }
+    pastes
 }
 
 /// Ctrl-C, registered from the moment it is created.
@@ -268,19 +307,23 @@ impl Interrupt {
     }
 }
 
-/// Waits for the login's end, with a spinner on a terminal; Ctrl-C cancels it.
+/// Waits for the login's end, with a spinner on a terminal; Ctrl-C cancels it. Each pasted
+/// line is handed to the login (`completeLogin`); a refused one is reported and the login
+/// keeps waiting.
 async fn wait(
     manager: &AuthManager,
     started: &LoginStart,
     mut events: mpsc::UnboundedReceiver<AuthEvent>,
     mut interrupt: Interrupt,
+    mut pastes: Option<mpsc::UnboundedReceiver<String>>,
 ) -> u8 {
     let login_id = match started {
         LoginStart::Oauth { login_id, .. } | LoginStart::DeviceCode { login_id, .. } => {
             login_id.clone()
         }
     };
-    let spinner = std::io::stderr().is_terminal();
+    // The spinner would overwrite what the user pastes on the same terminal.
+    let spinner = std::io::stderr().is_terminal() && pastes.is_none();
     let started_at = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(120));
     let mut interrupted = false;
@@ -308,6 +351,14 @@ async fn wait(
                 Some(_) => {}
                 None => return fail("the sign-in ended unexpectedly", exit::SIGNED_OUT_OR_FAILED),
             },
+            line = next_paste(&mut pastes) => match line {
+                None => pastes = None,
+                Some(line) if line.trim().is_empty() => {}
+                Some(line) => match manager.complete_login(&login_id, &Secret::new(line.trim())).await {
+                    Ok(()) => eprintln!("Address accepted; finishing the sign-in…"),
+                    Err(error) => eprintln!("auth-app-server: {error}"),
+                },
+            },
             () = interrupt.recv(), if !interrupted => {
                 interrupted = true;
                 if !manager.cancel_login(&login_id) {
@@ -320,6 +371,14 @@ async fn wait(
                 let _ = std::io::stderr().flush();
             }
         }
+    }
+}
+
+/// The next pasted line; `None` once stdin has ended; pending forever when nothing is read.
+async fn next_paste(pastes: &mut Option<mpsc::UnboundedReceiver<String>>) -> Option<String> {
+    match pastes {
+        Some(pastes) => pastes.recv().await,
+        None => std::future::pending().await,
     }
 }
 

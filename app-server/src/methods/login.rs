@@ -10,7 +10,7 @@ use crate::convert;
 
 static PARAMS: ParamsShape<LoginParams> = ParamsShape::new(
     method::LOGIN,
-    r#"{"type":"apiKey","apiKey":string} | {"type":"oauth"} | {"type":"deviceCode"} | {"type":"tokens","accessToken":string,...}"#,
+    r#"{"type":"apiKey","apiKey":string} | {"type":"oauth","scopes"?:[string]} | {"type":"deviceCode","scopes"?:[string]} | {"type":"tokens","accessToken":string,...}"#,
 );
 
 pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodResult<LoginResult> {
@@ -39,12 +39,18 @@ pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodR
             manager.login_tokens(tokens).await.map_err(convert::error)?;
             Ok(LoginResult::Tokens)
         }
-        LoginParams::Oauth => {
-            let started = manager.start_oauth_login().await.map_err(convert::error)?;
+        LoginParams::Oauth { scopes } => {
+            let started = manager
+                .start_oauth_login(&scopes.unwrap_or_default())
+                .await
+                .map_err(convert::error)?;
             Ok(convert::login_start(started))
         }
-        LoginParams::DeviceCode => {
-            let started = manager.start_device_login().await.map_err(convert::error)?;
+        LoginParams::DeviceCode { scopes } => {
+            let started = manager
+                .start_device_login(&scopes.unwrap_or_default())
+                .await
+                .map_err(convert::error)?;
             Ok(convert::login_start(started))
         }
     }

@@ -3,6 +3,7 @@
 //! accepted and logged), call `auth-core`, and convert the outcome back.
 
 mod cancel_login;
+mod complete_login;
 mod get_auth_status;
 pub mod initialize;
 mod login;
@@ -49,6 +50,11 @@ pub fn module(context: ServerContext) -> RpcModule<ServerContext> {
     module
         .register_async_method(method::CANCEL_LOGIN, |params, context, _| async move {
             cancel_login::handle(&context, params).await
+        })
+        .expect("method names are unique");
+    module
+        .register_async_method(method::COMPLETE_LOGIN, |params, context, _| async move {
+            complete_login::handle(&context, params).await
         })
         .expect("method names are unique");
     module

@@ -349,7 +349,7 @@ mod tests {
     /// JSON built from our member names and values that must never come back: strings
     /// starting `sk-` and integers of 7 digits or more.
     fn hostile_params() -> impl Strategy<Value = Value> {
-        const NAMES: [&str; 15] = [
+        const NAMES: [&str; 17] = [
             "type",
             "apiKey",
             "accessToken",
@@ -362,6 +362,8 @@ mod tests {
             "rejectedToken",
             "includeToken",
             "loginId",
+            "callbackUrl",
+            "scopes",
             "clientInfo",
             "name",
             "version",
@@ -420,6 +422,7 @@ mod tests {
             check::<GetAuthStatusParams>(&raw, &forbidden)?;
             check::<InitializeParams>(&raw, &forbidden)?;
             check::<auth_protocol::CancelLoginParams>(&raw, &forbidden)?;
+            check::<auth_protocol::CompleteLoginParams>(&raw, &forbidden)?;
             check::<auth_protocol::LogoutParams>(&raw, &forbidden)?;
         }
     }

@@ -1,11 +1,17 @@
 //! The browser flow: authorization code with PKCE, answered on a one-shot loopback listener
 //! `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3). A callback with a missing or wrong
-//! `state` is answered 400 and ignored; the listener closes after success, an `error=`
-//! callback, cancel or the timeout.
+//! `state` is answered 400 and ignored; one whose `iss` names another issuer (or lacks the
+//! `iss` the metadata promises, RFC 9207) ends the login without exchanging its code; the
+//! listener closes after success, an `error=` callback, a refused `iss`, cancel or the timeout.
+//!
+//! When the browser cannot reach this machine's loopback (SSH, containers), the user pastes
+//! the address it ended on and `completeLogin` hands it to the same [`Inbox`]: same checks,
+//! and the first accepted answer (from either way in) is the login's answer.
 
 use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -16,7 +22,8 @@ use reqwest::Url;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use super::pkce::{Pkce, random_state};
+use super::callback::{ResponseCheck, Verdict, query_pairs};
+use super::pkce::{self, Pkce, random_state};
 use super::{CancelSignal, LoginStart, exchange_failure, login_timeout};
 use crate::error::AuthError;
 use crate::manager::AuthManager;
@@ -28,7 +35,7 @@ const CONNECTION_LIMIT: Duration = Duration::from_secs(30);
 /// The pause before accepting again when the system lacks resources.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// What a browser brought to the listener.
+/// The answer a login got, from the listener or `completeLogin`.
 enum Callback {
     Code {
         code: Secret,
@@ -39,9 +46,73 @@ enum Callback {
     },
 }
 
+/// Where the authorization responses of one pending browser login go, from the listener and
+/// from `completeLogin`. Both judge them with the same [`ResponseCheck`]; the first accepted
+/// one (a code, `error=`, a refused `iss`) is the login's answer, and later ones are too late.
+#[derive(Clone)]
+pub(crate) struct Inbox {
+    check: Arc<ResponseCheck>,
+    callbacks: mpsc::Sender<Callback>,
+    answered: Arc<AtomicBool>,
+}
+
+impl Inbox {
+    fn new(check: ResponseCheck) -> (Self, mpsc::Receiver<Callback>) {
+        let (callbacks, received) = mpsc::channel(1);
+        let inbox = Self {
+            check: Arc::new(check),
+            callbacks,
+            answered: Arc::new(AtomicBool::new(false)),
+        };
+        (inbox, received)
+    }
+
+    /// Hands the login its answer; false when it already has one (or has ended).
+    async fn hand_over(&self, callback: Callback) -> bool {
+        if self.answered.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        self.callbacks.send(callback).await.is_ok()
+    }
+
+    /// `completeLogin`: the address the browser ended on, pasted by the user. A wrong state or
+    /// an address without a code is refused (the error says why, never quoting the address,
+    /// which may hold a code) and the login keeps waiting.
+    pub(crate) async fn complete(&self, callback_url: &Secret) -> Result<(), String> {
+        let url = Url::parse(callback_url.expose().trim()).map_err(|_| {
+            "`callbackUrl` is not an address: pass the whole address the browser ended on (it starts with http://127.0.0.1:); the sign-in keeps waiting".to_owned()
+        })?;
+        let callback = match self.check.judge(&query_pairs(url.query())) {
+            Verdict::WrongState => {
+                tracing::warn!("completeLogin with a missing or wrong state refused");
+                return Err("`callbackUrl` does not belong to this sign-in (its state is missing or does not match); the sign-in keeps waiting for its own address".to_owned());
+            }
+            Verdict::NoCode => {
+                return Err("`callbackUrl` carries neither an authorization code nor an error; the sign-in keeps waiting: pass the whole address the browser ended on".to_owned());
+            }
+            Verdict::MixUp(error) => {
+                tracing::warn!(%error, "completeLogin address refused");
+                Callback::Refused { error }
+            }
+            Verdict::ProviderError(error) => Callback::Refused { error },
+            // Its outcome comes with `loginCompleted`.
+            Verdict::Code(code) => Callback::Code {
+                code,
+                done: oneshot::channel().0,
+            },
+        };
+        if self.hand_over(callback).await {
+            Ok(())
+        } else {
+            Err("this sign-in already has its answer: wait for loginCompleted".to_owned())
+        }
+    }
+}
+
 pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(authorization), Some(token)) = (endpoints.authorization, endpoints.token) else {
@@ -49,6 +120,10 @@ pub(super) async fn start(
             "the provider has no authorization or token endpoint: configure them in config.toml, or sign in with a device code instead".into(),
         ));
     };
+    pkce::check_methods(endpoints.code_challenge_methods.as_deref())
+        .map_err(AuthError::ProviderUnavailable)?;
+    // Responses are checked against the issuer as discovery recorded it (RFC 9207).
+    let issuer = client.issuer_identifier().await.map_err(AuthError::from)?;
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
         AuthError::ProviderUnavailable(format!(
             "cannot listen on 127.0.0.1 for the sign-in redirect: {e}"
@@ -60,25 +135,28 @@ pub(super) async fn start(
         .port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let pkce = Pkce::new();
-    let state = random_state();
+    let check = ResponseCheck::new(random_state(), issuer, endpoints.iss_parameter_supported);
     let auth_url = authorization_url(
         &authorization,
         &client,
         &redirect_uri,
         &pkce.challenge,
-        state.expose(),
+        check.state().expose(),
+        &scopes,
     );
 
-    let (login_id, cancel) = manager.register_login();
+    let (inbox, received) = Inbox::new(check);
+    let (login_id, cancel) = manager.register_login(Some(inbox.clone()));
     let flow = Flow {
         client,
         token_endpoint: token,
         redirect_uri,
         verifier: pkce.verifier,
+        scopes,
     };
     let id = login_id.clone();
     tokio::spawn(async move {
-        let result = run(&manager, flow, listener, state, cancel).await;
+        let result = run(&manager, flow, listener, (inbox, received), cancel).await;
         manager.finish_login(&id, result);
     });
     Ok(LoginStart::Oauth {
@@ -93,6 +171,7 @@ fn authorization_url(
     redirect_uri: &str,
     challenge: &str,
     state: &str,
+    scopes: &[String],
 ) -> Url {
     let config = client.config();
     let mut url = endpoint.clone();
@@ -105,8 +184,8 @@ fn authorization_url(
             .append_pair("state", state)
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
-        if !config.scopes.is_empty() {
-            query.append_pair("scope", &config.scopes.join(" "));
+        if !scopes.is_empty() {
+            query.append_pair("scope", &scopes.join(" "));
         }
         if let Some(resource) = &config.resource {
             query.append_pair("resource", resource);
@@ -120,6 +199,8 @@ struct Flow {
     token_endpoint: Url,
     redirect_uri: String,
     verifier: Secret,
+    /// What the authorization request asked for.
+    scopes: Vec<String>,
 }
 
 /// Serves callbacks until the login ends one way or another; the listener closes on return.
@@ -127,11 +208,10 @@ async fn run(
     manager: &AuthManager,
     flow: Flow,
     listener: TcpListener,
-    state: Secret,
+    (inbox, mut received): (Inbox, mpsc::Receiver<Callback>),
     mut cancel: CancelSignal,
 ) -> Result<(), String> {
-    let (callbacks, mut received) = mpsc::channel(4);
-    let serving = accept_loop(listener, Arc::new(state), callbacks);
+    let serving = accept_loop(listener, inbox);
     let outcome = async {
         match received.recv().await {
             Some(Callback::Code { code, done }) => {
@@ -171,7 +251,9 @@ async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(
         .token_request(&flow.token_endpoint, &form)
         .await
         .map_err(|f| exchange_failure(&f))?;
-    manager.store_login(&flow.client, tokens).await
+    manager
+        .store_login(&flow.client, tokens, &flow.scopes)
+        .await
 }
 
 /// How long the listener waits before accepting again after a failure. A failure never ends
@@ -189,11 +271,7 @@ fn accept_retry_delay(error: &io::Error) -> Duration {
 }
 
 /// Accepts browser connections until dropped. Each connection answers one request and closes.
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<Secret>,
-    callbacks: mpsc::Sender<Callback>,
-) -> Infallible {
+async fn accept_loop(listener: TcpListener, inbox: Inbox) -> Infallible {
     let mut failing = false;
     loop {
         let stream = match listener.accept().await {
@@ -209,11 +287,11 @@ async fn accept_loop(
         if std::mem::replace(&mut failing, false) {
             tracing::info!("the sign-in listener accepts connections again");
         }
-        let (state, callbacks) = (state.clone(), callbacks.clone());
+        let inbox = inbox.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let (state, callbacks) = (state.clone(), callbacks.clone());
-                async move { Ok::<_, Infallible>(answer(request, &state, &callbacks).await) }
+                let inbox = inbox.clone();
+                async move { Ok::<_, Infallible>(answer(request, &inbox).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .keep_alive(false)
@@ -223,11 +301,7 @@ async fn accept_loop(
     }
 }
 
-async fn answer(
-    request: Request<Incoming>,
-    state: &Secret,
-    callbacks: &mpsc::Sender<Callback>,
-) -> Response<Full<Bytes>> {
+async fn answer(request: Request<Incoming>, inbox: &Inbox) -> Response<Full<Bytes>> {
     if request.method() != hyper::Method::GET || request.uri().path() != "/callback" {
         return page(
             StatusCode::NOT_FOUND,
@@ -235,61 +309,49 @@ async fn answer(
             "This address only receives the sign-in redirect.",
         );
     }
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if param("state") != Some(state.expose()) {
-        tracing::warn!("sign-in callback with a missing or wrong state ignored");
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in not accepted",
-            "This answer does not belong to the sign-in in progress (the state does not match). Return to the app and start the sign-in again if needed.",
-        );
-    }
-    if let Some(error) = param("error") {
-        let description = param("error_description")
-            .map(|d| format!(": {}", d.chars().take(200).collect::<String>()));
-        let error = format!(
-            "the provider did not complete the sign-in ({error}{})",
-            description.unwrap_or_default()
-        );
-        let shown = format!("{error}. You can close this window and start again from the app.");
-        let _ = callbacks.send(Callback::Refused { error }).await;
-        return page(StatusCode::OK, "Sign-in not completed", &shown);
-    }
-    let Some(code) = param("code") else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in not accepted",
-            "The redirect carries no authorization code.",
-        );
-    };
-    let (done, result) = oneshot::channel();
-    if callbacks
-        .send(Callback::Code {
-            code: Secret::new(code),
-            done,
-        })
-        .await
-        .is_err()
-    {
-        return page(
+    let too_late = || {
+        page(
             StatusCode::GONE,
             "Sign-in already finished",
             "You can close this window.",
-        );
+        )
+    };
+    let code = match inbox.check.judge(&query_pairs(request.uri().query())) {
+        Verdict::WrongState => {
+            tracing::warn!("sign-in callback with a missing or wrong state ignored");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in not accepted",
+                "This answer does not belong to the sign-in in progress (the state does not match). Return to the app and start the sign-in again if needed.",
+            );
+        }
+        Verdict::NoCode => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in not accepted",
+                "The redirect carries no authorization code.",
+            );
+        }
+        Verdict::MixUp(error) => {
+            tracing::warn!(%error, "sign-in callback refused");
+            let shown = format!("{error}.");
+            if !inbox.hand_over(Callback::Refused { error }).await {
+                return too_late();
+            }
+            return page(StatusCode::BAD_REQUEST, "Sign-in refused", &shown);
+        }
+        Verdict::ProviderError(error) => {
+            let shown = format!("{error}. You can close this window and start again from the app.");
+            if !inbox.hand_over(Callback::Refused { error }).await {
+                return too_late();
+            }
+            return page(StatusCode::OK, "Sign-in not completed", &shown);
+        }
+        Verdict::Code(code) => code,
+    };
+    let (done, result) = oneshot::channel();
+    if !inbox.hand_over(Callback::Code { code, done }).await {
+        return too_late();
     }
     match result.await {
         Ok(Ok(())) => page(

@@ -99,6 +99,7 @@ fn check_shown_uri(field: &str, value: &str) -> Result<(), String> {
 pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
     let (Some(device_endpoint), Some(token_endpoint)) =
@@ -109,7 +110,7 @@ pub(super) async fn start(
         ));
     };
     let config = client.config();
-    let scope = config.scopes.join(" ");
+    let scope = scopes.join(" ");
     let mut form = vec![("client_id", config.client_id.as_str())];
     if !scope.is_empty() {
         form.push(("scope", scope.as_str()));
@@ -135,13 +136,14 @@ pub(super) async fn start(
     }
     let grant = parse_grant(&body).map_err(unavailable)?;
     // Only a usable answer cancels the login still pending.
-    let (login_id, cancel) = manager.register_login();
+    let (login_id, cancel) = manager.register_login(None);
     let poll = Poll {
         client: client.clone(),
         token_endpoint,
         device_code: grant.device_code,
         interval: Duration::from_secs(grant.interval),
         deadline: Instant::now() + Duration::from_secs(grant.lifetime),
+        scopes,
     };
     let id = login_id.clone();
     tokio::spawn(async move {
@@ -199,6 +201,8 @@ struct Poll {
     device_code: Secret,
     interval: Duration,
     deadline: Instant,
+    /// What the device authorization request asked for.
+    scopes: Vec<String>,
 }
 
 impl Poll {
@@ -224,7 +228,11 @@ impl Poll {
                 answer = self.client.token_request(&self.token_endpoint, &form) => answer,
             };
             let failure = match answer {
-                Ok(tokens) => return manager.store_login(&self.client, tokens).await,
+                Ok(tokens) => {
+                    return manager
+                        .store_login(&self.client, tokens, &self.scopes)
+                        .await;
+                }
                 Err(failure) => failure,
             };
             wait = match failure.code.as_deref() {

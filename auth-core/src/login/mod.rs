@@ -3,8 +3,10 @@
 //! another cancels it. Every login ends with exactly one `LoginCompleted` event.
 
 mod browser;
+mod callback;
 pub(crate) mod device;
 pub mod pkce;
+mod scope;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,6 +19,9 @@ use crate::classify::RefreshFailure;
 use crate::error::AuthError;
 use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
+
+pub(crate) use browser::Inbox;
+pub(crate) use scope::{is_scope_token, scope_union};
 
 /// Environment knob: how long the browser flow waits for its callback (default 600 s).
 pub const LOGIN_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOGIN_TIMEOUT_SECS";
@@ -48,6 +53,8 @@ pub(crate) struct PendingLogins {
 struct PendingLogin {
     id: String,
     cancel: oneshot::Sender<&'static str>,
+    /// A browser login's way in for an address pasted by the user (`completeLogin`).
+    inbox: Option<Inbox>,
 }
 
 /// Resolves when the login must stop, with the reason.
@@ -55,7 +62,7 @@ pub(crate) type CancelSignal = oneshot::Receiver<&'static str>;
 
 impl PendingLogins {
     /// Registers a new login, cancelling the one still pending.
-    pub(crate) fn register(&self) -> (String, CancelSignal) {
+    pub(crate) fn register(&self, inbox: Option<Inbox>) -> (String, CancelSignal) {
         let id = format!(
             "login-{}",
             URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())
@@ -64,6 +71,7 @@ impl PendingLogins {
         let previous = self.slot().replace(PendingLogin {
             id: id.clone(),
             cancel,
+            inbox,
         });
         if let Some(previous) = previous {
             let _ = previous.cancel.send("canceled: a new sign-in was started");
@@ -86,6 +94,14 @@ impl PendingLogins {
         }
     }
 
+    /// The inbox of login `id`, when it is the pending one and a browser login.
+    pub(crate) fn inbox(&self, id: &str) -> Option<Inbox> {
+        self.slot()
+            .as_ref()
+            .filter(|p| p.id == id)
+            .and_then(|p| p.inbox.clone())
+    }
+
     /// Forgets login `id` once it has ended.
     pub(crate) fn remove(&self, id: &str) {
         let mut slot = self.slot();
@@ -99,20 +115,22 @@ impl PendingLogins {
     }
 }
 
-/// Starts a browser sign-in; `authUrl` is to be opened by the client.
+/// Starts a browser sign-in requesting `scopes`; `authUrl` is to be opened by the client.
 pub(crate) async fn start_browser(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    browser::start(manager, client).await
+    browser::start(manager, client, scopes).await
 }
 
-/// Starts a device-code sign-in.
+/// Starts a device-code sign-in requesting `scopes`.
 pub(crate) async fn start_device(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    device::start(manager, client).await
+    device::start(manager, client, scopes).await
 }
 
 /// Why a code or device-code exchange failed, for `loginCompleted.error`.

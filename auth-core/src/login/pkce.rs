@@ -34,6 +34,24 @@ pub fn challenge_of(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// Whether a provider whose metadata lists `methods` as its `code_challenge_methods_supported`
+/// can be signed in with: this server only uses S256, so a list without it (`plain` only, or
+/// nothing) cannot work. No list at all says nothing (Entra ID omits it): proceed. The error is
+/// the reason, for the person who configures the provider.
+pub fn check_methods(methods: Option<&[String]>) -> Result<(), String> {
+    match methods {
+        None => Ok(()),
+        Some(methods) if methods.iter().any(|m| m == "S256") => Ok(()),
+        Some(methods) => Err(format!(
+            "the provider's metadata lists code_challenge_methods_supported [{}] without S256; \
+             this server signs in only with PKCE S256 (RFC 7636), which the provider says it does \
+             not support, so a browser sign-in could not be protected: enable S256 for this \
+             client at the provider, or use login type \"deviceCode\"",
+            methods.join(", ")
+        )),
+    }
+}
+
 /// A random value that ties the redirect to this login (CSRF protection).
 pub fn random_state() -> Secret {
     Secret::new(URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>()))
@@ -49,6 +67,25 @@ mod tests {
             challenge_of("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn only_a_list_without_s256_is_refused() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: [(Option<Vec<String>>, bool); 5] = [
+            (None, true),
+            (Some(list(&["S256"])), true),
+            (Some(list(&["plain", "S256"])), true),
+            (Some(list(&["plain"])), false),
+            (Some(list(&[])), false),
+        ];
+        for (methods, ok) in cases {
+            let result = check_methods(methods.as_deref());
+            assert_eq!(result.is_ok(), ok, "{methods:?}");
+            if let Err(why) = result {
+                assert!(why.contains("S256") && why.contains("deviceCode"), "{why}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! Network settings of provider requests (docs/configuration.md, "Proxies and certificates"),
+//! end to end: a fake issuer serving https with a certificate from a private CA made at test
+//! time, trusted through `[provider] ca_file` or `SSL_CERT_FILE` (and named in the error when
+//! it is not), and a real forward proxy that provider requests go through (`HTTPS_PROXY` and
+//! friends) while loopback requests never do. Every connection goes to 127.0.0.1: the proxy
+//! maps the issuer's non-loopback name there.
+
+use std::path::Path;
+
+use auth_app_server_tests::issuer::CLIENT_ID;
+use auth_app_server_tests::{ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, now};
+use serde_json::{Value, json};
+
+/// The name the TLS issuer goes by in the proxy tests; never resolved (the proxy maps it).
+const ISSUER_HOST: &str = "issuer.test";
+
+async fn tls_issuer(ca: &TestCa, host: Option<&str>) -> FakeIssuer {
+    FakeIssuer::start_with(IssuerOptions {
+        tls: Some(ca.server_config()),
+        host: host.map(str::to_owned),
+        ..IssuerOptions::default()
+    })
+    .await
+}
+
+fn configure(home: &Path, issuer: &FakeIssuer, ca_file: Option<&Path>) {
+    let mut config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
+        issuer.url()
+    );
+    if let Some(ca_file) = ca_file {
+        config.push_str(&format!("ca_file = \"{}\"\n", ca_file.display()));
+    }
+    std::fs::write(home.join("config.toml"), config).unwrap();
+}
+
+/// A device login, approved at once; returns `loginCompleted`'s params.
+async fn device_login(server: &mut ServerProcess, issuer: &FakeIssuer) -> Value {
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    issuer.decide_device(started["userCode"].as_str().unwrap(), true);
+    server.notification("loginCompleted").await
+}
+
+#[tokio::test]
+async fn a_private_ca_is_refused_naming_the_fix_until_ca_file_trusts_it() {
+    let ca = TestCa::generate(&[ISSUER_HOST]);
+    let issuer = tls_issuer(&ca, None).await;
+    assert!(issuer.url().starts_with("https://127.0.0.1:"));
+    let home = tempfile::tempdir().unwrap();
+
+    configure(home.path(), &issuer, None);
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server
+        .call_error("login", json!({"type": "deviceCode"}))
+        .await;
+    assert_eq!(error["code"], -32012, "{error}");
+    let message = error["message"].as_str().unwrap();
+    for needed in ["unknown issuer", "ca_file", "[provider]", "SSL_CERT_FILE"] {
+        assert!(message.contains(needed), "names {needed}: {message}");
+    }
+    assert_eq!(
+        message.matches("TLS failed").count(),
+        1,
+        "said once, not once per metadata document: {message}"
+    );
+    drop(server);
+
+    // The same CA, given as `ca_file` relative to the home.
+    std::fs::copy(ca.ca_file(), home.path().join("corp-ca.pem")).unwrap();
+    configure(home.path(), &issuer, Some(Path::new("corp-ca.pem")));
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let completed = device_login(&mut server, &issuer).await;
+    assert_eq!(completed["success"], true, "{completed}");
+    assert_eq!(issuer.hits("/device/code"), 1);
+}
+
+#[tokio::test]
+async fn ssl_cert_file_adds_the_ca_for_every_request() {
+    let ca = TestCa::generate(&[ISSUER_HOST]);
+    let issuer = tls_issuer(&ca, None).await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer, None);
+    let ca_file = ca.ca_file();
+    let envs = [("SSL_CERT_FILE", ca_file.to_str().unwrap())];
+    let mut server = ServerProcess::start_with(home.path(), &[], &envs).await;
+    server.initialize().await;
+    let completed = device_login(&mut server, &issuer).await;
+    assert_eq!(completed["success"], true, "{completed}");
+
+    // The token endpoint too: a stale token is refreshed over TLS.
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("auth.json")).unwrap()).unwrap();
+    file["tokens"]["expires_at"] = json!(now() - 10);
+    std::fs::write(home.path().join("auth.json"), file.to_string()).unwrap();
+    let status = server
+        .status(json!({"includeToken": true, "refreshToken": true}))
+        .await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_eq!(issuer.refresh_hits(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_that_fails_on_tls_says_why_in_refresh_error() {
+    let ca = TestCa::generate(&[ISSUER_HOST]);
+    let issuer = tls_issuer(&ca, None).await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer, None);
+    // Tokens of this issuer (as if obtained while its CA was trusted), now stale, with the
+    // token endpoint configured so that no discovery stands in the way.
+    let tokens = issuer.issue_grant(3600);
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[provider]\nissuer = \"{0}\"\nclient_id = \"{CLIENT_ID}\"\ntoken_endpoint = \"{0}/token\"\n",
+            issuer.url()
+        ),
+    )
+    .unwrap();
+    let file = json!({"version": 1, "auth_mode": "oauth", "issuer": issuer.url(), "client_id": CLIENT_ID,
+        "tokens": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token, "expires_at": now() - 10}});
+    std::fs::write(home.path().join("auth.json"), file.to_string()).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let status = server.status(json!({"refreshToken": true})).await;
+    assert_eq!(status["refreshError"]["kind"], "transient", "{status}");
+    let message = status["refreshError"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("unknown issuer") && message.contains("ca_file"),
+        "{message}"
+    );
+    assert_eq!(
+        issuer.refresh_hits(),
+        0,
+        "the handshake failed before any request"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused_naming_the_problem() {
+    // The certificate names issuer.test and 127.0.0.1, not localhost.
+    let ca = TestCa::generate(&[ISSUER_HOST]);
+    let issuer = tls_issuer(&ca, Some("localhost")).await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer, Some(&ca.ca_file()));
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server
+        .call_error("login", json!({"type": "deviceCode"}))
+        .await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("not valid for the host name"), "{message}");
+}
+
+#[tokio::test]
+async fn provider_requests_go_through_the_proxy_from_the_environment() {
+    let ca = TestCa::generate(&[ISSUER_HOST]);
+    let issuer = tls_issuer(&ca, Some(ISSUER_HOST)).await;
+    let target = format!("{ISSUER_HOST}:{}", issuer.port());
+    for variable in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"] {
+        let proxy = ConnectProxy::start(issuer.port()).await;
+        let home = tempfile::tempdir().unwrap();
+        configure(home.path(), &issuer, Some(&ca.ca_file()));
+        let url = proxy.url();
+        // NO_PROXY names other hosts only; the loopback redirect listener is never proxied.
+        let envs = [(variable, url.as_str()), ("NO_PROXY", "internal.example")];
+        let mut server = ServerProcess::start_with(home.path(), &[], &envs).await;
+        server.initialize().await;
+        let completed = device_login(&mut server, &issuer).await;
+        assert_eq!(completed["success"], true, "{variable}: {completed}");
+        let requests = proxy.requests();
+        assert!(
+            !requests.is_empty(),
+            "{variable}: nothing went through the proxy"
+        );
+        for request in &requests {
+            assert_eq!(
+                request,
+                &format!("CONNECT {target} HTTP/1.1"),
+                "{variable}: {requests:?}"
+            );
+        }
+        let started = server.call("login", json!({"type": "oauth"})).await;
+        assert!(
+            started["authUrl"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("https://{target}/authorize?")),
+            "{started}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn loopback_is_never_proxied() {
+    let proxy = ConnectProxy::start(1).await;
+    for host in [None, Some("localhost")] {
+        let issuer = FakeIssuer::start_with(IssuerOptions {
+            host: host.map(str::to_owned),
+            ..IssuerOptions::default()
+        })
+        .await;
+        let home = tempfile::tempdir().unwrap();
+        configure(home.path(), &issuer, None);
+        let url = proxy.url();
+        let envs = [
+            ("HTTPS_PROXY", url.as_str()),
+            ("HTTP_PROXY", url.as_str()),
+            ("http_proxy", url.as_str()),
+            ("ALL_PROXY", url.as_str()),
+        ];
+        let mut server = ServerProcess::start_with(home.path(), &[], &envs).await;
+        server.initialize().await;
+        let completed = device_login(&mut server, &issuer).await;
+        assert_eq!(completed["success"], true, "{host:?}: {completed}");
+        assert_eq!(
+            server.call("logout", json!({})).await,
+            json!({"revoked": true})
+        );
+    }
+    assert_eq!(proxy.requests(), Vec::<String>::new());
+}
