@@ -196,7 +196,7 @@ impl Dispatcher {
 
     /// Checks one request and decides, in line order, whether it runs.
     fn admit(&self, text: &str) -> Admission {
-        let envelope: Envelope = match serde_json::from_str(text) {
+        let request: Envelope = match serde_json::from_str(text) {
             // serde also reads a struct from an array, by position; a request is an object.
             Ok(_) if !text.starts_with('{') => {
                 return Admission::Reply(envelope::error(
@@ -205,10 +205,10 @@ impl Dispatcher {
                     NOT_A_REQUEST,
                 ));
             }
-            Ok(envelope) => envelope,
+            Ok(request) => request,
             Err(error) => return Admission::Reply(decode_error_line(&error)),
         };
-        let id = match envelope.id {
+        let id = match request.id {
             Some(id) if !is_valid_id(id.get()) => {
                 let message = "invalid request: \"id\" must be a string, a number or null";
                 return Admission::Reply(envelope::error(
@@ -222,16 +222,16 @@ impl Dispatcher {
         let invalid = |message: &str| {
             Admission::Reply(envelope::error(id, error_code::INVALID_REQUEST, message))
         };
-        if envelope.jsonrpc.is_some_and(|v| v.get() != "\"2.0\"") {
+        if request.jsonrpc.is_some_and(|v| v.get() != "\"2.0\"") {
             return invalid("invalid request: \"jsonrpc\" must be \"2.0\" (or absent)");
         }
-        let Some(name) = envelope
+        let Some(name) = request
             .method
             .and_then(|m| serde_json::from_str::<std::borrow::Cow<str>>(m.get()).ok())
         else {
             return invalid("invalid request: \"method\" must be a string");
         };
-        let params = match envelope.params.map(RawValue::get) {
+        let params = match request.params.map(RawValue::get) {
             Some("null") | None => None,
             Some(p) if p.starts_with('{') || p.starts_with('[') => Some(p),
             Some(_) => return invalid("invalid request: \"params\" must be an object or an array"),

@@ -64,6 +64,12 @@ export function newlineMessageReader(input: Readable): NewlineMessageReader {
     closes.fire();
   };
   const onError = (error: Error) => errors.fire(error);
+  const detach = () => {
+    callback = undefined;
+    input.off("data", onData);
+    input.off("end", onEnd);
+    input.off("error", onError);
+  };
   return {
     onError: errors.event,
     onClose: closes.event,
@@ -74,20 +80,10 @@ export function newlineMessageReader(input: Readable): NewlineMessageReader {
       input.on("data", onData);
       input.on("end", onEnd);
       input.on("error", onError);
-      return {
-        dispose() {
-          callback = undefined;
-          input.off("data", onData);
-          input.off("end", onEnd);
-          input.off("error", onError);
-        },
-      };
+      return { dispose: detach };
     },
     dispose() {
-      callback = undefined;
-      input.off("data", onData);
-      input.off("end", onEnd);
-      input.off("error", onError);
+      detach();
       errors.clear();
       closes.clear();
       partials.clear();

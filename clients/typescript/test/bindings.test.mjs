@@ -75,5 +75,26 @@ test("npm pack makes a tarball a host installs, requires, imports and type-check
       files: ["host.ts"],
     }),
   );
-  execFileSync(process.execPath, [join(packageDir, "node_modules", "typescript", "bin", "tsc"), "-p", host], { cwd: host, encoding: "utf8" });
+  const tsc = join(packageDir, "node_modules", "typescript", "bin", "tsc");
+  execFileSync(process.execPath, [tsc, "-p", host], { cwd: host, encoding: "utf8" });
+
+  // Many VS Code extensions still resolve modules the Node 10 way (no `exports`): the subpath's
+  // types come from `typesVersions` there.
+  writeFileSync(
+    join(host, "legacy.ts"),
+    [
+      'import { AuthClient } from "@auth-app-server/client";',
+      'import { newlineTransport } from "@auth-app-server/client/vscode-jsonrpc";',
+      "export const used = [AuthClient, newlineTransport];",
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(
+    join(host, "tsconfig.legacy.json"),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, module: "commonjs", moduleResolution: "node10", target: "es2022", lib: ["es2022"], types: ["node"], typeRoots: [join(packageDir, "node_modules", "@types")] },
+      files: ["legacy.ts"],
+    }),
+  );
+  execFileSync(process.execPath, [tsc, "-p", join(host, "tsconfig.legacy.json")], { cwd: host, encoding: "utf8" });
 });
