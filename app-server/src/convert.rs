@@ -5,7 +5,7 @@ use auth_core::{
     AuthError, AuthEvent, FailureAction, FailureOutcome, LoginStart, LogoutOutcome, Revocation,
     StatusReport,
 };
-use auth_protocol as wire;
+use auth_protocol::{self as wire, Notification as _};
 use jsonrpsee::types::ErrorObjectOwned;
 
 pub fn method(method: auth_core::AuthMethod) -> wire::AuthMethod {
@@ -113,7 +113,7 @@ pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
                 state: state(s),
             };
             return (
-                wire::method::AUTH_STATUS_CHANGED,
+                wire::notification::AuthStatusChanged::NAME,
                 serde_json::to_value(body).expect("serializes"),
             );
         }
@@ -128,7 +128,7 @@ pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
         },
     };
     (
-        wire::method::LOGIN_COMPLETED,
+        wire::notification::LoginCompleted::NAME,
         serde_json::to_value(params).expect("serializes"),
     )
 }

@@ -1,5 +1,5 @@
 //! JSON-RPC dispatch: turns one stdin line into calls on the `RpcModule`'s methods and answer
-//! lines for the writer.
+//! lines for the writer (written by [`envelope`]).
 //!
 //! The reader calls [`Dispatcher::handle_line`] for each line, in order. Everything that must
 //! follow the order of lines (the `initialize` handshake, the in-flight bound) is decided there,
@@ -7,9 +7,8 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use auth_protocol::{error_code, method};
+use auth_protocol::error_code;
 use futures_util::FutureExt;
 use jsonrpsee::types::{Id, Params};
 use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
@@ -17,7 +16,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use crate::methods;
+use crate::envelope;
+use crate::methods::initialize::{Gate, Handshake};
 use crate::transport::{Outgoing, OutgoingSender};
 
 /// Requests being handled or answered but not yet written; past this, `-32001`.
@@ -45,7 +45,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de Raw
 /// A request admitted for execution.
 struct Call {
     /// The request's id, verbatim; `None` for a notification.
-    id: Option<String>,
+    id: Option<Box<RawValue>>,
     callback: MethodCallback,
     params: Option<String>,
     permit: Option<OwnedSemaphorePermit>,
@@ -61,8 +61,7 @@ enum Admission {
 
 pub struct Dispatcher {
     methods: Methods,
-    /// Written only by the reader, in line order.
-    initialized: AtomicBool,
+    handshake: Handshake,
     in_flight: Arc<Semaphore>,
     /// Bounds the dispatcher's own error lines while stdout is not being read.
     own_lines: Arc<Semaphore>,
@@ -73,7 +72,7 @@ impl Dispatcher {
     pub fn new(methods: Methods, out: OutgoingSender) -> Arc<Self> {
         Arc::new(Self {
             methods,
-            initialized: AtomicBool::new(false),
+            handshake: Handshake::default(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             own_lines: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             out,
@@ -85,7 +84,7 @@ impl Dispatcher {
     pub async fn handle_line(self: &Arc<Self>, line: &[u8]) {
         let Ok(text) = std::str::from_utf8(line) else {
             return self
-                .reply(error_line(
+                .reply(envelope::error(
                     None,
                     error_code::PARSE_ERROR,
                     "parse error: the line is not valid UTF-8",
@@ -119,7 +118,7 @@ impl Dispatcher {
         let message = format!(
             "invalid request: the line is longer than {limit} bytes and was skipped; send smaller messages"
         );
-        self.reply(error_line(None, error_code::INVALID_REQUEST, &message))
+        self.reply(envelope::error(None, error_code::INVALID_REQUEST, &message))
             .await;
     }
 
@@ -146,10 +145,10 @@ impl Dispatcher {
         if items.is_empty() {
             let message = "invalid request: the batch is empty; send at least one request";
             return self
-                .reply(error_line(None, error_code::INVALID_REQUEST, message))
+                .reply(envelope::error(None, error_code::INVALID_REQUEST, message))
                 .await;
         }
-        let mut replies = String::new();
+        let mut replies = Vec::new();
         let mut calls = tokio::task::JoinSet::new();
         let mut calls_held: Option<OwnedSemaphorePermit> = None;
         let mut lines_held: Option<OwnedSemaphorePermit> = None;
@@ -170,7 +169,7 @@ impl Dispatcher {
                         );
                         lines_counted += 1;
                     }
-                    append(&mut replies, &line);
+                    replies.push(line);
                 }
                 Admission::Nothing => {}
             }
@@ -182,15 +181,13 @@ impl Dispatcher {
         tokio::spawn(async move {
             while let Some(answer) = calls.join_next().await {
                 if let Some(line) = answer.ok().flatten() {
-                    append(&mut replies, &line);
+                    replies.push(line);
                 }
             }
             if !replies.is_empty() {
-                replies.insert(0, '[');
-                replies.push(']');
                 let permits = calls_held.into_iter().chain(lines_held).collect();
                 let _ = out.send(Outgoing::Line {
-                    text: replies,
+                    text: envelope::batch(&replies),
                     permits,
                 });
             }
@@ -199,71 +196,60 @@ impl Dispatcher {
 
     /// Checks one request and decides, in line order, whether it runs.
     fn admit(&self, text: &str) -> Admission {
-        let envelope: Envelope = match serde_json::from_str(text) {
+        let request: Envelope = match serde_json::from_str(text) {
             // serde also reads a struct from an array, by position; a request is an object.
             Ok(_) if !text.starts_with('{') => {
-                return Admission::Reply(error_line(
+                return Admission::Reply(envelope::error(
                     None,
                     error_code::INVALID_REQUEST,
                     NOT_A_REQUEST,
                 ));
             }
-            Ok(envelope) => envelope,
+            Ok(request) => request,
             Err(error) => return Admission::Reply(decode_error_line(&error)),
         };
-        let id = match envelope.id.map(RawValue::get) {
-            Some(id) if !is_valid_id(id) => {
+        let id = match request.id {
+            Some(id) if !is_valid_id(id.get()) => {
                 let message = "invalid request: \"id\" must be a string, a number or null";
-                return Admission::Reply(error_line(None, error_code::INVALID_REQUEST, message));
+                return Admission::Reply(envelope::error(
+                    None,
+                    error_code::INVALID_REQUEST,
+                    message,
+                ));
             }
             id => id,
         };
-        let invalid =
-            |message: &str| Admission::Reply(error_line(id, error_code::INVALID_REQUEST, message));
-        if envelope.jsonrpc.is_some_and(|v| v.get() != "\"2.0\"") {
+        let invalid = |message: &str| {
+            Admission::Reply(envelope::error(id, error_code::INVALID_REQUEST, message))
+        };
+        if request.jsonrpc.is_some_and(|v| v.get() != "\"2.0\"") {
             return invalid("invalid request: \"jsonrpc\" must be \"2.0\" (or absent)");
         }
-        let Some(name) = envelope
+        let Some(name) = request
             .method
             .and_then(|m| serde_json::from_str::<std::borrow::Cow<str>>(m.get()).ok())
         else {
             return invalid("invalid request: \"method\" must be a string");
         };
-        let params = match envelope.params.map(RawValue::get) {
+        let params = match request.params.map(RawValue::get) {
             Some("null") | None => None,
             Some(p) if p.starts_with('{') || p.starts_with('[') => Some(p),
             Some(_) => return invalid("invalid request: \"params\" must be an object or an array"),
         };
 
-        if name == method::INITIALIZE {
-            if id.is_none() {
-                return Admission::Nothing;
+        match self.handshake.admit(&name, id.is_some(), params) {
+            Gate::Pass => {}
+            Gate::Ignore => return Admission::Nothing,
+            Gate::Refuse(error) => {
+                return Admission::Reply(envelope::error(id, error.code(), error.message()));
             }
-            if self.initialized.load(Ordering::Acquire) {
-                return invalid("already initialized: send initialize once per process");
-            }
-            if let Err(error) = methods::initialize::check_params(params) {
-                return Admission::Reply(error_line(id, error.code(), error.message()));
-            }
-            self.initialized.store(true, Ordering::Release);
-        } else if !self.initialized.load(Ordering::Acquire) {
-            return match id {
-                None => Admission::Nothing,
-                Some(_) => Admission::Reply(error_line(
-                    id,
-                    error_code::NOT_INITIALIZED,
-                    "not initialized: send initialize with clientInfo first",
-                )),
-            };
-        } else if name == method::INITIALIZED && id.is_none() {
-            return Admission::Nothing;
         }
 
         let permit = match (self.in_flight.clone().try_acquire_owned(), id) {
             (Ok(permit), _) => Some(permit),
             (Err(_), None) => return Admission::Nothing,
             (Err(_), Some(_)) => {
-                return Admission::Reply(error_line(
+                return Admission::Reply(envelope::error(
                     id,
                     error_code::OVERLOADED,
                     "server overloaded; retry later",
@@ -277,11 +263,11 @@ impl Dispatcher {
             let shown: String = name.chars().take(64).collect();
             let message =
                 format!("unknown method `{shown}`; see protocol/README.md for the methods");
-            return Admission::Reply(error_line(id, error_code::METHOD_NOT_FOUND, &message));
+            return Admission::Reply(envelope::error(id, error_code::METHOD_NOT_FOUND, &message));
         };
         tracing::debug!(method = %name, notification = id.is_none(), "request");
         Admission::Call(Call {
-            id: id.map(str::to_owned),
+            id: id.map(ToOwned::to_owned),
             callback,
             params: params.map(str::to_owned),
             permit,
@@ -299,7 +285,7 @@ impl Dispatcher {
 /// Runs one call; its answer line, or `None` for a notification. A panicking handler is
 /// answered with an internal error instead of never.
 async fn run(
-    id: Option<String>,
+    id: Option<Box<RawValue>>,
     callback: MethodCallback,
     params: Option<String>,
 ) -> Option<String> {
@@ -327,10 +313,10 @@ async fn run(
         Err(_) => {
             tracing::error!("a method handler panicked");
             let message = "internal error: the request failed unexpectedly; the server keeps serving, retry it";
-            return id.map(|id| error_line(Some(&id), error_code::INTERNAL_ERROR, message));
+            return id.map(|id| envelope::error(Some(&id), error_code::INTERNAL_ERROR, message));
         }
     };
-    Some(with_id(response.into_json().get(), &id?))
+    Some(envelope::answer(&id?, &response))
 }
 
 /// Adds `permit` to those a batch already holds from the same semaphore.
@@ -339,28 +325,6 @@ fn hold(held: &mut Option<OwnedSemaphorePermit>, permit: Option<OwnedSemaphorePe
         (Some(held), Some(permit)) => held.merge(permit),
         (None, permit) => *held = permit,
         (Some(_), None) => {}
-    }
-}
-
-/// Appends one answer to a batch answer's comma-separated elements.
-fn append(elements: &mut String, answer: &str) {
-    if !elements.is_empty() {
-        elements.push(',');
-    }
-    elements.push_str(answer);
-}
-
-/// Methods are called with id `null`; the client's id is put back verbatim, whatever its type.
-fn with_id(response: &str, id: &str) -> String {
-    const PREFIX: &str = r#"{"jsonrpc":"2.0","id":null,"#;
-    match response.strip_prefix(PREFIX) {
-        Some(rest) => format!(r#"{{"jsonrpc":"2.0","id":{id},{rest}"#),
-        None => {
-            let mut value: serde_json::Value =
-                serde_json::from_str(response).expect("jsonrpsee writes valid JSON");
-            value["id"] = serde_json::from_str(id).expect("ids are checked on input");
-            value.to_string()
-        }
     }
 }
 
@@ -383,54 +347,15 @@ fn decode_error_line(error: &serde_json::Error) -> String {
                 error.line(),
                 error.column()
             );
-            error_line(None, error_code::PARSE_ERROR, &message)
+            envelope::error(None, error_code::PARSE_ERROR, &message)
         }
-        Category::Data => error_line(None, error_code::INVALID_REQUEST, NOT_A_REQUEST),
+        Category::Data => envelope::error(None, error_code::INVALID_REQUEST, NOT_A_REQUEST),
     }
-}
-
-/// An error answer; `id` verbatim, or `null`.
-pub fn error_line(id: Option<&str>, code: i32, message: &str) -> String {
-    let message = serde_json::to_string(message).expect("strings serialize");
-    format!(
-        r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{code},"message":{message}}}}}"#,
-        id.unwrap_or("null")
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_are_put_back_verbatim() {
-        let response = r#"{"jsonrpc":"2.0","id":null,"result":{}}"#;
-        for id in [
-            "7",
-            "-3",
-            "1.5",
-            "\"a\\\"b\"",
-            "null",
-            "18446744073709551616",
-        ] {
-            let line = with_id(response, id);
-            assert_eq!(
-                line,
-                format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#)
-            );
-            serde_json::from_str::<serde_json::Value>(&line).unwrap();
-        }
-    }
-
-    #[test]
-    fn error_lines_are_valid_json_rpc() {
-        let line = error_line(Some("\"x\""), -32600, "bad \"thing\"");
-        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!({"jsonrpc":"2.0","id":"x","error":{"code":-32600,"message":"bad \"thing\""}})
-        );
-    }
 
     #[tokio::test]
     async fn a_batch_item_must_be_an_object_not_a_positional_array() {
@@ -442,7 +367,7 @@ mod tests {
         let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
             panic!("no answer");
         };
-        let expected = format!("[{}]", error_line(None, -32600, NOT_A_REQUEST));
+        let expected = envelope::batch(&[envelope::error(None, -32600, NOT_A_REQUEST)]);
         assert_eq!(text, expected);
     }
 

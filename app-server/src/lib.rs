@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod convert;
 mod dispatch;
+mod envelope;
 pub mod fuzzing;
 mod logging;
 mod methods;

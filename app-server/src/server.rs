@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 
 use crate::convert;
 use crate::dispatch::Dispatcher;
+use crate::envelope;
 use crate::methods::{self, ServerContext};
 use crate::transport::{self, Incoming, Outgoing};
 
@@ -34,8 +35,7 @@ pub async fn serve_io(
     let notify_out = out.clone();
     let events: EventSink = Arc::new(move |event| {
         let (method, params) = convert::notification(event);
-        let text =
-            serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }).to_string();
+        let text = envelope::notification(method, params);
         let _ = notify_out.send(Outgoing::Line {
             text,
             permits: Vec::new(),

@@ -16,7 +16,7 @@ pub const BUNDLE_FILE: &str = "auth-app-server-protocol.schema.json";
 
 /// One generated schema: `name` is the type name, written as `<name>.json`.
 pub struct SchemaFile {
-    pub name: &'static str,
+    pub name: String,
     pub schema: Schema,
 }
 
@@ -38,84 +38,41 @@ fn settings(direction: Direction) -> SchemaSettings {
 
 type Generate = fn(&mut schemars::SchemaGenerator) -> Schema;
 
-fn entries() -> Vec<(&'static str, Direction, Generate)> {
-    use Direction::*;
+/// Every wire type with a file of its own, from the method list: each method's params and
+/// result, each notification's params, then the error object.
+fn entries() -> Vec<(String, Direction, Generate)> {
     fn root<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> Schema {
         generator.root_schema_for::<T>()
     }
-    vec![
-        ("InitializeParams", ClientToServer, root::<InitializeParams>),
-        ("InitializeResult", ServerToClient, root::<InitializeResult>),
-        (
-            "GetAuthStatusParams",
-            ClientToServer,
-            root::<GetAuthStatusParams>,
-        ),
-        ("AuthStatus", ServerToClient, root::<AuthStatus>),
-        ("LoginParams", ClientToServer, root::<LoginParams>),
-        ("LoginResult", ServerToClient, root::<LoginResult>),
-        (
-            "CancelLoginParams",
-            ClientToServer,
-            root::<CancelLoginParams>,
-        ),
-        (
-            "CancelLoginResult",
-            ServerToClient,
-            root::<CancelLoginResult>,
-        ),
-        (
-            "CompleteLoginParams",
-            ClientToServer,
-            root::<CompleteLoginParams>,
-        ),
-        (
-            "CompleteLoginResult",
-            ServerToClient,
-            root::<CompleteLoginResult>,
-        ),
-        ("LogoutParams", ClientToServer, root::<LogoutParams>),
-        ("LogoutResult", ServerToClient, root::<LogoutResult>),
-        (
-            "ReportAuthFailureParams",
-            ClientToServer,
-            root::<ReportAuthFailureParams>,
-        ),
-        (
-            "ReportAuthFailureResult",
-            ServerToClient,
-            root::<ReportAuthFailureResult>,
-        ),
-        (
-            "AuthStatusChangedNotification",
-            ServerToClient,
-            root::<AuthStatusChangedNotification>,
-        ),
-        (
-            "LoginCompletedNotification",
-            ServerToClient,
-            root::<LoginCompletedNotification>,
-        ),
-        ("JsonRpcError", ServerToClient, json_rpc_error),
-    ]
+    fn entry<T: JsonSchema>(direction: Direction) -> (String, Direction, Generate) {
+        (T::schema_name().into_owned(), direction, root::<T>)
+    }
+    struct Entries(Vec<(String, Direction, Generate)>);
+    impl MethodVisitor for Entries {
+        fn visit<M: Method>(&mut self) {
+            self.0.push(entry::<M::Params>(Direction::ClientToServer));
+            self.0.push(entry::<M::Result>(Direction::ServerToClient));
+        }
+    }
+    impl NotificationVisitor for Entries {
+        fn visit<N: Notification>(&mut self) {
+            self.0.push(entry::<N::Params>(Direction::ServerToClient));
+        }
+    }
+    let mut entries = Entries(Vec::new());
+    method::visit(&mut entries);
+    notification::visit(&mut entries);
+    entries.0.push((
+        "JsonRpcError".to_owned(),
+        Direction::ServerToClient,
+        json_rpc_error,
+    ));
+    entries.0
 }
 
 /// The error object of a failed response, with the codes this server uses.
 fn json_rpc_error(_: &mut schemars::SchemaGenerator) -> Schema {
-    use error_code::*;
-    let codes = [
-        PARSE_ERROR,
-        INVALID_REQUEST,
-        METHOD_NOT_FOUND,
-        INVALID_PARAMS,
-        INTERNAL_ERROR,
-        OVERLOADED,
-        NOT_INITIALIZED,
-        NO_PROVIDER,
-        CREDENTIALS_UNREADABLE,
-        PROVIDER_UNAVAILABLE,
-        CREDENTIALS_UNWRITABLE,
-    ];
+    let codes: Vec<i32> = error_code::ALL.iter().map(|c| c.code).collect();
     schemars::json_schema!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "JsonRpcError",
@@ -130,10 +87,12 @@ fn json_rpc_error(_: &mut schemars::SchemaGenerator) -> Schema {
     })
 }
 
-/// One schema per wire type, each standing alone.
+/// One schema per wire type, each standing alone (a type that two entries share, once).
 pub fn schema_files() -> Vec<SchemaFile> {
+    let mut seen = std::collections::BTreeSet::new();
     entries()
         .into_iter()
+        .filter(|(name, _, _)| seen.insert(name.clone()))
         .map(|(name, direction, generate)| {
             let mut generator = settings(direction).into_generator();
             SchemaFile {
@@ -165,7 +124,7 @@ pub fn bundle() -> Value {
             }
             object.remove("$schema");
         }
-        defs.insert(file.name.to_owned(), schema);
+        defs.insert(file.name, schema);
     }
     serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -337,10 +337,7 @@ impl FakeIssuer {
 
     /// `/token` requests with `grant_type=refresh_token`.
     pub fn refresh_hits(&self) -> usize {
-        self.token_requests()
-            .iter()
-            .filter(|r| r.form.get("grant_type").map(String::as_str) == Some("refresh_token"))
-            .count()
+        refreshes(&self.state())
     }
 
     pub fn token_requests(&self) -> Vec<TokenRequest> {
@@ -656,6 +653,15 @@ fn oauth_error(status: u16, code: &str) -> Response<Full<Bytes>> {
     )
 }
 
+/// `/token` requests with `grant_type=refresh_token`.
+fn refreshes(state: &State) -> usize {
+    state
+        .token_requests
+        .iter()
+        .filter(|r| r.form.get("grant_type").map(String::as_str) == Some("refresh_token"))
+        .count()
+}
+
 /// A sentinel the connection task understands as "drop without answering".
 const DROP: u16 = 599;
 
@@ -752,6 +758,12 @@ async fn handle(
             )
         }
         "/device/code" => device_authorization(&form, state, base),
+        // The counters, for tests in other languages (the TypeScript client's), which cannot
+        // call `refresh_hits`.
+        "/stats" => json_response(
+            200,
+            json!({ "refreshes": refreshes(&state.lock().unwrap()) }),
+        ),
         "/revoke" => {
             let mut state = state.lock().unwrap();
             let token = form.get("token").cloned().unwrap_or_default();

@@ -3,29 +3,25 @@
 //! like a callback to the listener; the login then ends with `loginCompleted`.
 
 use auth_core::Secret;
-use auth_protocol::{CompleteLoginParams, CompleteLoginResult, method};
-use jsonrpsee::types::Params;
+use auth_protocol::method::CompleteLogin;
+use auth_protocol::{CompleteLoginParams, CompleteLoginResult};
 
-use super::{MethodResult, ParamsShape, ServerContext, parse_params};
+use super::{Handler, MethodResult, ServerContext};
 use crate::convert;
 
-static PARAMS: ParamsShape<CompleteLoginParams> = ParamsShape::new(
-    method::COMPLETE_LOGIN,
-    r#"{"loginId":string,"callbackUrl":string}"#,
-);
-
-pub async fn handle(
-    context: &ServerContext,
-    params: Params<'static>,
-) -> MethodResult<CompleteLoginResult> {
-    let params: CompleteLoginParams = parse_params(&params, &PARAMS)?;
-    context
-        .manager
-        .complete_login(
-            &params.login_id,
-            &Secret::new(params.callback_url.into_inner()),
-        )
-        .await
-        .map_err(convert::error)?;
-    Ok(CompleteLoginResult {})
+impl Handler for CompleteLogin {
+    async fn handle(
+        context: &ServerContext,
+        params: CompleteLoginParams,
+    ) -> MethodResult<CompleteLoginResult> {
+        context
+            .manager
+            .complete_login(
+                &params.login_id,
+                &Secret::new(params.callback_url.into_inner()),
+            )
+            .await
+            .map_err(convert::error)?;
+        Ok(CompleteLoginResult {})
+    }
 }

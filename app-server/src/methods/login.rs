@@ -2,56 +2,53 @@
 //! an interactive sign-in that ends with `loginCompleted`.
 
 use auth_core::{HostTokens, Secret};
-use auth_protocol::{LoginParams, LoginResult, method};
-use jsonrpsee::types::Params;
+use auth_protocol::method::Login;
+use auth_protocol::{LoginParams, LoginResult};
 
-use super::{MethodResult, ParamsShape, ServerContext, parse_params};
+use super::{Handler, MethodResult, ServerContext};
 use crate::convert;
 
-static PARAMS: ParamsShape<LoginParams> = ParamsShape::new(
-    method::LOGIN,
-    r#"{"type":"apiKey","apiKey":string} | {"type":"oauth","scopes"?:[string]} | {"type":"deviceCode","scopes"?:[string]} | {"type":"tokens","accessToken":string,...}"#,
-);
-
-pub async fn handle(context: &ServerContext, params: Params<'static>) -> MethodResult<LoginResult> {
-    let manager = &context.manager;
-    match parse_params(&params, &PARAMS)? {
-        LoginParams::ApiKey { api_key } => {
-            let warnings = manager
-                .login_api_key(&Secret::new(api_key.into_inner()))
-                .await
-                .map_err(convert::error)?;
-            Ok(LoginResult::ApiKey { warnings })
-        }
-        LoginParams::Tokens {
-            access_token,
-            refresh_token,
-            id_token,
-            expires_at,
-        } => {
-            let secret = |s: auth_protocol::SecretString| Secret::new(s.into_inner());
-            let tokens = HostTokens {
-                access_token: secret(access_token),
-                refresh_token: refresh_token.map(secret),
-                id_token: id_token.map(secret),
+impl Handler for Login {
+    async fn handle(context: &ServerContext, params: LoginParams) -> MethodResult<LoginResult> {
+        let manager = &context.manager;
+        match params {
+            LoginParams::ApiKey { api_key } => {
+                let warnings = manager
+                    .login_api_key(&Secret::new(api_key.into_inner()))
+                    .await
+                    .map_err(convert::error)?;
+                Ok(LoginResult::ApiKey { warnings })
+            }
+            LoginParams::Tokens {
+                access_token,
+                refresh_token,
+                id_token,
                 expires_at,
-            };
-            manager.login_tokens(tokens).await.map_err(convert::error)?;
-            Ok(LoginResult::Tokens)
-        }
-        LoginParams::Oauth { scopes } => {
-            let started = manager
-                .start_oauth_login(&scopes.unwrap_or_default())
-                .await
-                .map_err(convert::error)?;
-            Ok(convert::login_start(started))
-        }
-        LoginParams::DeviceCode { scopes } => {
-            let started = manager
-                .start_device_login(&scopes.unwrap_or_default())
-                .await
-                .map_err(convert::error)?;
-            Ok(convert::login_start(started))
+            } => {
+                let secret = |s: auth_protocol::SecretString| Secret::new(s.into_inner());
+                let tokens = HostTokens {
+                    access_token: secret(access_token),
+                    refresh_token: refresh_token.map(secret),
+                    id_token: id_token.map(secret),
+                    expires_at,
+                };
+                manager.login_tokens(tokens).await.map_err(convert::error)?;
+                Ok(LoginResult::Tokens)
+            }
+            LoginParams::Oauth { scopes } => {
+                let started = manager
+                    .start_oauth_login(&scopes.unwrap_or_default())
+                    .await
+                    .map_err(convert::error)?;
+                Ok(convert::login_start(started))
+            }
+            LoginParams::DeviceCode { scopes } => {
+                let started = manager
+                    .start_device_login(&scopes.unwrap_or_default())
+                    .await
+                    .map_err(convert::error)?;
+                Ok(convert::login_start(started))
+            }
         }
     }
 }

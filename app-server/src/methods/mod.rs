@@ -1,6 +1,8 @@
-//! The JSON-RPC methods, one file each, registered on one `RpcModule`. Handlers parse their
-//! params into `auth-protocol` types (by name only; members this server does not know are
-//! accepted and logged), call `auth-core`, and convert the outcome back.
+//! The JSON-RPC methods, one file each, registered on one `RpcModule` from the protocol's
+//! method list ([`auth_protocol::for_each_method!`]): every entry of the list must have a
+//! [`Handler`] here, or the server does not compile. Params are parsed into the entry's params
+//! type before the handler runs (by name only; members this server does not know are accepted
+//! and logged); handlers call `auth-core` and convert the outcome back.
 
 mod cancel_login;
 mod complete_login;
@@ -9,21 +11,19 @@ pub mod initialize;
 mod login;
 mod logout;
 mod param_errors;
+mod params_shape;
 mod report_auth_failure;
 mod unknown_members;
 
-use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock};
 
 use auth_core::AuthManager;
-use auth_protocol::schema::params_schema;
-use auth_protocol::{error_code, method};
+use auth_protocol::{Method, error_code};
 use jsonrpsee::RpcModule;
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use schemars::JsonSchema;
+use jsonrpsee::types::ErrorObjectOwned;
 use serde::de::DeserializeOwned;
 
-use self::unknown_members::Members;
+use self::params_shape::ParamsShape;
 
 /// What every handler can reach.
 pub struct ServerContext {
@@ -32,78 +32,52 @@ pub struct ServerContext {
 
 pub type MethodResult<T> = Result<T, ErrorObjectOwned>;
 
-pub fn module(context: ServerContext) -> RpcModule<ServerContext> {
-    let mut module = RpcModule::new(context);
-    module
-        .register_async_method(method::INITIALIZE, |_, _, _| async { initialize::handle() })
-        .expect("method names are unique");
-    module
-        .register_async_method(method::GET_AUTH_STATUS, |params, context, _| async move {
-            get_auth_status::handle(&context, params).await
-        })
-        .expect("method names are unique");
-    module
-        .register_async_method(method::LOGIN, |params, context, _| async move {
-            login::handle(&context, params).await
-        })
-        .expect("method names are unique");
-    module
-        .register_async_method(method::CANCEL_LOGIN, |params, context, _| async move {
-            cancel_login::handle(&context, params).await
-        })
-        .expect("method names are unique");
-    module
-        .register_async_method(method::COMPLETE_LOGIN, |params, context, _| async move {
-            complete_login::handle(&context, params).await
-        })
-        .expect("method names are unique");
-    module
-        .register_async_method(method::LOGOUT, |params, context, _| async move {
-            logout::handle(&context, params).await
-        })
-        .expect("method names are unique");
-    module
-        .register_async_method(
-            method::REPORT_AUTH_FAILURE,
-            |params, context, _| async move { report_auth_failure::handle(&context, params).await },
-        )
-        .expect("method names are unique");
-    module
+/// What a method does with its (parsed) params: one implementation per entry of the method
+/// list, in the method's own file.
+pub trait Handler: Method {
+    fn handle(
+        context: &ServerContext,
+        params: Self::Params,
+    ) -> impl Future<Output = MethodResult<Self::Result>> + Send;
 }
 
-/// What a method's params look like: said in JSON terms in error messages, and read from the
-/// params type's JSON Schema to tell the members this server knows from those it does not.
-pub struct ParamsShape<T> {
-    method: &'static str,
-    /// The params in JSON terms, for error messages (`{"loginId":string}`).
-    expected: &'static str,
-    members: LazyLock<Members, fn() -> Members>,
-    params: PhantomData<fn() -> T>,
-}
-
-impl<T: JsonSchema> ParamsShape<T> {
-    pub const fn new(method: &'static str, expected: &'static str) -> Self {
-        Self {
-            method,
-            expected,
-            members: LazyLock::new(|| Members::from_schema(&params_schema::<T>())),
-            params: PhantomData,
+/// Defines [`module`] with a registration per entry of the method list.
+macro_rules! register_methods {
+    ($($(#[doc = $doc:literal])* $name:ident = $wire:literal { $($types:tt)* }),* $(,)?) => {
+        /// Every method of the list, on one `RpcModule`.
+        pub fn module(context: ServerContext) -> RpcModule<ServerContext> {
+            let mut module = RpcModule::new(context);
+            $(register::<auth_protocol::method::$name>(&mut module);)*
+            module
         }
-    }
+    };
 }
 
-/// Parses required params: an object (params by position are refused). The message names what
-/// was wrong without quoting values (a misplaced secret must not come back in an error).
-/// Members this server does not know are accepted and logged (see [`unknown_members`]).
-pub fn parse_params<T: DeserializeOwned + JsonSchema>(
-    params: &Params,
-    shape: &ParamsShape<T>,
-) -> MethodResult<T> {
-    let expected = shape.expected;
-    let Some(raw) = params.as_str() else {
-        return Err(invalid_params(&format!(
-            "params are missing; expected {expected}"
-        )));
+auth_protocol::for_each_method!(register_methods);
+
+fn register<M: Handler>(module: &mut RpcModule<ServerContext>) {
+    // Read from the params' schema when the method is first called.
+    let shape = Arc::new(LazyLock::new(ParamsShape::of::<M> as fn() -> ParamsShape));
+    module
+        .register_async_method(M::NAME, move |params, context, _| {
+            let shape = shape.clone();
+            async move {
+                let params = parse_params::<M::Params>(params.as_str(), &shape)?;
+                M::handle(&context, params).await
+            }
+        })
+        .expect("method names are unique");
+}
+
+/// Parses params: an object (params by position are refused). Params may be left out when
+/// `{}` would do. The message names what was wrong without quoting values (a misplaced secret
+/// must not come back in an error). Members this server does not know are accepted and logged
+/// (see [`unknown_members`]).
+fn parse_params<T: DeserializeOwned>(raw: Option<&str>, shape: &ParamsShape) -> MethodResult<T> {
+    let expected = shape.expected();
+    let Some(raw) = raw else {
+        return serde_json::from_str("{}")
+            .map_err(|_| invalid_params(&format!("params are missing; expected {expected}")));
     };
     if raw.starts_with('[') {
         return Err(invalid_params(&format!(
@@ -116,22 +90,11 @@ pub fn parse_params<T: DeserializeOwned + JsonSchema>(
             param_errors::describe::<T>(raw, &e)
         ))
     })?;
-    unknown_members::warn(shape.method, &shape.members, raw);
+    unknown_members::warn(shape.method(), shape.members(), raw);
     Ok(parsed)
 }
 
-/// Parses params that may be omitted entirely.
-pub fn parse_optional_params<T: DeserializeOwned + JsonSchema + Default>(
-    params: &Params,
-    shape: &ParamsShape<T>,
-) -> MethodResult<T> {
-    match params.as_str() {
-        None => Ok(T::default()),
-        Some(_) => parse_params(params, shape),
-    }
-}
-
-pub fn invalid_params(message: &str) -> ErrorObjectOwned {
+fn invalid_params(message: &str) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(
         error_code::INVALID_PARAMS,
         format!("invalid params: {message}"),

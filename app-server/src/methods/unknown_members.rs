@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -23,7 +23,7 @@ const MAX_LOGGED: usize = 256;
 
 /// The members a params type declares, nested, as its JSON Schema says.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Members {
+pub(super) enum Members {
     /// An object: each member it knows and what that member holds.
     Object(BTreeMap<String, Members>),
     /// Objects told apart by the string member `tag` (`login`'s `type`): each variant's members.
@@ -38,12 +38,7 @@ pub enum Members {
 impl Members {
     /// The members of the params type whose JSON Schema (with its `$defs`) is `schema`.
     pub fn from_schema(schema: &Value) -> Self {
-        let empty = Map::new();
-        let defs = schema
-            .get("$defs")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        Self::read(schema, defs, 0)
+        Self::read(schema, definitions(schema), 0)
     }
 
     fn read(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Self {
@@ -51,16 +46,8 @@ impl Members {
         if depth > 16 {
             return Self::Unchecked;
         }
-        let schema = match schema
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix("#/$defs/"))
-        {
-            Some(name) => match defs.get(name) {
-                Some(schema) => schema,
-                None => return Self::Unchecked,
-            },
-            None => schema,
+        let Some(schema) = resolve(schema, defs) else {
+            return Self::Unchecked;
         };
         if schema
             .get("additionalProperties")
@@ -131,7 +118,7 @@ impl Members {
     }
 
     /// The paths of the members of `raw` (params that parsed) that are not known here.
-    pub fn unknown_in(&self, raw: &str) -> Vec<Vec<Segment>> {
+    pub(super) fn unknown_in(&self, raw: &str) -> Vec<Vec<Segment>> {
         let mut unknown = Vec::new();
         self.collect(raw, &mut Vec::new(), &mut unknown);
         unknown
@@ -159,6 +146,27 @@ impl Members {
         };
         // The params parsed, so this is valid JSON; a failure would only end the check.
         let _ = serde_json::Deserializer::from_str(raw).deserialize_map(walk);
+    }
+}
+
+/// A standalone schema's `$defs` (empty when it has none).
+pub(super) fn definitions(schema: &Value) -> &Map<String, Value> {
+    static NONE: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+    schema
+        .get("$defs")
+        .and_then(Value::as_object)
+        .unwrap_or(&NONE)
+}
+
+/// `schema`, or the definition in `defs` its `$ref` names; `None` when that is not there.
+pub(super) fn resolve<'a>(schema: &'a Value, defs: &'a Map<String, Value>) -> Option<&'a Value> {
+    match schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+    {
+        Some(name) => defs.get(name),
+        None => Some(schema),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The fake issuer as a program, for trying the server and its terminal commands by hand:
 //! `cargo run -p auth-app-server-tests --bin fake-issuer -- [--approve-after SECS]`.
 //! Prints the issuer URL; approves every device login SECS seconds after it starts
-//! (default 3), as a person on another device would.
+//! (default 3), as a person on another device would. `GET <issuer>/stats` answers
+//! `{"refreshes": N}`, the refresh grants it has seen (the TypeScript client's tests count them).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

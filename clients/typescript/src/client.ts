@@ -1,0 +1,284 @@
+// AuthClient: the host's side of auth-app-server. Spawns the server, does the handshake,
+// types every request and notification from the protocol's method list, hands out tokens,
+// makes API calls that recover from one rejected token, and restarts the server if it dies.
+
+import { Connection, type Exit } from "./connection.js";
+import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError } from "./errors.js";
+import { RESTART_DEFAULTS, afterRejection, isAuthRejection, restartDelay, type RestartOptions } from "./policy.js";
+import type {
+  AuthStatus,
+  ClientInfo,
+  InitializeResult,
+  MethodName,
+  Methods,
+  NotificationName,
+  Notifications,
+  ReportAuthFailureResult,
+  ServerInfo,
+} from "./protocol/index.js";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { version } = require("../package.json") as { version: string };
+
+/** Every method a host calls (`initialize` is the client's). */
+export type RequestMethod = Exclude<MethodName, "initialize">;
+
+/** The params argument of `method`: optional when every member of its params is. */
+export type ParamsArgs<M extends MethodName> = {} extends Methods[M]["params"]
+  ? [params?: Methods[M]["params"]]
+  : [params: Methods[M]["params"]];
+
+export interface AuthClientOptions {
+  /** The server binary. Default: `$AUTH_APP_SERVER_BIN`, else `auth-app-server` on `PATH`. */
+  binary?: string;
+  /** Arguments, e.g. `["--home", dir, "--issuer", url, "--client-id", id]`. */
+  args?: readonly string[];
+  /** The server's environment. Default: this process's. */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** How the host names itself in `initialize`. */
+  clientInfo?: ClientInfo;
+  /** Restart a server that dies, waiting longer after each death in a row; `false`: do not. */
+  restart?: RestartOptions | false;
+  /** Each line the server logs (stderr). Default: dropped. */
+  onLog?: (line: string) => void;
+  /** How long `dispose()` lets the server finish before killing it. Default 5 s. */
+  closeTimeoutMs?: number;
+}
+
+/** A server that had died runs again. */
+export interface RestartEvent {
+  /** How the previous process ended. */
+  exitCode: number | null;
+  signal: string | null;
+  serverInfo: ServerInfo;
+}
+
+type Listener = (params: unknown) => void;
+
+export class AuthClient {
+  /** Spawns the server and does the handshake. Rejects when the server cannot be started. */
+  static async start(options: AuthClientOptions = {}): Promise<AuthClient> {
+    const client = new AuthClient(options);
+    try {
+      await client.current;
+    } catch (error) {
+      await client.dispose();
+      throw error;
+    }
+    return client;
+  }
+
+  /** The connection requests go to: the live one, or the restart under way. */
+  private current: Promise<Connection>;
+  /** The newest process. */
+  private connection: Connection | undefined;
+  private info: ServerInfo | undefined;
+  private disposed = false;
+  private closing: Promise<void> | undefined;
+  private restartsInARow = 0;
+  private cancelWait: (() => void) | undefined;
+  private readonly restart: Required<RestartOptions> | undefined;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly restartListeners = new Set<(event: RestartEvent) => void>();
+
+  private constructor(private readonly options: AuthClientOptions) {
+    this.restart = options.restart === false ? undefined : { ...RESTART_DEFAULTS, ...options.restart };
+    this.current = settled(this.launch());
+  }
+
+  /** What the running server said of itself in `initialize`. */
+  get serverInfo(): ServerInfo | undefined {
+    return this.info;
+  }
+
+  /** The running server's process id. */
+  get pid(): number | undefined {
+    return this.connection?.alive ? this.connection.pid : undefined;
+  }
+
+  /**
+   * Calls `method`; params and result are typed from the protocol's method list. While the server
+   * restarts, waits for it. A server that dies before answering rejects with
+   * `ServerExitedError` (the request is not sent again: `login` must not be); an error answer
+   * rejects with `RpcError`.
+   */
+  async request<M extends RequestMethod>(method: M, ...params: ParamsArgs<M>): Promise<Methods[M]["result"]> {
+    if (this.disposed) throw new ClientDisposedError();
+    const connection = await this.current;
+    return (await connection.request(method, params[0])) as Methods[M]["result"];
+  }
+
+  /** Calls `handler` with each `notification` from the server, until the returned function is called. */
+  on<N extends NotificationName>(notification: N, handler: (params: Notifications[N]) => void): () => void {
+    const handlers = this.listeners.get(notification) ?? new Set<Listener>();
+    this.listeners.set(notification, handlers);
+    const listener = handler as Listener;
+    handlers.add(listener);
+    return () => handlers.delete(listener);
+  }
+
+  /** Calls `handler` each time a server that died has been restarted (poll the status again). */
+  onRestart(handler: (event: RestartEvent) => void): () => void {
+    this.restartListeners.add(handler);
+    return () => this.restartListeners.delete(handler);
+  }
+
+  /**
+   * The bearer token to use now, refreshed first when stale (`getAuthStatus` with
+   * `includeToken` and `refreshToken`); `undefined` when there is none (signed out, needs
+   * login, or a transient failure with an expired token: `request("getAuthStatus")` says which).
+   */
+  async getToken(): Promise<string | undefined> {
+    return (await this.tokenStatus()).authToken;
+  }
+
+  /**
+   * `fetch` with `Authorization: Bearer <token>`. When the API answers 401 or 403, reports it
+   * (`reportAuthFailure`) and follows the advice: `refreshed` or `alreadyRotated` → one retry
+   * with the new token, never more; `notAuthFailure` → the response as it is; anything else,
+   * or a retry that is rejected too → `AuthFailureError` (after reporting the second rejection,
+   * which the server answers `refreshDidNotHelp` instead of refreshing again). Without a usable
+   * token, rejects with `AuthRequiredError`. The body in `init` must be one fetch can send
+   * twice (a string, bytes, `URLSearchParams`, `FormData`; not a stream).
+   */
+  async fetchWithAuth(input: string | URL, init: RequestInit = {}): Promise<Response> {
+    const status = await this.tokenStatus();
+    if (status.authToken === undefined) throw new AuthRequiredError(status);
+    let token: string = status.authToken;
+    for (let retried = false; ; retried = true) {
+      const response = await fetch(input, withBearer(init, token));
+      if (!isAuthRejection(response.status)) return response;
+      const advice: ReportAuthFailureResult = await this.request("reportAuthFailure", {
+        status: response.status,
+        body: await bodyStart(response),
+        wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined,
+        rejectedToken: token,
+      });
+      const next = afterRejection(advice.action, retried);
+      if (next === "return") return response;
+      if (next === "fail" || advice.authToken === undefined) throw new AuthFailureError(advice, response);
+      await response.body?.cancel();
+      token = advice.authToken;
+    }
+  }
+
+  /** Stops restarting and closes the server (it finishes what is in flight, then exits). */
+  dispose(): Promise<void> {
+    if (!this.closing) {
+      this.disposed = true;
+      this.cancelWait?.();
+      const connection = this.connection;
+      const grace = this.options.closeTimeoutMs ?? 5_000;
+      this.closing = connection?.alive ? connection.close(grace).then(() => undefined) : Promise.resolve();
+    }
+    return this.closing;
+  }
+
+  private tokenStatus(): Promise<AuthStatus> {
+    return this.request("getAuthStatus", { includeToken: true, refreshToken: true });
+  }
+
+  private async launch(): Promise<Connection> {
+    const connection = new Connection({
+      command: this.options.binary ?? process.env["AUTH_APP_SERVER_BIN"] ?? "auth-app-server",
+      args: this.options.args ?? [],
+      env: this.options.env,
+      cwd: this.options.cwd,
+      onNotification: (method, params) => this.emit(method, params),
+      onLog: this.options.onLog,
+    });
+    this.connection = connection;
+    void connection.exited.then((exit) => this.died(connection, exit));
+    const clientInfo = this.options.clientInfo ?? { name: "@auth-app-server/client", version };
+    try {
+      const hello = (await connection.request("initialize", { clientInfo })) as InitializeResult;
+      connection.notify("initialized");
+      this.info = hello.serverInfo;
+      return connection;
+    } catch (error) {
+      connection.kill("SIGKILL");
+      throw error;
+    }
+  }
+
+  /** Schedules the next start after `connection` ended, unless it was meant to. */
+  private died(connection: Connection, exit: Exit): void {
+    if (this.disposed || connection !== this.connection) return;
+    const ended = new ServerExitedError(`auth-app-server ended (code ${exit.code}, signal ${exit.signal})`, exit.code, exit.signal);
+    if (!this.restart) {
+      this.current = settled(Promise.reject(ended));
+      return;
+    }
+    if (Date.now() - connection.startedAt >= this.restart.stableAfterMs) this.restartsInARow = 0;
+    const delay = restartDelay(this.restartsInARow++, this.restart);
+    this.options.onLog?.(`auth-app-server client: the server ended (code ${exit.code}, signal ${exit.signal}); restarting in ${delay} ms`);
+    this.current = settled(
+      this.wait(delay)
+        .then(() => this.launch())
+        .then((next) => {
+          const event = { exitCode: exit.code, signal: exit.signal, serverInfo: this.info as ServerInfo };
+          for (const handler of this.restartListeners) guard(() => handler(event), this.options.onLog);
+          return next;
+        }),
+    );
+  }
+
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.cancelWait = undefined;
+        resolve();
+      }, ms);
+      this.cancelWait = () => {
+        clearTimeout(timer);
+        reject(new ClientDisposedError());
+      };
+    });
+  }
+
+  private emit(method: string, params: unknown): void {
+    for (const listener of this.listeners.get(method) ?? []) guard(() => listener(params), this.options.onLog);
+  }
+}
+
+/** `promise`, marked handled: a rejection nobody awaits (a restart that failed while no request waited) is not an error. */
+function settled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** Runs a host's handler; one that throws must not stop the client reading the server. */
+function guard(handler: () => void, onLog: ((line: string) => void) | undefined): void {
+  try {
+    handler();
+  } catch (error) {
+    onLog?.(`auth-app-server client: a handler threw: ${String(error)}`);
+  }
+}
+
+function withBearer(init: RequestInit, token: string): RequestInit {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${token}`);
+  return { ...init, headers };
+}
+
+/** The start of a response's body (the server tells an auth failure from a WAF page by it), leaving the response readable. */
+async function bodyStart(response: Response, limit = 4096): Promise<string | undefined> {
+  const body = response.clone().body;
+  if (!body) return undefined;
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
+}

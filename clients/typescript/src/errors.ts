@@ -1,0 +1,73 @@
+// The errors the client rejects with. Each is its own class, so a host can tell them apart
+// with `instanceof` and read what it needs without parsing messages.
+
+import type { AuthFailureAction, AuthStatus, JsonRpcError, ReportAuthFailureResult } from "./protocol/index.js";
+
+/** The server answered a request with a JSON-RPC error (`code` is one of `ErrorCode`). */
+export class RpcError extends Error {
+  override readonly name = "RpcError";
+  readonly code: number;
+  readonly data: unknown;
+
+  constructor(method: string, error: JsonRpcError) {
+    super(`${method}: ${error.message} (${error.code})`);
+    this.code = error.code;
+    this.data = error.data;
+  }
+}
+
+/** The server process ended (or could not be started) before it answered. */
+export class ServerExitedError extends Error {
+  override readonly name = "ServerExitedError";
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+
+  constructor(message: string, exitCode: number | null = null, signal: string | null = null) {
+    super(message);
+    this.exitCode = exitCode;
+    this.signal = signal;
+  }
+}
+
+/** The client was disposed. */
+export class ClientDisposedError extends Error {
+  override readonly name = "ClientDisposedError";
+
+  constructor() {
+    super("the auth-app-server client was disposed");
+  }
+}
+
+/** There is no usable token: `status.state` says why (`signedOut`, `needsLogin`, `degraded`). */
+export class AuthRequiredError extends Error {
+  override readonly name = "AuthRequiredError";
+  readonly status: AuthStatus;
+
+  constructor(status: AuthStatus) {
+    const detail = status.refreshError ? `: ${status.refreshError.message}` : "";
+    super(`no usable token (state ${status.state})${detail}`);
+    this.status = status;
+  }
+}
+
+/**
+ * The API rejected the token and retrying now cannot help: `action` is the server's advice
+ * (`needsLogin`, `refreshDidNotHelp`, `retryLater`, `insufficientScope`, `apiKeyRejected`, or
+ * `refreshed`/`alreadyRotated` when the one retry was rejected too), `response` the API's last
+ * answer (its body unread).
+ */
+export class AuthFailureError extends Error {
+  override readonly name = "AuthFailureError";
+  readonly action: AuthFailureAction;
+  readonly hint: string | undefined;
+  readonly advice: ReportAuthFailureResult;
+  readonly response: Response;
+
+  constructor(advice: ReportAuthFailureResult, response: Response) {
+    super(`the API answered ${response.status}; auth-app-server says ${advice.action}${advice.hint ? `: ${advice.hint}` : ""}`);
+    this.action = advice.action;
+    this.hint = advice.hint;
+    this.advice = advice;
+    this.response = response;
+  }
+}

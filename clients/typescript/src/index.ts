@@ -1,0 +1,11 @@
+// @auth-app-server/client: a typed client of auth-app-server for Node.js hosts (Electron apps,
+// VS Code extensions, CLIs). The protocol's types (./protocol, generated from the server's
+// method list) are exported with it.
+
+export { AuthClient } from "./client.js";
+export type { AuthClientOptions, ParamsArgs, RequestMethod, RestartEvent } from "./client.js";
+export { AuthFailureError, AuthRequiredError, ClientDisposedError, RpcError, ServerExitedError } from "./errors.js";
+export { afterRejection, restartDelay, RESTART_DEFAULTS } from "./policy.js";
+export type { RestartOptions } from "./policy.js";
+export { ErrorCode } from "./protocol/index.js";
+export type * from "./protocol/index.js";

@@ -1,0 +1,167 @@
+// AuthClient against the real server: typed calls, notifications, errors, finding the binary,
+// restart after a kill, dispose.
+
+import assert from "node:assert/strict";
+import { dirname, delimiter } from "node:path";
+import { test } from "node:test";
+
+import {
+  AuthClient,
+  ClientDisposedError,
+  ErrorCode,
+  RESTART_DEFAULTS,
+  RpcError,
+  ServerExitedError,
+  afterRejection,
+  restartDelay,
+} from "@auth-app-server/client";
+
+import { eventually, next, serverArgs, serverBinary, serverEnv, tempHome } from "./helpers.mjs";
+
+async function start(t, options = {}) {
+  const client = await AuthClient.start({
+    binary: serverBinary,
+    args: serverArgs(tempHome(t)),
+    env: serverEnv(),
+    ...options,
+  });
+  t.after(() => client.dispose());
+  return client;
+}
+
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("typed calls and notifications", async (t) => {
+  const client = await start(t, { clientInfo: { name: "client-test", version: "1.0.0" } });
+  assert.equal(client.serverInfo?.name, "auth-app-server");
+
+  const before = await client.request("getAuthStatus");
+  assert.deepEqual(before, { authMethod: null, state: "signedOut" });
+
+  const changed = next(client, "authStatusChanged");
+  const login = await client.request("login", { type: "apiKey", apiKey: "sk-client-test-0123456789" });
+  assert.deepEqual(login, { type: "apiKey", warnings: [] });
+  assert.deepEqual(await changed, { authMethod: "apiKey", state: "active" });
+
+  assert.equal(await client.getToken(), "sk-client-test-0123456789");
+  const advice = await client.request("reportAuthFailure", { status: 401, rejectedToken: "sk-client-test-0123456789" });
+  assert.equal(advice.action, "apiKeyRejected");
+
+  assert.deepEqual(await client.request("cancelLogin", { loginId: "nothing" }), { status: "notFound" });
+  const signedOut = next(client, "authStatusChanged");
+  assert.deepEqual(await client.request("logout"), {});
+  assert.deepEqual(await signedOut, { authMethod: null, state: "signedOut" });
+});
+
+test("error answers reject with RpcError and its code", async (t) => {
+  const client = await start(t);
+  const noProvider = await client.request("login", { type: "deviceCode" }).catch((error) => error);
+  assert.ok(noProvider instanceof RpcError, String(noProvider));
+  assert.equal(noProvider.code, ErrorCode.NoProvider);
+  const invalid = await client.request("cancelLogin", { loginId: 7 }).catch((error) => error);
+  assert.equal(invalid.code, ErrorCode.InvalidParams);
+  assert.match(invalid.message, /`loginId` must be a string; expected \{"loginId":string\}/);
+});
+
+test("the binary comes from the option, AUTH_APP_SERVER_BIN, or PATH", async (t) => {
+  const saved = { bin: process.env.AUTH_APP_SERVER_BIN, path: process.env.PATH };
+  t.after(() => {
+    if (saved.bin === undefined) delete process.env.AUTH_APP_SERVER_BIN;
+    else process.env.AUTH_APP_SERVER_BIN = saved.bin;
+    process.env.PATH = saved.path;
+  });
+  const args = serverArgs(tempHome(t));
+
+  process.env.AUTH_APP_SERVER_BIN = serverBinary;
+  const fromEnv = await AuthClient.start({ args, env: serverEnv() });
+  assert.equal(fromEnv.serverInfo?.name, "auth-app-server");
+  await fromEnv.dispose();
+
+  delete process.env.AUTH_APP_SERVER_BIN;
+  process.env.PATH = `${dirname(serverBinary)}${delimiter}${saved.path}`;
+  const fromPath = await AuthClient.start({ args, env: serverEnv() });
+  assert.equal(fromPath.serverInfo?.name, "auth-app-server");
+  await fromPath.dispose();
+
+  const missing = await AuthClient.start({ binary: "/nonexistent/auth-app-server", args }).catch((error) => error);
+  assert.ok(missing instanceof ServerExitedError, String(missing));
+  assert.match(missing.message, /could not be started/);
+});
+
+test("a killed server is restarted, and requests wait for it", async (t) => {
+  const logs = [];
+  const client = await start(t, { restart: { initialDelayMs: 100 }, onLog: (line) => logs.push(line) });
+  await client.request("login", { type: "apiKey", apiKey: "sk-restart-0123456789" });
+  const first = client.pid;
+  assert.ok(first);
+
+  const restarted = new Promise((resolve) => client.onRestart(resolve));
+  process.kill(first, "SIGKILL");
+  await eventually(() => !isRunning(first));
+  // Sent while the server is down: answered by the next one.
+  const status = await client.request("getAuthStatus", { includeToken: true });
+  const event = await restarted;
+  assert.equal(event.signal, "SIGKILL");
+  assert.equal(event.serverInfo.name, "auth-app-server");
+  assert.notEqual(client.pid, first);
+  // The credentials are on disk: the new server has them.
+  assert.equal(status.state, "active");
+  assert.equal(status.authToken, "sk-restart-0123456789");
+  assert.ok(logs.some((line) => line.includes("restarting in 100 ms")), logs.join("\n"));
+});
+
+test("a request in flight when the server dies rejects with ServerExitedError", async (t) => {
+  const client = await start(t, { restart: false });
+  const pid = client.pid;
+  // Many requests, then a kill: those not answered yet are rejected, none is left hanging.
+  const calls = Array.from({ length: 200 }, () => client.request("getAuthStatus").then(() => "answered", (error) => error));
+  process.kill(pid, "SIGKILL");
+  const outcomes = await Promise.all(calls);
+  for (const outcome of outcomes) {
+    if (outcome !== "answered") assert.ok(outcome instanceof ServerExitedError, String(outcome));
+  }
+  const after = await client.request("getAuthStatus").catch((error) => error);
+  assert.ok(after instanceof ServerExitedError, "without restart, the client stays down");
+});
+
+test("dispose closes the server and stops restarts", async (t) => {
+  const client = await start(t, { restart: { initialDelayMs: 10 } });
+  const pid = client.pid;
+  await client.dispose();
+  assert.equal(isRunning(pid), false);
+  await assert.rejects(client.request("getAuthStatus"), ClientDisposedError);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(client.pid, undefined, "no server was started again");
+});
+
+test("restart delays double up to the limit", () => {
+  const options = { ...RESTART_DEFAULTS, initialDelayMs: 250, maxDelayMs: 2_000 };
+  const delays = [0, 1, 2, 3, 4, 50].map((attempt) => restartDelay(attempt, options));
+  assert.deepEqual(delays, [250, 500, 1000, 2000, 2000, 2000]);
+});
+
+test("after a rejection: retry once on a new token, never twice", () => {
+  const cases = [
+    ["refreshed", false, "retry"],
+    ["alreadyRotated", false, "retry"],
+    ["refreshed", true, "fail"],
+    ["alreadyRotated", true, "fail"],
+    ["notAuthFailure", false, "return"],
+    ["notAuthFailure", true, "return"],
+    ["needsLogin", false, "fail"],
+    ["retryLater", false, "fail"],
+    ["insufficientScope", false, "fail"],
+    ["apiKeyRejected", false, "fail"],
+    ["refreshDidNotHelp", false, "fail"],
+  ];
+  for (const [action, retried, expected] of cases) {
+    assert.equal(afterRejection(action, retried), expected, `${action} retried=${retried}`);
+  }
+});

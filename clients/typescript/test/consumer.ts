@@ -1,0 +1,77 @@
+// A host's code, type-checked by `npm run typecheck` (tsc --strict) against the built package,
+// never run. Each `@ts-expect-error` line must fail to compile: if the package's types stopped
+// catching a wrong method name, wrong params or a wrong result, tsc would report the unused
+// directive and the check would fail.
+
+import {
+  AuthClient,
+  AuthFailureError,
+  ErrorCode,
+  RpcError,
+  type AuthStatus,
+  type JsonRpcResponse,
+  type LoginResult,
+  type Methods,
+  type Notifications,
+} from "@auth-app-server/client";
+
+export async function host(client: AuthClient): Promise<void> {
+  const status: AuthStatus = await client.request("getAuthStatus", { includeToken: true, refreshToken: true });
+  await client.request("getAuthStatus");
+  await client.request("logout");
+  await client.request("cancelLogin", { loginId: "l" });
+  const login: LoginResult = await client.request("login", { type: "apiKey", apiKey: "sk-1" });
+  if (login.type === "deviceCode") console.log(login.userCode, login.verificationUri);
+  const advice = await client.request("reportAuthFailure", { status: 401, rejectedToken: status.authToken });
+  console.log(advice.action, advice.authToken);
+
+  // @ts-expect-error: no such method
+  await client.request("getAuthStatuz", {});
+  // @ts-expect-error: initialize is the client's own
+  await client.request("initialize", { clientInfo: { name: "n", version: "1" } });
+  // @ts-expect-error: a misspelled member
+  await client.request("getAuthStatus", { includeTokens: true });
+  // @ts-expect-error: a member of the wrong type
+  await client.request("getAuthStatus", { includeToken: "yes" });
+  // @ts-expect-error: login's params are required
+  await client.request("login");
+  // @ts-expect-error: an apiKey login needs apiKey
+  await client.request("login", { type: "apiKey" });
+  // @ts-expect-error: not a login type
+  await client.request("login", { type: "password", password: "p" });
+  // @ts-expect-error: cancelLogin needs loginId
+  await client.request("cancelLogin", {});
+  // @ts-expect-error: status is a number
+  await client.request("reportAuthFailure", { status: "401" });
+  // @ts-expect-error: getAuthStatus answers AuthStatus, not LoginResult
+  const wrong: LoginResult = await client.request("getAuthStatus");
+  console.log(wrong);
+
+  client.on("authStatusChanged", (change) => console.log(change.state, change.authMethod));
+  client.on("loginCompleted", (done) => console.log(done.loginId, done.success, done.error));
+  // @ts-expect-error: no such notification
+  client.on("statusChanged", () => {});
+  // @ts-expect-error: loginCompleted carries no state
+  client.on("loginCompleted", (done) => console.log(done.state));
+
+  const token: string | undefined = await client.getToken();
+  console.log(token);
+  try {
+    const response: Response = await client.fetchWithAuth("https://api.example.com/v1/me", { method: "GET" });
+    console.log(response.status);
+  } catch (error) {
+    if (error instanceof AuthFailureError) console.log(error.action, error.hint, error.response.status);
+    if (error instanceof RpcError && error.code === ErrorCode.NotInitialized) console.log("not initialized");
+  }
+
+  const map: Methods["getAuthStatus"]["result"] = status;
+  const note: Notifications["authStatusChanged"] = { authMethod: null, state: "signedOut" };
+  const line: JsonRpcResponse<"logout"> = { jsonrpc: "2.0", id: 1, result: { revoked: true } };
+  // @ts-expect-error: not an error code of the protocol
+  const code: ErrorCode = -1;
+  console.log(map, note, line, code);
+}
+
+export async function started(): Promise<AuthClient> {
+  return AuthClient.start({ binary: "/opt/app/bin/auth-app-server", args: ["--home", "/tmp/h"], restart: { initialDelayMs: 100 } });
+}

@@ -1,0 +1,113 @@
+// What the tests share: the real server binary, the fake OAuth issuer (the tests crate's
+// `fake-issuer` binary), a temporary home, and a small local HTTP API.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export const packageDir = join(dirname(fileURLToPath(import.meta.url)), "..");
+const repo = join(packageDir, "..", "..");
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, "target");
+
+/** A binary built by cargo: `$envName`, else `target/debug/<name>`. */
+function cargoBinary(envName, name, build) {
+  const path = process.env[envName] ?? join(targetDir, "debug", name);
+  if (!existsSync(path)) throw new Error(`no ${name} at ${path}: run \`${build}\` first (or set ${envName})`);
+  return path;
+}
+
+export const serverBinary = cargoBinary("AUTH_APP_SERVER_BIN", "auth-app-server", "cargo build -p auth-app-server");
+export const issuerBinary = cargoBinary("FAKE_ISSUER_BIN", "fake-issuer", "cargo build -p auth-app-server-tests --bins");
+
+/** An empty folder, removed after the test. */
+export function tempHome(t) {
+  const home = mkdtempSync(join(tmpdir(), "auth-app-server-client-"));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  return home;
+}
+
+/** The fake issuer, approving every device login at once; stopped after the test. */
+export async function startIssuer(t) {
+  const child = spawn(issuerBinary, ["--approve-after", "0"], { stdio: ["ignore", "pipe", "ignore"] });
+  t.after(() => child.kill("SIGKILL"));
+  const lines = createInterface({ input: child.stdout });
+  for await (const line of lines) {
+    const match = /^issuer: (\S+)/.exec(line);
+    if (match) {
+      const url = match[1];
+      return {
+        url,
+        clientId: "test-client",
+        /** The refresh grants the issuer has answered. */
+        async refreshes() {
+          const stats = await (await fetch(`${url}/stats`)).json();
+          return stats.refreshes;
+        },
+      };
+    }
+  }
+  throw new Error("the fake issuer ended without saying its URL");
+}
+
+/** The server's arguments for `home`, with `issuer` as the provider when given. */
+export function serverArgs(home, issuer) {
+  const args = ["--home", home, "--log-level", "warn"];
+  if (issuer) args.push("--issuer", issuer.url, "--client-id", issuer.clientId);
+  return args;
+}
+
+/** A server environment without the provider settings of whoever runs the tests. */
+export function serverEnv() {
+  const env = { ...process.env };
+  for (const name of ["RUST_LOG", "AUTH_APP_SERVER_ISSUER", "AUTH_APP_SERVER_CLIENT_ID"]) delete env[name];
+  env.NO_PROXY = "127.0.0.1,localhost";
+  return env;
+}
+
+/**
+ * A local HTTP API on 127.0.0.1 that answers each request with `answer(attempt)`: a status
+ * (200 `{"ok":true}`, 401 with an `invalid_token` challenge), or `{ status, type, body }`.
+ * Records the bearer token of each request.
+ */
+export async function startApi(t, answer) {
+  const tokens = [];
+  const server = createServer((request, response) => {
+    const token = (request.headers.authorization ?? "").replace(/^Bearer /, "");
+    tokens.push(token);
+    const answered = answer(tokens.length);
+    const { status, type = "application/json", body } =
+      typeof answered === "number"
+        ? { status: answered, body: JSON.stringify(answered === 200 ? { ok: true } : { error: "invalid_token" }) }
+        : answered;
+    const headers = { "content-type": type };
+    if (status === 401) headers["www-authenticate"] = 'Bearer error="invalid_token"';
+    response.writeHead(status, headers);
+    response.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  return { url: `http://127.0.0.1:${server.address().port}/resource`, tokens };
+}
+
+/** The next `name` notification `client` receives. */
+export function next(client, name) {
+  return new Promise((resolve) => {
+    const stop = client.on(name, (params) => {
+      stop();
+      resolve(params);
+    });
+  });
+}
+
+/** Polls `check` until it is true, for at most `ms`. */
+export async function eventually(check, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`not true within ${ms} ms: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
