@@ -238,6 +238,7 @@ impl AuthManager {
             oauth: credentials.method == AuthMethod::Oauth,
             times: credentials.times,
             poisoned: credentials.poison.is_some(),
+            refresh_token: credentials.refresh_token().is_some(),
             blocker: blocker.as_deref(),
             backoff: backoff.as_ref(),
             report_refresh_at: credentials.report_refresh_at,
@@ -307,6 +308,16 @@ impl AuthManager {
         });
         self.keep_in_background(task);
         watch
+    }
+
+    /// Records that `credentials`' rejected access token is dead (no refresh token), in turn
+    /// with refreshes and other writes, then installs and announces it as a refresh's outcome.
+    async fn poison_dead_token(&self, credentials: &Credentials) -> RefreshOutcome {
+        let finished = {
+            let _turn = self.write_gate.lock().await;
+            refresh::poison_dead_token(&self.store, credentials, self.lock_timeout).await
+        };
+        self.apply(finished)
     }
 
     /// Installs what a refresh left and announces the new state.
@@ -486,6 +497,14 @@ impl AuthManager {
             }
             Decision::CannotRefresh(NoRefresh::Blocked) => {
                 let reason = self.refresh_blocker(&credentials).unwrap_or_default();
+                answer(FailureAction::NeedsLogin, &reason)
+            }
+            Decision::CannotRefresh(NoRefresh::Dead) => {
+                let reason = match self.poison_dead_token(&credentials).await {
+                    RefreshOutcome::Failed(failure) => failure.message,
+                    RefreshOutcome::CannotRefresh(reason) => reason,
+                    _ => "the rejected token cannot be refreshed: sign in again".to_owned(),
+                };
                 answer(FailureAction::NeedsLogin, &reason)
             }
             Decision::AlreadyRotated => answer(
