@@ -163,7 +163,12 @@ pub fn load_provider(
     let client_id = match (named_issuer, client_id) {
         (false, None) => return Ok(None),
         (true, None) => {
-            return Err(field_error("client_id", "missing: set it next to `issuer`"));
+            let next_to = if issuer.is_some() {
+                "missing: set it next to `issuer`"
+            } else {
+                "missing: set it next to `protected_resource`"
+            };
+            return Err(field_error("client_id", next_to));
         }
         (false, Some(_)) => {
             return Err(field_error(
@@ -334,6 +339,22 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_missing_client_id_is_asked_for_next_to_what_was_given() {
+        let cases = [
+            ("issuer = \"https://i.example\"", "next to `issuer`"),
+            (
+                "protected_resource = \"https://api.example.com/mcp\"",
+                "next to `protected_resource`",
+            ),
+        ];
+        for (given, wanted) in cases {
+            let home = home_with(&format!("[provider]\n{given}\n"));
+            let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
+            assert!(error.to_string().contains(wanted), "{given}: {error}");
+        }
     }
 
     #[test]

@@ -621,7 +621,7 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        let scopes = self.scopes_to_request(&client, extra_scopes)?;
+        let scopes = self.scopes_to_request(&client, extra_scopes).await?;
         login::start_browser(self.clone(), client, scopes).await
     }
 
@@ -631,14 +631,15 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        let scopes = self.scopes_to_request(&client, extra_scopes)?;
+        let scopes = self.scopes_to_request(&client, extra_scopes).await?;
         login::start_device(self.clone(), client, scopes).await
     }
 
-    /// The scopes of a new sign-in: the configured ones, then those of the current grant (so
-    /// that a step-up keeps what the user already consented to), then `extra`, without repeats.
-    /// The current grant counts only when it is this provider's (same issuer and client_id).
-    fn scopes_to_request(
+    /// The scopes of a new sign-in: the configured ones (or the protected resource's, see
+    /// [`ProviderClient::scopes`]), then those of the current grant (so that a step-up keeps
+    /// what the user already consented to), then `extra`, without repeats. The current grant
+    /// counts only when it is this provider's (same issuer and client_id).
+    async fn scopes_to_request(
         &self,
         client: &ProviderClient,
         extra: &[String],
@@ -648,6 +649,7 @@ impl AuthManager {
                 "\"scopes\" holds {bad:?}, which is not a scope: each scope is one word of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
             )));
         }
+        let configured = client.scopes().await.map_err(AuthError::from)?;
         let granted = match self.sync() {
             Ok(View::Present(credentials)) => {
                 let file = &credentials.file;
@@ -667,7 +669,7 @@ impl AuthManager {
         let granted = granted.unwrap_or_default();
         Ok(login::scope_union(
             [
-                client.config().scopes.as_slice(),
+                configured.as_slice(),
                 &granted
                     .split_ascii_whitespace()
                     .map(str::to_owned)
