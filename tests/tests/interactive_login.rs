@@ -387,6 +387,43 @@ async fn the_issuer_is_found_from_a_protected_resource_and_an_impersonation_is_r
 }
 
 #[tokio::test]
+async fn redirect_port_pins_the_loopback_redirect_and_a_busy_port_is_a_clear_error() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nredirect_port = {port}\n",
+        issuer.url()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let auth_url = started["authUrl"].as_str().unwrap();
+    assert_eq!(
+        query_param(auth_url, "redirect_uri"),
+        Some(format!("http://127.0.0.1:{port}/callback"))
+    );
+    let redirect = issuer.approve_authorization(auth_url);
+    let (status, page) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(server.notification("loginCompleted").await["success"], true);
+
+    // Someone else holds the port now.
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    assert_eq!(error["code"], -32012, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && message.contains("redirect_port"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_discovered_resource_without_configured_scopes_gets_the_scopes_it_asks_for() {
     async fn signed_in_scopes(issuer: &FakeIssuer) -> (Option<String>, Option<String>) {
         let (_home, mut server) = server_for_resource(issuer).await;
