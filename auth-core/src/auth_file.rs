@@ -143,11 +143,12 @@ impl fmt::Debug for Unknown {
     }
 }
 
-/// A permanent refresh failure, recorded so that a restarted server does not try again.
-/// It applies only while the stored refresh token has this fingerprint.
+/// A permanent refresh failure, or a rejected token that could not be refreshed, recorded so
+/// that a restarted server does not try again. It applies only while the stored refresh token
+/// (or, when there is none, the access token) has this fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshFailureRecord {
-    /// The RFC 6749 error code.
+    /// The RFC 6749 error code; empty when the provider sent none or nothing was refreshed.
     pub reason: String,
     pub message: String,
     /// RFC 3339.

@@ -42,6 +42,9 @@ pub struct ProviderConfig {
     /// A PEM file of certificate authorities trusted besides the platform's (checked when the
     /// configuration is loaded: readable, at least one certificate).
     pub ca_file: Option<PathBuf>,
+    /// The loopback port of the browser sign-in's redirect, for authorization servers that
+    /// match redirect URIs exactly; `None`: a free port chosen per sign-in.
+    pub redirect_port: Option<u16>,
 }
 
 impl ProviderConfig {
@@ -59,6 +62,7 @@ impl ProviderConfig {
             revocation_endpoint: None,
             resource: None,
             ca_file: None,
+            redirect_port: None,
         }
     }
 }
@@ -114,6 +118,7 @@ struct ProviderSection {
     resource: Option<String>,
     protected_resource: Option<String>,
     ca_file: Option<PathBuf>,
+    redirect_port: Option<u16>,
 }
 
 /// The credentials folder: `--home`, else `AUTH_APP_SERVER_HOME`, else the platform config
@@ -163,7 +168,12 @@ pub fn load_provider(
     let client_id = match (named_issuer, client_id) {
         (false, None) => return Ok(None),
         (true, None) => {
-            return Err(field_error("client_id", "missing: set it next to `issuer`"));
+            let next_to = if issuer.is_some() {
+                "missing: set it next to `issuer`"
+            } else {
+                "missing: set it next to `protected_resource`"
+            };
+            return Err(field_error("client_id", next_to));
         }
         (false, Some(_)) => {
             return Err(field_error(
@@ -192,6 +202,12 @@ pub fn load_provider(
     if let Some(path) = &ca_file {
         crate::network::load_pem_bundle(path).map_err(|reason| field_error("ca_file", &reason))?;
     }
+    if section.redirect_port == Some(0) {
+        return Err(field_error(
+            "redirect_port",
+            "0 is not a port: set 1 to 65535, or leave it out for a free port per sign-in",
+        ));
+    }
     Ok(Some(ProviderConfig {
         issuer: optional("issuer", issuer)?,
         protected_resource,
@@ -206,6 +222,7 @@ pub fn load_provider(
         revocation_endpoint: optional("revocation_endpoint", section.revocation_endpoint)?,
         resource,
         ca_file,
+        redirect_port: section.redirect_port,
     }))
 }
 
@@ -337,6 +354,22 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_client_id_is_asked_for_next_to_what_was_given() {
+        let cases = [
+            ("issuer = \"https://i.example\"", "next to `issuer`"),
+            (
+                "protected_resource = \"https://api.example.com/mcp\"",
+                "next to `protected_resource`",
+            ),
+        ];
+        for (given, wanted) in cases {
+            let home = home_with(&format!("[provider]\n{given}\n"));
+            let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
+            assert!(error.to_string().contains(wanted), "{given}: {error}");
+        }
+    }
+
+    #[test]
     fn a_protected_resource_can_stand_for_the_issuer_and_is_the_default_resource() {
         let home = home_with(
             "[provider]\nclient_id = \"c\"\nprotected_resource = \"https://api.example.com/mcp\"\n",
@@ -349,6 +382,26 @@ mod tests {
             provider.resource.as_deref(),
             Some("https://api.example.com/mcp")
         );
+    }
+
+    #[test]
+    fn redirect_port_is_a_port() {
+        let cases = [
+            ("8976", Some(8976)),
+            ("0", None),
+            ("70000", None),
+            ("\"8976\"", None),
+        ];
+        for (value, expected) in cases {
+            let home = home_with(&format!(
+                "[provider]\nissuer = \"https://i.example\"\nclient_id = \"c\"\nredirect_port = {value}\n"
+            ));
+            let loaded = load_provider(home.path(), &ProviderOverrides::default());
+            match expected {
+                Some(port) => assert_eq!(loaded.unwrap().unwrap().redirect_port, Some(port)),
+                None => assert!(loaded.is_err(), "{value}"),
+            }
+        }
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl AuthManager {
             oauth: credentials.method == AuthMethod::Oauth,
             times: credentials.times,
             poisoned: credentials.poison.is_some(),
+            refresh_token: credentials.refresh_token().is_some(),
             blocker: blocker.as_deref(),
             backoff: backoff.as_ref(),
             report_refresh_at: credentials.report_refresh_at,
@@ -307,6 +308,16 @@ impl AuthManager {
         });
         self.keep_in_background(task);
         watch
+    }
+
+    /// Records that `credentials`' rejected access token is dead (no refresh token), in turn
+    /// with refreshes and other writes, then installs and announces it as a refresh's outcome.
+    async fn poison_dead_token(&self, credentials: &Credentials) -> RefreshOutcome {
+        let finished = {
+            let _turn = self.write_gate.lock().await;
+            refresh::poison_dead_token(&self.store, credentials, self.lock_timeout).await
+        };
+        self.apply(finished)
     }
 
     /// Installs what a refresh left and announces the new state.
@@ -488,6 +499,14 @@ impl AuthManager {
                 let reason = self.refresh_blocker(&credentials).unwrap_or_default();
                 answer(FailureAction::NeedsLogin, &reason)
             }
+            Decision::CannotRefresh(NoRefresh::Dead) => {
+                let reason = match self.poison_dead_token(&credentials).await {
+                    RefreshOutcome::Failed(failure) => failure.message,
+                    RefreshOutcome::CannotRefresh(reason) => reason,
+                    _ => "the rejected token cannot be refreshed: sign in again".to_owned(),
+                };
+                answer(FailureAction::NeedsLogin, &reason)
+            }
             Decision::AlreadyRotated => answer(
                 FailureAction::AlreadyRotated,
                 "the rejected token had already been replaced: retry with authToken",
@@ -602,7 +621,7 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        let scopes = self.scopes_to_request(&client, extra_scopes)?;
+        let scopes = self.scopes_to_request(&client, extra_scopes).await?;
         login::start_browser(self.clone(), client, scopes).await
     }
 
@@ -612,14 +631,15 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        let scopes = self.scopes_to_request(&client, extra_scopes)?;
+        let scopes = self.scopes_to_request(&client, extra_scopes).await?;
         login::start_device(self.clone(), client, scopes).await
     }
 
-    /// The scopes of a new sign-in: the configured ones, then those of the current grant (so
-    /// that a step-up keeps what the user already consented to), then `extra`, without repeats.
-    /// The current grant counts only when it is this provider's (same issuer and client_id).
-    fn scopes_to_request(
+    /// The scopes of a new sign-in: the configured ones (or the protected resource's, see
+    /// [`ProviderClient::scopes`]), then those of the current grant (so that a step-up keeps
+    /// what the user already consented to), then `extra`, without repeats. The current grant
+    /// counts only when it is this provider's (same issuer and client_id).
+    async fn scopes_to_request(
         &self,
         client: &ProviderClient,
         extra: &[String],
@@ -629,6 +649,7 @@ impl AuthManager {
                 "\"scopes\" holds {bad:?}, which is not a scope: each scope is one word of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
             )));
         }
+        let configured = client.scopes().await.map_err(AuthError::from)?;
         let granted = match self.sync() {
             Ok(View::Present(credentials)) => {
                 let file = &credentials.file;
@@ -648,7 +669,7 @@ impl AuthManager {
         let granted = granted.unwrap_or_default();
         Ok(login::scope_union(
             [
-                client.config().scopes.as_slice(),
+                configured.as_slice(),
                 &granted
                     .split_ascii_whitespace()
                     .map(str::to_owned)

@@ -128,8 +128,10 @@ pub struct Facts<'a> {
     /// OAuth credentials (else an API key).
     pub oauth: bool,
     pub times: TokenTimes,
-    /// A permanent failure is recorded for this refresh token.
+    /// A permanent failure is recorded for these credentials.
     pub poisoned: bool,
+    /// The credentials hold a refresh token.
+    pub refresh_token: bool,
     /// Why this server cannot refresh these credentials (no refresh token, no provider for
     /// their issuer), if it cannot.
     pub blocker: Option<&'a str>,
@@ -158,6 +160,9 @@ pub enum NoRefresh {
     Poisoned,
     /// See [`Facts::blocker`].
     Blocked,
+    /// Reports only: the current access token was rejected and there is no refresh token, so
+    /// it is dead: poison the credentials as a permanent refresh failure would.
+    Dead,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +186,7 @@ pub enum Decision {
 }
 
 /// What to do now. Reports follow the order of the contract: poisoned, API key, already
-/// rotated, then the report bound; polls refresh only stale tokens.
+/// rotated, dead (no refresh token), then the report bound; polls refresh only stale tokens.
 pub fn decide(facts: &Facts, trigger: Trigger) -> Decision {
     let now_unix = facts.now_ms.div_euclid(1000);
     let wait = match trigger {
@@ -210,6 +215,9 @@ pub fn decide(facts: &Facts, trigger: Trigger) -> Decision {
             }
             if !current {
                 return Decision::AlreadyRotated;
+            }
+            if !facts.refresh_token {
+                return Decision::CannotRefresh(NoRefresh::Dead);
             }
             if facts
                 .report_refresh_at
@@ -365,6 +373,7 @@ mod tests {
         expires_in: Option<i64>,
         lifetime: Option<i64>,
         poisoned: bool,
+        refresh_token: bool,
         blocked: bool,
         backoff_ms_left: Option<i64>,
         report_refresh_age: Option<i64>,
@@ -379,6 +388,7 @@ mod tests {
         expires_in: Some(3600),
         lifetime: Some(3600),
         poisoned: false,
+        refresh_token: true,
         blocked: false,
         backoff_ms_left: None,
         report_refresh_age: None,
@@ -526,9 +536,33 @@ mod tests {
                 ..BASE
             },
             Row {
-                name: "report without a refresh token",
+                name: "report of the current token without a refresh token: dead",
+                refresh_token: false,
                 blocked: true,
                 trigger: REPORT,
+                expected: Decision::CannotRefresh(NoRefresh::Dead),
+                ..BASE
+            },
+            Row {
+                name: "report of an older token without a refresh token",
+                refresh_token: false,
+                blocked: true,
+                trigger: Trigger::Rejected { current: false },
+                expected: Decision::AlreadyRotated,
+                ..BASE
+            },
+            Row {
+                name: "report of a refreshable token for another provider",
+                blocked: true,
+                trigger: REPORT,
+                expected: Decision::CannotRefresh(NoRefresh::Blocked),
+                ..BASE
+            },
+            Row {
+                name: "expired without a refresh token, polled: not dead until rejected",
+                expires_in: Some(-1),
+                refresh_token: false,
+                blocked: true,
                 expected: Decision::CannotRefresh(NoRefresh::Blocked),
                 ..BASE
             },
@@ -560,6 +594,7 @@ mod tests {
                     last_refresh: Some(NOW),
                 },
                 poisoned: row.poisoned,
+                refresh_token: row.refresh_token,
                 blocker: row.blocked.then_some("no refresh token"),
                 backoff: backoff.as_ref(),
                 report_refresh_at: row.report_refresh_age.map(|age| NOW - age),

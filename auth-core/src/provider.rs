@@ -11,10 +11,12 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
+use crate::auth_failure::challenge_scopes;
 use crate::classify::{
     RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
 };
 use crate::config::{ProviderConfig, provider_url};
+use crate::login::is_scope_token;
 use crate::network::{self, ProxyEnv};
 use crate::policy;
 use crate::secret::Secret;
@@ -136,6 +138,8 @@ pub struct ProviderClient {
     http: OnceLock<reqwest::Client>,
     /// Configured, or found from the protected resource on first need.
     issuer: OnceCell<Url>,
+    /// The scopes the protected resource asks for, set when the issuer is found from it.
+    resource_scopes: OnceLock<Vec<String>>,
     discovered: OnceCell<Endpoints>,
     timeout: Duration,
 }
@@ -148,6 +152,7 @@ impl ProviderClient {
             .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis);
         Self {
             issuer: OnceCell::new_with(config.issuer.clone()),
+            resource_scopes: OnceLock::new(),
             config,
             http: OnceLock::new(),
             discovered: OnceCell::new(),
@@ -253,6 +258,18 @@ impl ProviderClient {
             .get_or_try_init(|| self.issuer_from_resource())
             .await
             .cloned()
+    }
+
+    /// The scopes a sign-in requests before those of the grant and the client: the configured
+    /// ones; with none configured and the issuer found from the protected resource, the ones
+    /// the resource asks for (the `scope=` of its 401 challenge, else the `scopes_supported`
+    /// of its metadata), which needs that discovery first.
+    pub async fn scopes(&self) -> Result<Vec<String>, ProviderError> {
+        if !self.config.scopes.is_empty() || self.config.issuer.is_some() {
+            return Ok(self.config.scopes.clone());
+        }
+        self.issuer().await?;
+        Ok(self.resource_scopes.get().cloned().unwrap_or_default())
     }
 
     /// Configured endpoints, completed by discovery (once per process; a failure is retried
@@ -392,6 +409,8 @@ impl ProviderClient {
             resource: String,
             #[serde(default)]
             authorization_servers: Vec<String>,
+            #[serde(default)]
+            scopes_supported: serde_json::Value,
         }
         let Some(resource) = &self.config.protected_resource else {
             return Err(ProviderError::NoIssuer);
@@ -400,16 +419,23 @@ impl ProviderClient {
             resource: resource.clone(),
             why,
         };
-        let challenge = match self.http().get(resource.clone()).send().await {
+        let challenges: Vec<String> = match self.http().get(resource.clone()).send().await {
             Ok(response) if response.status().as_u16() == 401 => response
                 .headers()
                 .get_all("www-authenticate")
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(resource_metadata_param),
-            _ => None,
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
         };
-        let metadata_url = match challenge {
+        let metadata_location = challenges
+            .iter()
+            .find_map(|challenge| resource_metadata_param(challenge));
+        let challenge_scopes = challenges
+            .iter()
+            .map(|challenge| challenge_scopes(challenge))
+            .find(|scopes| !scopes.is_empty());
+        let metadata_url = match metadata_location {
             Some(url) => {
                 provider_url("resource_metadata", &url).map_err(|e| fail(e.to_string()))?
             }
@@ -448,6 +474,14 @@ impl ProviderClient {
         let issuer =
             provider_url("authorization_servers", server).map_err(|e| fail(e.to_string()))?;
         tracing::info!(%issuer, "authorization server found from the protected resource");
+        // What the resource asked for in the challenge is what it wants; its list of all the
+        // scopes it knows comes second (the MCP authorization specification's order).
+        let scopes = challenge_scopes
+            .unwrap_or_else(|| supported_scopes(&metadata.scopes_supported))
+            .into_iter()
+            .filter(|scope| is_scope_token(scope))
+            .collect();
+        let _ = self.resource_scopes.set(scopes);
         Ok(issuer)
     }
 
@@ -670,6 +704,20 @@ fn protected_resource_metadata_url(resource: &Url) -> Url {
     url.set_path(&format!("/.well-known/oauth-protected-resource{path}"));
     url.set_query(None);
     url
+}
+
+/// `scopes_supported` of protected resource metadata: the strings of an array, in order;
+/// nothing when it is absent or not an array.
+fn supported_scopes(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The `resource_metadata` parameter of a `WWW-Authenticate: Bearer ...` challenge.

@@ -131,7 +131,7 @@ pub(crate) async fn run(job: Job) -> Finished {
         }
         Err(failure) if failure.is_permanent() => {
             // Lost a rotation race to a process that ignores the lock? Its tokens win.
-            let mut base = match reread(&job.store, &job.snapshot.file, false) {
+            let base = match reread(&job.store, &job.snapshot.file, false) {
                 Ok(base) => base,
                 Err(finished) => return *finished,
             };
@@ -139,18 +139,7 @@ pub(crate) async fn run(job: Job) -> Finished {
                 code = failure.code.as_deref().unwrap_or(""),
                 "refresh failed permanently; credentials poisoned until the next sign-in"
             );
-            base.refresh_failure = Some(RefreshFailureRecord {
-                reason: failure.code.clone().unwrap_or_default(),
-                message: failure.message.clone(),
-                at: time::now_rfc3339(),
-                refresh_token_sha256: fingerprint,
-            });
-            base.refresh_backoff = None;
-            Finished {
-                outcome: RefreshOutcome::Failed(failure),
-                view: Some(store(&job.store, &lock, base)),
-                unrecorded: None,
-            }
+            poison(&job.store, &lock, base, failure, fingerprint)
         }
         Err(failure) => {
             tracing::warn!(message = %failure.message, "refresh failed transiently");
@@ -173,6 +162,76 @@ pub(crate) async fn run(job: Job) -> Finished {
             }
         }
     }
+}
+
+/// A rejected access token without a refresh token is dead: under the lock, record it as a
+/// permanent failure keyed to the access token (as [`Credentials::failure_key`] reads it), so
+/// that every poll and every process says `needsLogin`. Without the lock the decision is kept
+/// in this process only.
+pub(crate) async fn poison_dead_token(
+    store: &AuthStore,
+    snapshot: &Credentials,
+    lock_timeout: Duration,
+) -> Finished {
+    let failure = RefreshFailure {
+        kind: crate::status::RefreshErrorKind::Permanent,
+        code: None,
+        message:
+            "the access token was rejected and there is no refresh token to renew it: sign in again"
+                .into(),
+        retry_after: None,
+    };
+    let Some(fingerprint) = snapshot.failure_key.clone() else {
+        return Finished::outcome(RefreshOutcome::CannotRefresh(failure.message));
+    };
+    tracing::warn!(
+        "the current access token was rejected and cannot be refreshed; credentials poisoned until the next sign-in"
+    );
+    let lock = match store.lock_within(lock_timeout).await {
+        Ok(lock) => lock,
+        Err(error) => {
+            tracing::warn!(%error, "cannot record the dead token: auth.json.lock is busy or unusable; this process keeps it in memory");
+            let file = poisoned(snapshot.file.clone(), &failure, fingerprint);
+            return Finished {
+                outcome: RefreshOutcome::Failed(failure),
+                view: Some(NewView::Unsaved(Box::new(file))),
+                unrecorded: None,
+            };
+        }
+    };
+    match reread(store, &snapshot.file, false) {
+        Ok(base) => poison(store, &lock, base, failure, fingerprint),
+        Err(finished) => *finished,
+    }
+}
+
+/// Stores `base` poisoned by `failure` (the lock is held).
+fn poison(
+    auth_store: &AuthStore,
+    lock: &WriteLock,
+    base: AuthFile,
+    failure: RefreshFailure,
+    fingerprint: String,
+) -> Finished {
+    let file = poisoned(base, &failure, fingerprint);
+    Finished {
+        outcome: RefreshOutcome::Failed(failure),
+        view: Some(store(auth_store, lock, file)),
+        unrecorded: None,
+    }
+}
+
+/// `base` with `failure` recorded as permanent for the tokens `fingerprint` names; any
+/// backoff is gone.
+fn poisoned(mut base: AuthFile, failure: &RefreshFailure, fingerprint: String) -> AuthFile {
+    base.refresh_failure = Some(RefreshFailureRecord {
+        reason: failure.code.clone().unwrap_or_default(),
+        message: failure.message.clone(),
+        at: time::now_rfc3339(),
+        refresh_token_sha256: fingerprint,
+    });
+    base.refresh_backoff = None;
+    base
 }
 
 impl Finished {

@@ -80,9 +80,12 @@ pub struct Credentials {
     pub account: Option<Account>,
     /// SHA-256 of the refresh token, when there is one.
     pub refresh_fingerprint: Option<String>,
-    /// The recorded permanent failure, when it applies to this refresh token.
+    /// SHA-256 of what failure records are keyed to: the refresh token, or the access token
+    /// when there is none (a rejected token that cannot be refreshed is dead).
+    pub failure_key: Option<String>,
+    /// The recorded permanent failure, when it applies to these tokens.
     pub poison: Option<RefreshFailureRecord>,
-    /// The recorded shared backoff, when it applies to this refresh token.
+    /// The recorded shared backoff, when it applies to these tokens.
     pub backoff: Option<Backoff>,
     /// When these tokens came from a report-triggered refresh: when they were stored.
     pub report_refresh_at: Option<i64>,
@@ -125,7 +128,10 @@ impl Credentials {
         let refresh_fingerprint = tokens
             .and_then(|t| t.refresh_token.as_ref())
             .map(Secret::fingerprint);
-        let applies = |sha: &str| refresh_fingerprint.as_deref() == Some(sha);
+        let failure_key = refresh_fingerprint
+            .clone()
+            .or_else(|| tokens.map(|t| t.access_token.fingerprint()));
+        let applies = |sha: &str| failure_key.as_deref() == Some(sha);
         let poison = file
             .refresh_failure
             .clone()
@@ -150,6 +156,7 @@ impl Credentials {
             times,
             account,
             refresh_fingerprint,
+            failure_key,
             poison,
             backoff,
             report_refresh_at,
@@ -329,6 +336,35 @@ mod tests {
             true,
         );
         assert_eq!(fresh.state, AuthState::Active);
+    }
+
+    #[test]
+    fn poison_is_keyed_to_the_refresh_token_or_else_the_access_token() {
+        // (refresh token, token the record names, applies)
+        let cases = [
+            (Some("rt"), "rt", true),
+            (Some("rt"), "at", false),
+            (None, "at", true),
+            (None, "rt", false),
+            (None, "other", false),
+        ];
+        for (refresh, keyed_to, applies) in cases {
+            let mut file = oauth(refresh, Some(1_000)).file;
+            file.refresh_failure = Some(RefreshFailureRecord {
+                reason: String::new(),
+                message: "sign in again".into(),
+                at: "2026-01-01T00:00:00Z".into(),
+                refresh_token_sha256: Secret::new(keyed_to).fingerprint(),
+            });
+            let credentials = Credentials::new(file);
+            assert_eq!(
+                credentials.poison.is_some(),
+                applies,
+                "{refresh:?} {keyed_to}"
+            );
+            let report = describe(&credentials, refresh.is_some(), None, NOW_MS, true);
+            assert_eq!(report.token.is_none(), applies, "{refresh:?} {keyed_to}");
+        }
     }
 
     #[test]

@@ -128,6 +128,10 @@ struct State {
     /// What `/.well-known/oauth-protected-resource/mcp` says its resource is (`None`:
     /// `<issuer>/mcp`, the truth).
     claimed_resource: Option<String>,
+    /// `scopes_supported` of `/.well-known/oauth-protected-resource/mcp` (`None`: not stated).
+    resource_scopes: Option<Vec<String>>,
+    /// The `scope=` of the challenge `/mcp` answers with (`None`: no `scope`).
+    challenge_scope: Option<String>,
     jwt_access_tokens: bool,
     client_ids: Vec<String>,
     counter: usize,
@@ -256,6 +260,8 @@ impl FakeIssuer {
             stated_issuer: None,
             mount: options.mount.clone(),
             claimed_resource: None,
+            resource_scopes: None,
+            challenge_scope: None,
             jwt_access_tokens: options.jwt_access_tokens,
             client_ids: std::iter::once(CLIENT_ID.to_owned())
                 .chain(options.extra_client_ids)
@@ -426,6 +432,17 @@ impl FakeIssuer {
     /// Makes the protected resource metadata claim another resource (an impersonation).
     pub fn claim_resource(&self, resource: &str) {
         self.state().claimed_resource = Some(resource.to_owned());
+    }
+
+    /// What the protected resource metadata states as `scopes_supported` (`None`: nothing).
+    pub fn set_resource_scopes(&self, scopes: Option<&[&str]>) {
+        self.state().resource_scopes =
+            scopes.map(|scopes| scopes.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// What the protected resource's 401 challenge asks for with `scope=` (`None`: nothing).
+    pub fn set_challenge_scope(&self, scope: Option<&str>) {
+        self.state().challenge_scope = scope.map(str::to_owned);
     }
 
     /// Makes later device authorization responses carry these members instead of the normal
@@ -737,8 +754,12 @@ async fn handle(
         // A protected resource (RFC 9728) whose authorization server is this issuer.
         "/mcp" => {
             let mut response = raw_response(401, "text/plain", "unauthorized");
+            let scope = state.lock().unwrap().challenge_scope.clone();
             let challenge = format!(
-                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
+                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"{}",
+                scope
+                    .map(|s| format!(", scope=\"{s}\""))
+                    .unwrap_or_default()
             );
             response
                 .headers_mut()
@@ -746,16 +767,16 @@ async fn handle(
             response
         }
         "/.well-known/oauth-protected-resource/mcp" => {
+            let state = state.lock().unwrap();
             let claimed = state
-                .lock()
-                .unwrap()
                 .claimed_resource
                 .clone()
                 .unwrap_or_else(|| format!("{base}/mcp"));
-            json_response(
-                200,
-                json!({"resource": claimed, "authorization_servers": [base]}),
-            )
+            let mut metadata = json!({"resource": claimed, "authorization_servers": [base]});
+            if let Some(scopes) = &state.resource_scopes {
+                metadata["scopes_supported"] = json!(scopes);
+            }
+            json_response(200, metadata)
         }
         "/device/code" => device_authorization(&form, state, base),
         // The counters, for tests in other languages (the TypeScript client's), which cannot

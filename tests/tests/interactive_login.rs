@@ -28,6 +28,19 @@ async fn server_for(
     (home, server)
 }
 
+/// A server configured with only a `client_id` and the fake issuer's protected resource
+/// (`<issuer>/mcp`), which names the issuer (RFC 9728).
+async fn server_for_resource(issuer: &FakeIssuer) -> (tempfile::TempDir, ServerProcess) {
+    let home = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[provider]\nclient_id = \"{CLIENT_ID}\"\nprotected_resource = \"{}/mcp\"\n",
+        issuer.url()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let server = ServerProcess::start_initialized(home.path()).await;
+    (home, server)
+}
+
 fn read_auth(home: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
 }
@@ -342,13 +355,7 @@ async fn cancel_and_a_new_login_end_the_pending_one() {
 #[tokio::test]
 async fn the_issuer_is_found_from_a_protected_resource_and_an_impersonation_is_refused() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[provider]\nclient_id = \"{CLIENT_ID}\"\nprotected_resource = \"{}/mcp\"\n",
-        issuer.url()
-    );
-    std::fs::write(home.path().join("config.toml"), config).unwrap();
-    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let (home, mut server) = server_for_resource(&issuer).await;
     let started = server.call("login", json!({"type": "deviceCode"})).await;
     assert_eq!(issuer.hits("/mcp"), 1);
     assert_eq!(issuer.hits("/.well-known/oauth-protected-resource/mcp"), 1);
@@ -364,13 +371,7 @@ async fn the_issuer_is_found_from_a_protected_resource_and_an_impersonation_is_r
 
     let liar = FakeIssuer::start().await;
     liar.claim_resource("https://elsewhere.example/mcp");
-    let home = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[provider]\nclient_id = \"{CLIENT_ID}\"\nprotected_resource = \"{}/mcp\"\n",
-        liar.url()
-    );
-    std::fs::write(home.path().join("config.toml"), config).unwrap();
-    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let (_home, mut server) = server_for_resource(&liar).await;
     let error = server
         .call_error("login", json!({"type": "deviceCode"}))
         .await;
@@ -383,4 +384,84 @@ async fn the_issuer_is_found_from_a_protected_resource_and_an_impersonation_is_r
         "{error}"
     );
     assert_eq!(liar.hits("/device/code"), 0);
+}
+
+#[tokio::test]
+async fn redirect_port_pins_the_loopback_redirect_and_a_busy_port_is_a_clear_error() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nredirect_port = {port}\n",
+        issuer.url()
+    );
+    std::fs::write(home.path().join("config.toml"), config).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let auth_url = started["authUrl"].as_str().unwrap();
+    assert_eq!(
+        query_param(auth_url, "redirect_uri"),
+        Some(format!("http://127.0.0.1:{port}/callback"))
+    );
+    let redirect = issuer.approve_authorization(auth_url);
+    let (status, page) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(server.notification("loginCompleted").await["success"], true);
+
+    // Someone else holds the port now.
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    assert_eq!(error["code"], -32012, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}")) && message.contains("redirect_port"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_discovered_resource_without_configured_scopes_gets_the_scopes_it_asks_for() {
+    async fn signed_in_scopes(issuer: &FakeIssuer) -> (Option<String>, Option<String>) {
+        let (_home, mut server) = server_for_resource(issuer).await;
+        let started = server.call("login", json!({"type": "oauth"})).await;
+        let browser = query_param(started["authUrl"].as_str().unwrap(), "scope");
+        server.call("login", json!({"type": "deviceCode"})).await;
+        let device = issuer
+            .device_requests()
+            .last()
+            .unwrap()
+            .get("scope")
+            .cloned();
+        (browser, device)
+    }
+
+    let issuer = FakeIssuer::start().await;
+    issuer.set_resource_scopes(Some(&["mcp:tools", "mcp:resources"]));
+    let wanted = Some("mcp:tools mcp:resources".to_owned());
+    assert_eq!(
+        signed_in_scopes(&issuer).await,
+        (wanted.clone(), wanted),
+        "scopes_supported of the resource's metadata"
+    );
+
+    // The challenge's `scope=` is what the resource asks for; it comes first.
+    issuer.set_challenge_scope(Some("mcp:tools"));
+    let wanted = Some("mcp:tools".to_owned());
+    assert_eq!(
+        signed_in_scopes(&issuer).await,
+        (wanted.clone(), wanted),
+        "scope= of the 401 challenge"
+    );
+
+    issuer.set_challenge_scope(None);
+    issuer.set_resource_scopes(None);
+    assert_eq!(
+        signed_in_scopes(&issuer).await,
+        (None, None),
+        "nothing asked for, nothing requested"
+    );
 }

@@ -142,14 +142,10 @@ async fn two_hundred_polls_after_invalid_grant_make_one_request_and_a_restart_ma
 
     let failure = &read_auth(home.path())["refresh_failure"];
     assert_eq!(failure["reason"], "invalid_grant");
-    let fingerprint: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(tokens.refresh_token.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    assert_eq!(failure["refresh_token_sha256"], fingerprint);
+    assert_eq!(
+        failure["refresh_token_sha256"],
+        fingerprint(&tokens.refresh_token)
+    );
     server.finish().await;
 
     let mut restarted = ServerProcess::start_initialized(home.path()).await;
@@ -640,4 +636,84 @@ async fn terminal_commands_without_flags_use_the_recorded_issuer() {
         "{logout:?}"
     );
     assert_eq!(issuer.revoked_tokens().len(), 1);
+}
+
+/// SHA-256 of `token`, in hex, as `auth.json` records fingerprints.
+fn fingerprint(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rejected_token_without_a_refresh_token_is_dead_for_every_poll_and_process() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
+    let mut file = read_auth(home.path());
+    file["tokens"]
+        .as_object_mut()
+        .unwrap()
+        .remove("refresh_token");
+    std::fs::write(home.path().join("auth.json"), file.to_string()).unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let mut other = ServerProcess::start_initialized(home.path()).await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["authToken"], tokens.access_token);
+
+    // Not the current token: nothing dies.
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            json!({"status": 401, "rejectedToken": "at-older"}),
+        )
+        .await;
+    assert_eq!(answer["action"], "alreadyRotated");
+    assert_eq!(answer["state"], "active");
+
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            json!({"status": 401, "rejectedToken": tokens.access_token}),
+        )
+        .await;
+    assert_eq!(answer["action"], "needsLogin", "{answer}");
+    assert_eq!(answer["state"], "needsLogin", "{answer}");
+    assert!(answer.get("authToken").is_none(), "{answer}");
+    assert_eq!(answer["refreshError"]["kind"], "permanent");
+    assert_eq!(
+        server.notification("authStatusChanged").await,
+        json!({"authMethod": "oauth", "state": "needsLogin"})
+    );
+    for _ in 0..20 {
+        let status = server.status(POLL()).await;
+        assert_eq!(status["state"], "needsLogin");
+        assert!(status.get("authToken").is_none(), "{status}");
+    }
+    let failure = &read_auth(home.path())["refresh_failure"];
+    assert_eq!(
+        failure["refresh_token_sha256"],
+        fingerprint(&tokens.access_token)
+    );
+
+    let status = other.status(POLL()).await;
+    assert_eq!(status["state"], "needsLogin", "another process agrees");
+    assert!(status.get("authToken").is_none(), "{status}");
+    server.finish().await;
+    other.finish().await;
+    let mut restarted = ServerProcess::start_initialized(home.path()).await;
+    let status = restarted.status(POLL()).await;
+    assert_eq!(status["state"], "needsLogin", "a restart agrees");
+    assert!(status.get("authToken").is_none(), "{status}");
+    assert_eq!(
+        restarted
+            .call("reportAuthFailure", json!({"status": 401}))
+            .await["action"],
+        "needsLogin"
+    );
+    assert_eq!(issuer.token_hits(), 0, "nothing to refresh, nothing sent");
 }

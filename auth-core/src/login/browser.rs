@@ -1,5 +1,6 @@
 //! The browser flow: authorization code with PKCE, answered on a one-shot loopback listener
-//! `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3). A callback with a missing or wrong
+//! `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3), the port free or pinned by
+//! `[provider] redirect_port`. A callback with a missing or wrong
 //! `state` is answered 400 and ignored; one whose `iss` names another issuer (or lacks the
 //! `iss` the metadata promises, RFC 9207) ends the login without exchanging its code; the
 //! listener closes after success, an `error=` callback, a refused `iss`, cancel or the timeout.
@@ -124,11 +125,7 @@ pub(super) async fn start(
         .map_err(AuthError::ProviderUnavailable)?;
     // Responses are checked against the issuer as discovery recorded it (RFC 9207).
     let issuer = client.issuer_identifier().await.map_err(AuthError::from)?;
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
-        AuthError::ProviderUnavailable(format!(
-            "cannot listen on 127.0.0.1 for the sign-in redirect: {e}"
-        ))
-    })?;
+    let listener = bind_redirect_listener(client.config().redirect_port).await?;
     let port = listener
         .local_addr()
         .map_err(|e| AuthError::ProviderUnavailable(e.to_string()))?
@@ -163,6 +160,21 @@ pub(super) async fn start(
         login_id,
         auth_url: auth_url.to_string(),
     })
+}
+
+/// The loopback listener of the redirect: on `[provider] redirect_port` when set (a busy port
+/// is an error naming it and the setting), else on a free port.
+async fn bind_redirect_listener(pinned: Option<u16>) -> Result<TcpListener, AuthError> {
+    TcpListener::bind(("127.0.0.1", pinned.unwrap_or(0)))
+        .await
+        .map_err(|e| {
+            AuthError::ProviderUnavailable(match pinned {
+                Some(port) => format!(
+                    "cannot listen on 127.0.0.1:{port} for the sign-in redirect ({e}): port {port} is set by `redirect_port` in config.toml; free that port or change the setting"
+                ),
+                None => format!("cannot listen on 127.0.0.1 for the sign-in redirect: {e}"),
+            })
+        })
 }
 
 fn authorization_url(
