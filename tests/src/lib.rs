@@ -28,6 +28,16 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// `auth.json` of `home`, parsed.
+pub fn read_auth(home: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
+}
+
+/// The poll a client makes before each API call.
+pub fn refresh_poll() -> serde_json::Value {
+    json!({"includeToken": true, "refreshToken": true})
+}
+
 /// A home configured for `issuer`, holding `tokens` that expire at `expires_at`, with a
 /// member of another tool at the top and in `tokens` (`x_other_tool`, `x_token_note`).
 pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {

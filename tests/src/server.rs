@@ -278,6 +278,36 @@ impl ServerProcess {
         self.call("getAuthStatus", params).await
     }
 
+    /// Waits for the `authStatusChanged` notification that announces `state`; its params.
+    pub async fn announced(&mut self, state: &str) -> Value {
+        let message = self
+            .wait_for(|m| {
+                m.get("id").is_none()
+                    && m["method"] == "authStatusChanged"
+                    && m["params"]["state"] == state
+            })
+            .await;
+        message["params"].clone()
+    }
+
+    /// Polls with `refreshToken: true` until `done` holds for the answer. A refresh in the
+    /// background and a backoff window end on their own time, so this waits for the condition
+    /// in small steps, with a deadline.
+    pub async fn poll_until(&mut self, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.status(crate::refresh_poll()).await;
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Closes stdin and waits for the process to exit; returns its status and any messages it
     /// wrote that were not read yet.
     pub async fn finish(mut self) -> (ExitStatus, Vec<Value>) {

@@ -3,16 +3,12 @@
 
 use std::path::Path;
 
-use auth_app_server_tests::ServerProcess;
+use auth_app_server_tests::{ServerProcess, read_auth};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-e2e-0123456789abcdef";
-
-fn read_auth(home: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
-}
 
 fn jwt(claims: Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);

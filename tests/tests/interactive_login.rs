@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, ServerProcess, browser_get, query_param};
-use serde_json::{Value, json};
+use auth_app_server_tests::{FakeIssuer, ServerProcess, browser_get, query_param, read_auth};
+use serde_json::json;
 
 fn configure(home: &Path, issuer: &FakeIssuer) {
     let config = format!(
@@ -39,10 +39,6 @@ async fn server_for_resource(issuer: &FakeIssuer) -> (tempfile::TempDir, ServerP
     std::fs::write(home.path().join("config.toml"), config).unwrap();
     let server = ServerProcess::start_initialized(home.path()).await;
     (home, server)
-}
-
-fn read_auth(home: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -2,16 +2,10 @@
 //! discovery): an issuer mounted under a path whose documents disagree, metadata without or
 //! with another `issuer`, and what a logout says when it cannot revoke.
 
-use std::path::Path;
-
 use auth_app_server_tests::{
-    FakeIssuer, IssuerOptions, MetadataForm, ServerProcess, now, seed_oauth_home,
+    FakeIssuer, IssuerOptions, MetadataForm, ServerProcess, now, read_auth, seed_oauth_home,
 };
-use serde_json::{Value, json};
-
-fn read_auth(home: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
-}
+use serde_json::json;
 
 /// A signed-in home for `issuer` and a started server.
 async fn signed_in(issuer: &FakeIssuer) -> (tempfile::TempDir, String, ServerProcess) {

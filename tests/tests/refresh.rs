@@ -1,20 +1,16 @@
 //! docs/refresh-policy.md end to end: the real binary against the fake issuer, counting every request that
 //! reaches the token endpoint.
 
-use std::path::Path;
 use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
 use auth_app_server_tests::{
-    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, seed_oauth_home,
+    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, read_auth, refresh_poll,
+    seed_oauth_home,
 };
 use serde_json::{Value, json};
 
-fn read_auth(home: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
-}
-
-const POLL: fn() -> Value = || json!({"includeToken": true, "refreshToken": true});
+const POLL: fn() -> Value = refresh_poll;
 
 /// A stale home (the access token still works for 60 s; its lifetime is unknown, so the
 /// 300 s rule applies) and a started server on it.
@@ -38,15 +34,10 @@ async fn setup_expiring_in(
     (home, tokens, server)
 }
 
-/// Waits for the `authStatusChanged` notification that announces `state`.
+/// Waits for the `authStatusChanged` notification that announces `state` for OAuth.
 async fn announced(server: &mut ServerProcess, state: &str) {
-    let method = "authStatusChanged";
-    let message = server
-        .wait_for(|m| {
-            m.get("id").is_none() && m["method"] == method && m["params"]["state"] == state
-        })
-        .await;
-    assert_eq!(message["params"]["authMethod"], "oauth", "{message}");
+    let params = server.announced(state).await;
+    assert_eq!(params["authMethod"], "oauth", "{params}");
 }
 
 #[tokio::test]
@@ -221,23 +212,6 @@ async fn two_processes_sharing_a_home_rotate_once_and_agree() {
     assert!(read_auth(home.path()).get("refresh_failure").is_none());
 }
 
-/// Polls with `refreshToken: true` until `done` holds for the answer (the backoff window is
-/// time by design, so this waits for a condition in small steps, with a deadline).
-async fn poll_until(server: &mut ServerProcess, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = server.status(POLL()).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not reached: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn transient_failures_degrade_back_off_and_recover() {
     let modes = [
@@ -284,13 +258,12 @@ async fn transient_failures_degrade_back_off_and_recover() {
         assert_eq!(issuer.refresh_hits(), first_attempt, "{mode:?}");
 
         issuer.set_mode(TokenMode::Ok);
-        let recovered = poll_until(&mut server, |s| s["state"] == "active").await;
+        let recovered = server.poll_until(|s| s["state"] == "active").await;
         assert!(recovered.get("refreshError").is_none(), "{mode:?}");
         announced(&mut server, "active").await;
-        let recovered = poll_until(&mut server, |s| {
-            s["authToken"] != tokens.access_token.as_str()
-        })
-        .await;
+        let recovered = server
+            .poll_until(|s| s["authToken"] != tokens.access_token.as_str())
+            .await;
         assert_eq!(recovered["state"], "active");
         assert!(
             read_auth(home.path()).get("refresh_backoff").is_none(),
@@ -497,10 +470,9 @@ async fn trace_logs_of_refreshes_carry_no_token() {
     seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     let mut server = ServerProcess::start_with(home.path(), &[], &[("RUST_LOG", "trace")]).await;
     server.initialize().await;
-    let fresh = poll_until(&mut server, |s| {
-        s["state"] == "active" && s["authToken"] != tokens.access_token.as_str()
-    })
-    .await;
+    let fresh = server
+        .poll_until(|s| s["state"] == "active" && s["authToken"] != tokens.access_token.as_str())
+        .await;
     server
         .call(
             "reportAuthFailure",

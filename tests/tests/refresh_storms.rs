@@ -7,18 +7,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use auth_app_server_tests::{
-    FakeIssuer, IssuedTokens, IssuerOptions, ServerProcess, TokenMode, now, seed_oauth_home,
-    server_binary,
+    FakeIssuer, IssuedTokens, IssuerOptions, ServerProcess, TokenMode, now, read_auth,
+    refresh_poll, seed_oauth_home, server_binary,
 };
-use serde_json::{Value, json};
-
-fn poll() -> Value {
-    json!({"includeToken": true, "refreshToken": true})
-}
-
-fn read_auth(home: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
-}
+use serde_json::json;
 
 /// Seeds `home` with `tokens` that expire at `expires_at`, stored at `issued_at`.
 fn seed_with_lifetime(
@@ -32,17 +24,6 @@ fn seed_with_lifetime(
     let mut file = read_auth(home);
     file["tokens"]["issued_at"] = json!(issued_at);
     std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
-}
-
-/// Waits for the `authStatusChanged` notification that announces `state`.
-async fn announced(server: &mut ServerProcess, state: &str) {
-    server
-        .wait_for(|m| {
-            m.get("id").is_none()
-                && m["method"] == "authStatusChanged"
-                && m["params"]["state"] == state
-        })
-        .await;
 }
 
 #[tokio::test]
@@ -64,7 +45,7 @@ async fn tokens_of_60_120_and_300_seconds_are_refreshed_once_not_on_every_poll()
             now() - 1,
         );
         let mut server = ServerProcess::start_initialized(home.path()).await;
-        let status = server.status(poll()).await;
+        let status = server.status(refresh_poll()).await;
         assert_eq!(status["state"], "active", "{lifetime} s: {status}");
         let new_token = status["authToken"].clone();
         assert_ne!(new_token, tokens.access_token.as_str());
@@ -78,7 +59,7 @@ async fn tokens_of_60_120_and_300_seconds_are_refreshed_once_not_on_every_poll()
 
         // A token that lives 300 s or less is not stale from birth.
         for _ in 0..20 {
-            assert_eq!(server.status(poll()).await["authToken"], new_token);
+            assert_eq!(server.status(refresh_poll()).await["authToken"], new_token);
         }
         assert_eq!(
             issuer.refresh_hits(),
@@ -100,15 +81,14 @@ async fn a_stale_short_lived_token_is_refreshed_while_it_still_works() {
     // 120 s token with 50 s left: inside its last 60 s, so stale.
     seed_with_lifetime(home.path(), &issuer, &tokens, now() - 70, now() + 50);
     let mut server = ServerProcess::start_initialized(home.path()).await;
-    let first = server.status(poll()).await;
+    let first = server.status(refresh_poll()).await;
     assert_eq!(first["state"], "active", "{first}");
-    let refreshed = poll_until(&mut server, |s| {
-        s["authToken"] != tokens.access_token.as_str()
-    })
-    .await;
+    let refreshed = server
+        .poll_until(|s| s["authToken"] != tokens.access_token.as_str())
+        .await;
     for _ in 0..20 {
         assert_eq!(
-            server.status(poll()).await["authToken"],
+            server.status(refresh_poll()).await["authToken"],
             refreshed["authToken"]
         );
     }
@@ -166,23 +146,6 @@ async fn twenty_reports_of_a_token_the_api_always_rejects_cost_one_refresh() {
     assert_eq!(issuer.refresh_hits(), 1);
 }
 
-/// Polls with `refreshToken: true` until `done` holds (a refresh in the background ends on
-/// its own time; this waits for the condition in small steps, with a deadline).
-async fn poll_until(server: &mut ServerProcess, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = server.status(poll()).await;
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not reached: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The most refresh requests one process can make in `secs` seconds behind a provider that
 /// always answers 503: attempts are at least 1, 2, 4, ... s apart (the window starts when an
 /// attempt ends), and each attempt is one request plus at most two retries.
@@ -216,7 +179,7 @@ async fn six_processes_behind_an_outage_make_as_many_requests_as_one() {
             tokio::spawn(async move {
                 let mut answers = 0;
                 while tokio::time::Instant::now() < deadline {
-                    let status = server.status(poll()).await;
+                    let status = server.status(refresh_poll()).await;
                     assert!(
                         status["authToken"].is_string(),
                         "the token still works, so it is handed out: {status}"
@@ -249,7 +212,7 @@ async fn six_processes_behind_an_outage_make_as_many_requests_as_one() {
         assert_eq!(status["state"], "degraded", "{status}");
         assert_eq!(status["refreshError"]["kind"], "transient");
         waits.push(status["refreshError"]["retryAfterSecs"].as_u64().unwrap());
-        announced(server, "degraded").await;
+        server.announced("degraded").await;
     }
     let (min, max) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
     assert!(max - min <= 1, "one shared window: {waits:?}");
@@ -281,7 +244,7 @@ async fn a_held_lock_bounds_every_answer_and_never_hands_out_an_expired_token() 
 
     let mut server = ServerProcess::start_with(home.path(), &[], &[SHORT_LOCK_TIMEOUT]).await;
     server.initialize().await;
-    let status = server.status(poll()).await;
+    let status = server.status(refresh_poll()).await;
     assert_eq!(status["state"], "degraded", "{status}");
     assert!(status.get("authToken").is_none(), "expired: {status}");
     let error = &status["refreshError"];
@@ -320,7 +283,7 @@ async fn a_held_lock_bounds_every_answer_and_never_hands_out_an_expired_token() 
 
     // Released: the next attempt after the backoff refreshes.
     drop(held);
-    let recovered = poll_until(&mut server, |s| s["state"] == "active").await;
+    let recovered = server.poll_until(|s| s["state"] == "active").await;
     assert!(recovered["authToken"].is_string());
     assert_eq!(issuer.refresh_hits(), 1);
 }
@@ -335,11 +298,11 @@ async fn a_held_lock_never_stalls_a_poll_on_a_working_token() {
     let mut server = ServerProcess::start_with(home.path(), &[], &[SHORT_LOCK_TIMEOUT]).await;
     server.initialize().await;
     for _ in 0..5 {
-        let status = server.status(poll()).await;
+        let status = server.status(refresh_poll()).await;
         assert_eq!(status["authToken"], tokens.access_token, "{status}");
     }
-    announced(&mut server, "degraded").await;
-    let status = server.status(poll()).await;
+    server.announced("degraded").await;
+    let status = server.status(refresh_poll()).await;
     assert_eq!(status["state"], "degraded");
     assert_eq!(status["authToken"], tokens.access_token);
     assert_eq!(issuer.token_hits(), 0);
@@ -356,7 +319,7 @@ async fn polls_do_not_wait_for_a_slow_provider_while_the_token_works() {
     // A burst of polls while the provider takes 2 s: each answered with the working token
     // before the refresh has been stored.
     for _ in 0..20 {
-        let status = server.status(poll()).await;
+        let status = server.status(refresh_poll()).await;
         assert_eq!(status["state"], "active");
         assert_eq!(status["authToken"], tokens.access_token, "{status}");
     }
@@ -366,10 +329,9 @@ async fn polls_do_not_wait_for_a_slow_provider_while_the_token_works() {
         "the answers came before the refresh ended"
     );
     // The refresh went on in the background: stored, then handed out.
-    let refreshed = poll_until(&mut server, |s| {
-        s["authToken"] != tokens.access_token.as_str()
-    })
-    .await;
+    let refreshed = server
+        .poll_until(|s| s["authToken"] != tokens.access_token.as_str())
+        .await;
     assert_eq!(
         read_auth(home.path())["tokens"]["access_token"],
         refreshed["authToken"]
