@@ -294,10 +294,21 @@ async fn commands_work_on_a_real_terminal() {
 /// The binary run by `script(1)` on a pseudo-terminal, as from a person's shell, through `sh -c
 /// shell_command` (`{bin}` stands for the binary). Once the screen shows `wait_for`, `typed` is
 /// typed. Returns everything the terminal showed (the program's output and any echo).
+///
+/// A Ctrl-C typed there reaches the whole foreground process group, the shell included. A
+/// person's interactive shell puts the program in a group of its own and lives on; this
+/// non-interactive `sh` would die with it (dash does, bash does not), so it traps SIGINT. A
+/// trapped signal is back to its default in the program it starts, which gets the Ctrl-C as
+/// it would from a person's shell. `SHELL` is pinned to `/bin/sh` so that the outcome does not
+/// depend on whose shell runs the tests.
 async fn on_terminal(shell_command: &str, wait_for: &str, typed: &str) -> String {
-    let command = shell_command.replace("{bin}", &server_binary().display().to_string());
+    let command = format!(
+        "trap : INT; {}",
+        shell_command.replace("{bin}", &server_binary().display().to_string())
+    );
     let mut script = tokio::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
