@@ -5,6 +5,7 @@
 //! The binary is the one `cargo test` builds for the workspace (`target/<profile>/auth-app-server`);
 //! set `AUTH_APP_SERVER_BIN` to test another build.
 
+pub mod interop;
 pub mod issuer;
 pub mod proxy;
 pub mod server;

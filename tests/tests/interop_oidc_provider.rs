@@ -7,32 +7,15 @@
 //! Needs node and npm; `npm ci` runs here the first time.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use auth_app_server_tests::interop::{interop_dir, npm_ci};
 use auth_app_server_tests::{ServerProcess, read_auth};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const CLIENT_ID: &str = "interop-client";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
-}
-
-fn npm_ci() {
-    let dir = interop_dir();
-    if dir.join("node_modules/oidc-provider/package.json").exists() {
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .expect("run npm (node and npm are needed for the interop test)");
-    assert!(status.success(), "npm ci in {} failed", dir.display());
-}
 
 /// The provider process; killed on drop.
 struct Provider {
