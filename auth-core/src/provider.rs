@@ -918,6 +918,30 @@ mod tests {
     }
 
     #[test]
+    fn metadata_states_how_to_obtain_a_client_id() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let parse = |extra: &str| {
+            let body = format!(r#"{{"issuer":"https://id.example.com"{extra}}}"#);
+            parse_metadata(body.as_bytes(), &issuer)
+        };
+        let plain = parse("").unwrap();
+        assert_eq!(plain.registration, None);
+        assert!(!plain.client_id_metadata_document_supported);
+        let both = parse(
+            r#","registration_endpoint":"https://id.example.com/register","client_id_metadata_document_supported":true"#,
+        )
+        .unwrap();
+        assert_eq!(
+            both.registration.unwrap().as_str(),
+            "https://id.example.com/register"
+        );
+        assert!(both.client_id_metadata_document_supported);
+        let odd = parse(r#","client_id_metadata_document_supported":"true""#).unwrap();
+        assert!(!odd.client_id_metadata_document_supported);
+        assert!(parse(r#","registration_endpoint":"http://id.example.com/register""#).is_err());
+    }
+
+    #[test]
     fn protected_resource_metadata_location() {
         let url = protected_resource_metadata_url(
             &Url::parse("https://api.example.com/mcp?x=1").unwrap(),

@@ -7,7 +7,8 @@
 use std::path::Path;
 
 use auth_app_server_tests::{
-    FakeIssuer, RegistrationMode, ServerProcess, browser_sign_in, query_param, read_auth,
+    FakeIssuer, RegistrationMode, ServerProcess, browser_get, browser_sign_in, query_param,
+    read_auth,
 };
 use serde_json::{Value, json};
 
@@ -224,13 +225,17 @@ async fn a_client_metadata_document_is_preferred_over_registration() {
     issuer.set_registration_mode(RegistrationMode::Ok);
     issuer.accept_client_metadata_documents();
     let document_url = issuer.client_document_url();
-    issuer.serve_client_document(json!({
+    let document = json!({
         "client_id": document_url,
         "client_name": "Editor",
         "redirect_uris": ["http://127.0.0.1/callback"],
         "grant_types": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_method": "none",
-    }));
+    });
+    // First a document that names another client_id: the authorization server refuses it.
+    let mut impostor = document.clone();
+    impostor["client_id"] = json!("https://evil.example/client.json");
+    issuer.serve_client_document(impostor);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     std::fs::write(
@@ -242,11 +247,20 @@ async fn a_client_metadata_document_is_preferred_over_registration() {
     )
     .unwrap();
     let mut server = ServerProcess::start_initialized(home).await;
-    let auth_url = sign_in(&mut server).await;
-    assert_eq!(query_param(&auth_url, "client_id").unwrap(), document_url);
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let auth_url = started["authUrl"].as_str().unwrap();
+    assert_eq!(query_param(auth_url, "client_id").unwrap(), document_url);
+    let (status, _) = browser_get(auth_url).await.unwrap();
+    assert_eq!(status, 400, "a document about another client is refused");
+    assert_eq!(issuer.client_document_fetches(), 1);
+
+    issuer.serve_client_document(document);
+    let (status, page) = browser_sign_in(auth_url).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(server.notification("loginCompleted").await["success"], true);
     assert_eq!(issuer.registrations(), 0);
     assert_eq!(issuer.hits("/register"), 0);
-    assert_eq!(issuer.client_document_fetches(), 1);
+    assert_eq!(issuer.client_document_fetches(), 2);
     assert_eq!(read_auth(home)["client_id"], document_url);
     assert!(!home.join("registrations.json").exists());
 
@@ -351,4 +365,38 @@ async fn with_no_way_to_obtain_a_client_id_the_error_names_all_three() {
     assert_eq!(issuer.hits("/device/code"), 0);
     assert_eq!(issuer.registrations(), 0);
     assert!(!dir.path().join("auth.json").exists());
+}
+
+#[tokio::test]
+async fn with_a_pinned_redirect_port_the_registration_names_that_port() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_registration_mode(RegistrationMode::Ok);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[provider]\nissuer = \"{}\"\nredirect_port = {port}\n",
+            issuer.url()
+        ),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start_initialized(home).await;
+    let auth_url = sign_in(&mut server).await;
+    let exact = format!("http://127.0.0.1:{port}/callback");
+    assert_eq!(query_param(&auth_url, "redirect_uri").unwrap(), exact);
+    assert_eq!(
+        issuer.registration_requests()[0]["redirect_uris"],
+        json!([exact])
+    );
+    assert_eq!(
+        registrations_file(home)["registrations"][issuer.url()]["redirect_uris"],
+        json!([exact])
+    );
+    assert_eq!(issuer.registrations(), 1);
 }
