@@ -31,7 +31,12 @@ pub struct ProviderConfig {
     pub issuer: Option<Url>,
     /// A protected resource (e.g. an MCP server URL) whose metadata names the issuer.
     pub protected_resource: Option<Url>,
-    pub client_id: String,
+    /// `None`: zero-configuration sign-in, the client_id is obtained at sign-in (a client ID
+    /// metadata document or dynamic client registration, see `registration`).
+    pub client_id: Option<String>,
+    /// The Client ID Metadata Document this app's vendor publishes: its URL is the client_id
+    /// at authorization servers that accept such documents.
+    pub client_metadata_url: Option<Url>,
     pub scopes: Vec<String>,
     pub authorization_endpoint: Option<Url>,
     pub token_endpoint: Option<Url>,
@@ -54,7 +59,8 @@ impl ProviderConfig {
         Self {
             issuer: Some(issuer),
             protected_resource: None,
-            client_id,
+            client_id: Some(client_id),
+            client_metadata_url: None,
             scopes: Vec::new(),
             authorization_endpoint: None,
             token_endpoint: None,
@@ -109,6 +115,7 @@ struct ConfigFile {
 struct ProviderSection {
     issuer: Option<String>,
     client_id: Option<String>,
+    client_metadata_url: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
     authorization_endpoint: Option<String>,
@@ -165,27 +172,33 @@ pub fn load_provider(
         .or(section.protected_resource);
     let client_id = overrides.client_id.clone().or(section.client_id);
     let named_issuer = issuer.is_some() || protected_resource.is_some();
-    let client_id = match (named_issuer, client_id) {
-        (false, None) => return Ok(None),
-        (true, None) => {
-            let next_to = if issuer.is_some() {
-                "missing: set it next to `issuer`"
-            } else {
-                "missing: set it next to `protected_resource`"
-            };
-            return Err(field_error("client_id", next_to));
-        }
-        (false, Some(_)) => {
+    // Without a client_id, one is obtained at sign-in (zero-configuration sign-in).
+    match (named_issuer, &client_id, &section.client_metadata_url) {
+        (false, None, None) => return Ok(None),
+        (false, Some(_), _) => {
             return Err(field_error(
                 "issuer",
                 "missing: set `issuer` (or `protected_resource`) next to `client_id`",
             ));
         }
-        (true, Some(client_id)) => client_id,
-    };
-    if client_id.trim().is_empty() {
-        return Err(field_error("client_id", "empty"));
+        (false, None, Some(_)) => {
+            return Err(field_error(
+                "issuer",
+                "missing: set `issuer` (or `protected_resource`) next to `client_metadata_url`",
+            ));
+        }
+        (true, _, _) => {}
     }
+    if client_id.as_ref().is_some_and(|id| id.trim().is_empty()) {
+        return Err(field_error(
+            "client_id",
+            "empty: set it, or leave it out to have one obtained at sign-in",
+        ));
+    }
+    let client_metadata_url = section
+        .client_metadata_url
+        .map(|url| client_metadata_url(&url))
+        .transpose()?;
     let scopes = if overrides.scopes.is_empty() {
         section.scopes
     } else {
@@ -212,6 +225,7 @@ pub fn load_provider(
         issuer: optional("issuer", issuer)?,
         protected_resource,
         client_id,
+        client_metadata_url,
         scopes,
         authorization_endpoint: optional("authorization_endpoint", section.authorization_endpoint)?,
         token_endpoint: optional("token_endpoint", section.token_endpoint)?,
@@ -272,6 +286,20 @@ pub fn provider_url(field: &'static str, value: &str) -> Result<Url, ConfigError
     }
 }
 
+/// A Client ID Metadata Document URL: a provider URL (https, or http on a loopback host) with
+/// a path (the document is a file the vendor publishes, and its URL is the client_id) and no
+/// fragment.
+fn client_metadata_url(value: &str) -> Result<Url, ConfigError> {
+    let url = provider_url("client_metadata_url", value)?;
+    if url.path() == "/" || url.fragment().is_some() {
+        return Err(field_error(
+            "client_metadata_url",
+            "must name the document itself: an https URL with a path (e.g. https://app.example.com/oauth/client.json) and no #fragment",
+        ));
+    }
+    Ok(url)
+}
+
 /// 127.0.0.0/8, ::1 and localhost.
 pub fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
@@ -328,7 +356,7 @@ mod tests {
         };
         let provider = load_provider(home.path(), &overrides).unwrap().unwrap();
         assert_eq!(provider.issuer.unwrap().as_str(), "https://file.example/");
-        assert_eq!(provider.client_id, "flag-client");
+        assert_eq!(provider.client_id.as_deref(), Some("flag-client"));
         assert_eq!(provider.scopes, ["a"]);
         assert_eq!(provider.resource.as_deref(), Some("https://api"));
     }
@@ -341,31 +369,68 @@ mod tests {
             None
         );
         let half = ProviderOverrides {
-            issuer: Some("https://i.example".into()),
+            client_id: Some("c".into()),
             ..Default::default()
         };
         assert!(matches!(
             load_provider(empty.path(), &half),
             Err(ConfigError::Field {
-                field: "client_id",
+                field: "issuer",
                 ..
             })
         ));
+        let half = home_with("[provider]\nclient_metadata_url = \"https://app.example/c.json\"\n");
+        let error = load_provider(half.path(), &ProviderOverrides::default()).unwrap_err();
+        assert!(
+            error.to_string().contains("next to `client_metadata_url`"),
+            "{error}"
+        );
     }
 
     #[test]
-    fn a_missing_client_id_is_asked_for_next_to_what_was_given() {
-        let cases = [
-            ("issuer = \"https://i.example\"", "next to `issuer`"),
-            (
-                "protected_resource = \"https://api.example.com/mcp\"",
-                "next to `protected_resource`",
-            ),
-        ];
-        for (given, wanted) in cases {
+    fn without_a_client_id_one_is_obtained_at_sign_in() {
+        for given in [
+            "issuer = \"https://i.example\"",
+            "protected_resource = \"https://api.example.com/mcp\"",
+        ] {
             let home = home_with(&format!("[provider]\n{given}\n"));
-            let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
-            assert!(error.to_string().contains(wanted), "{given}: {error}");
+            let provider = load_provider(home.path(), &ProviderOverrides::default())
+                .unwrap()
+                .unwrap();
+            assert_eq!(provider.client_id, None, "{given}");
+            assert_eq!(provider.client_metadata_url, None, "{given}");
+        }
+        let home = home_with("[provider]\nissuer = \"https://i.example\"\nclient_id = \" \"\n");
+        let error = load_provider(home.path(), &ProviderOverrides::default()).unwrap_err();
+        assert!(error.to_string().contains("empty"), "{error}");
+    }
+
+    #[test]
+    fn client_metadata_url_is_an_https_document_address() {
+        let cases = [
+            ("https://app.example.com/oauth/client.json", true),
+            ("http://127.0.0.1:8080/client.json", true),
+            ("http://app.example.com/oauth/client.json", false),
+            ("https://app.example.com/", false),
+            ("https://app.example.com", false),
+            ("https://app.example.com/c.json#x", false),
+            ("not a url", false),
+        ];
+        for (url, ok) in cases {
+            let home = home_with(&format!(
+                "[provider]\nissuer = \"https://i.example\"\nclient_metadata_url = \"{url}\"\n"
+            ));
+            let loaded = load_provider(home.path(), &ProviderOverrides::default());
+            match loaded {
+                Ok(provider) if ok => {
+                    assert_eq!(provider.unwrap().client_metadata_url.unwrap().as_str(), url)
+                }
+                Err(ConfigError::Field {
+                    field: "client_metadata_url",
+                    ..
+                }) if !ok => {}
+                other => panic!("{url}: {other:?}"),
+            }
         }
     }
 

@@ -8,6 +8,8 @@
 //!   endpoints, and whether a failure is transient or permanent.
 //! - [`auth_failure`]: what to do when an API rejects a token.
 //! - [`config`]: where the home folder is and which provider to use.
+//! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
+//!   document, dynamic client registration) and `registrations.json`.
 //! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
@@ -25,6 +27,7 @@ pub mod network;
 pub mod policy;
 pub mod provider;
 pub mod refresh;
+pub mod registration;
 pub mod secret;
 pub mod status;
 pub mod store;

@@ -141,6 +141,8 @@ pub struct AuthManager {
     /// Serializes this process's writers (login, logout, refresh).
     write_gate: tokio::sync::Mutex<()>,
     lock_timeout: Duration,
+    /// `clientInfo.name` of `initialize`: the `client_name` of a dynamic client registration.
+    client_name: Mutex<Option<String>>,
 }
 
 impl AuthManager {
@@ -171,6 +173,7 @@ impl AuthManager {
             background: Mutex::new(Vec::new()),
             write_gate: tokio::sync::Mutex::new(()),
             lock_timeout,
+            client_name: Mutex::new(None),
         };
         match manager.store.load() {
             Ok(loaded) => {
@@ -192,6 +195,23 @@ impl AuthManager {
 
     pub fn provider(&self) -> &Provider {
         &self.provider
+    }
+
+    /// The name the client gave in `initialize`, registered as `client_name` when a sign-in
+    /// registers a client (zero-configuration sign-in).
+    pub fn set_client_name(&self, name: &str) {
+        let name = name.trim();
+        if !name.is_empty() {
+            *self.client_name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_owned());
+        }
+    }
+
+    fn client_name(&self) -> String {
+        self.client_name
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| crate::registration::DEFAULT_CLIENT_NAME.to_owned())
     }
 
     /// Waits, at most `limit`, for work that outlives its request: a refresh in flight (so
@@ -366,7 +386,7 @@ impl AuthManager {
         };
         let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = recorded.as_ref().filter(|c| {
-            c.config().client_id == client_id
+            c.config().client_id.as_deref() == Some(client_id)
                 && c.known_issuer()
                     .is_some_and(|known| same_issuer(issuer, known))
         }) {
@@ -411,15 +431,19 @@ impl AuthManager {
                     .into(),
             );
         }
-        if credentials
-            .file
-            .client_id
-            .as_deref()
-            .is_some_and(|id| id != client.config().client_id)
-        {
-            return Some("the tokens were issued to another client_id than the configured one: sign in again".into());
+        match (
+            client.config().client_id.as_deref(),
+            credentials.file.client_id.as_deref(),
+        ) {
+            (Some(configured), Some(recorded)) if configured != recorded => Some(
+                "the tokens were issued to another client_id than the configured one: sign in again"
+                    .into(),
+            ),
+            (None, None) => Some(
+                "no client_id is configured and the tokens do not say which client_id they were issued to, so they cannot be refreshed: sign in again".into(),
+            ),
+            _ => None,
         }
-        None
     }
 
     // ---- reports of rejected tokens ----
@@ -586,7 +610,7 @@ impl AuthManager {
         }
         let (issuer, client_id) = match &self.client {
             Some(client) => match client.issuer_identifier().await {
-                Ok(issuer) => (Some(issuer), Some(client.config().client_id.clone())),
+                Ok(issuer) => (Some(issuer), client.config().client_id.clone()),
                 Err(reason) => {
                     tracing::warn!(%reason, "issuer unknown; the tokens are stored but will not be refreshed");
                     (None, None)
@@ -621,8 +645,18 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        let scopes = self.scopes_to_request(&client, extra_scopes).await?;
-        login::start_browser(self.clone(), client, scopes).await
+        let identity = crate::registration::obtain(
+            &client,
+            &self.store,
+            &self.client_name(),
+            self.lock_timeout,
+        )
+        .await?;
+        let client_id = identity.client_id().to_owned();
+        let scopes = self
+            .scopes_to_request(&client, &client_id, extra_scopes)
+            .await?;
+        login::start_browser(self.clone(), client, client_id, scopes).await
     }
 
     /// Starts a device-code sign-in, with `extra_scopes` as for the browser sign-in.
@@ -631,8 +665,17 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        let scopes = self.scopes_to_request(&client, extra_scopes).await?;
-        login::start_device(self.clone(), client, scopes).await
+        // A client obtained without configuration is registered for the browser sign-in only
+        // (grant types authorization_code and refresh_token).
+        let Some(client_id) = client.config().client_id.clone() else {
+            return Err(AuthError::ProviderUnavailable(
+                "the device-code sign-in needs a configured client_id: a client obtained without configuration (client ID metadata document or dynamic client registration) may use the browser sign-in only. Sign in with login {\"type\":\"oauth\"}, or register this app with the provider for the device flow and set `client_id` in the [provider] section of config.toml".into(),
+            ));
+        };
+        let scopes = self
+            .scopes_to_request(&client, &client_id, extra_scopes)
+            .await?;
+        login::start_device(self.clone(), client, client_id, scopes).await
     }
 
     /// The scopes of a new sign-in: the configured ones (or the protected resource's, see
@@ -642,6 +685,7 @@ impl AuthManager {
     async fn scopes_to_request(
         &self,
         client: &ProviderClient,
+        client_id: &str,
         extra: &[String],
     ) -> Result<Vec<String>, AuthError> {
         if let Some(bad) = extra.iter().find(|s| !login::is_scope_token(s)) {
@@ -657,7 +701,7 @@ impl AuthManager {
                     (Some(stored), Some(known)) => same_issuer(stored, known),
                     _ => false,
                 };
-                let same_client = file.client_id.as_deref() == Some(&client.config().client_id);
+                let same_client = file.client_id.as_deref() == Some(client_id);
                 match &file.tokens {
                     Some(tokens) if same_issuer && same_client => tokens.scope.clone(),
                     _ => None,
@@ -747,6 +791,7 @@ impl AuthManager {
     pub(crate) async fn store_login(
         &self,
         client: &ProviderClient,
+        client_id: &str,
         mut tokens: TokenResponse,
         requested: &[String],
     ) -> Result<(), String> {
@@ -760,7 +805,7 @@ impl AuthManager {
         let now = time::now_unix();
         let mut file = AuthFile::oauth(
             Some(issuer),
-            Some(client.config().client_id.clone()),
+            Some(client_id.to_owned()),
             refresh::stored_tokens(tokens, now),
         );
         file.last_refresh = Some(time::rfc3339(now));
@@ -792,6 +837,11 @@ impl AuthManager {
                             Some(blocker) => Err(blocker),
                             None => self
                                 .client_for(&credentials)
+                                .and_then(|client| {
+                                    let id = client
+                                        .client_id_for(credentials.file.client_id.as_deref())?;
+                                    Some((client, id))
+                                })
                                 .ok_or_else(|| "no provider".to_owned()),
                         };
                         revocable = Some((token.clone(), client));
@@ -817,8 +867,8 @@ impl AuthManager {
                 tracing::warn!(%why, "the refresh token may stay valid at the provider");
                 Some(Revocation::NotRevoked(why))
             }
-            Some((token, Ok(client))) => {
-                let task = tokio::spawn(async move { client.revoke(&token).await });
+            Some((token, Ok((client, client_id)))) => {
+                let task = tokio::spawn(async move { client.revoke(&token, &client_id).await });
                 let abort = task.abort_handle();
                 match tokio::time::timeout(REVOCATION_LIMIT, task).await {
                     Ok(Ok(revocation)) => Some(revocation),

@@ -58,6 +58,11 @@ pub struct Endpoints {
     /// `code_challenge_methods_supported` as the metadata lists it; `None` when it does not
     /// (Entra ID omits it).
     pub code_challenge_methods: Option<Vec<String>>,
+    /// RFC 7591 dynamic client registration endpoint (`registration_endpoint`).
+    pub registration: Option<Url>,
+    /// The metadata says `client_id_metadata_document_supported: true`: a client may use the
+    /// URL of its Client ID Metadata Document as its client_id.
+    pub client_id_metadata_document_supported: bool,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -313,7 +318,32 @@ impl ProviderClient {
                 .or_else(|| discovered.revocation.clone()),
             iss_parameter_supported: discovered.iss_parameter_supported,
             code_challenge_methods: discovered.code_challenge_methods.clone(),
+            registration: discovered.registration.clone(),
+            client_id_metadata_document_supported: discovered.client_id_metadata_document_supported,
         })
+    }
+
+    /// What the authorization server's metadata says about obtaining a client_id (always from
+    /// discovery, even when every endpoint is configured).
+    pub async fn discovered_metadata(&self) -> Result<Endpoints, ProviderError> {
+        self.discovered
+            .get_or_try_init(|| self.discover())
+            .await
+            .cloned()
+    }
+
+    /// The client_id of requests about credentials recorded with `recorded`: the configured
+    /// one, else the recorded one (obtained at sign-in without configuration).
+    pub fn client_id_for(&self, recorded: Option<&str>) -> Option<String> {
+        self.config
+            .client_id
+            .clone()
+            .or_else(|| recorded.map(str::to_owned))
+    }
+
+    /// The timeout of one HTTP request to the provider.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The issuer identifier to record with tokens: exactly as the provider's metadata states
@@ -370,6 +400,10 @@ impl ProviderClient {
                             code_challenge_methods: first
                                 .code_challenge_methods
                                 .or(endpoints.code_challenge_methods),
+                            registration: first.registration.or(endpoints.registration),
+                            client_id_metadata_document_supported: first
+                                .client_id_metadata_document_supported
+                                || endpoints.client_id_metadata_document_supported,
                         },
                     });
                 }
@@ -487,7 +521,11 @@ impl ProviderClient {
 
     /// One refresh attempt: a form POST of the refresh grant, retrying connection errors and
     /// 5xx at most twice within 2 s.
-    pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenResponse, RefreshFailure> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &Secret,
+        client_id: &str,
+    ) -> Result<TokenResponse, RefreshFailure> {
         let endpoint = self
             .token_endpoint()
             .await
@@ -495,7 +533,7 @@ impl ProviderClient {
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose()),
-            ("client_id", self.config.client_id.as_str()),
+            ("client_id", client_id),
         ];
         if let Some(resource) = &self.config.resource {
             form.push(("resource", resource.as_str()));
@@ -566,6 +604,24 @@ impl ProviderClient {
         let body = read_body(response).await?;
         Ok((status, retry_after, body))
     }
+
+    /// POSTs a JSON document (RFC 7591 registration); (status, body), or how it failed.
+    pub(crate) async fn post_json(
+        &self,
+        endpoint: &Url,
+        document: &serde_json::Value,
+    ) -> Result<(u16, Vec<u8>), TransportFailure> {
+        let response = self
+            .http()
+            .post(endpoint.clone())
+            .header("accept", "application/json")
+            .json(document)
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status().as_u16();
+        Ok((status, read_body(response).await?))
+    }
 }
 
 /// Why one metadata document could not be used.
@@ -585,7 +641,7 @@ pub enum Revocation {
 impl ProviderClient {
     /// Revokes `refresh_token` (RFC 7009) at the provider's revocation endpoint, configured or
     /// discovered. Best effort: a failure is logged at WARN and returned, never retried.
-    pub async fn revoke(&self, refresh_token: &Secret) -> Revocation {
+    pub async fn revoke(&self, refresh_token: &Secret, client_id: &str) -> Revocation {
         let not_revoked = |why: String| {
             tracing::warn!(%why, "the refresh token was not revoked; it may stay valid at the provider");
             Revocation::NotRevoked(why)
@@ -608,7 +664,7 @@ impl ProviderClient {
         let form = [
             ("token", refresh_token.expose()),
             ("token_type_hint", "refresh_token"),
-            ("client_id", self.config.client_id.as_str()),
+            ("client_id", client_id),
         ];
         match self.post_form(&endpoint, &form).await {
             Ok((status, _, _)) if (200..300).contains(&status) => {
@@ -641,6 +697,9 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         authorization_response_iss_parameter_supported: serde_json::Value,
         #[serde(default)]
         code_challenge_methods_supported: serde_json::Value,
+        registration_endpoint: Option<String>,
+        #[serde(default)]
+        client_id_metadata_document_supported: serde_json::Value,
     }
     let metadata: Metadata =
         serde_json::from_slice(body).map_err(|_| "not a JSON metadata document".to_owned())?;
@@ -665,6 +724,9 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
             metadata.device_authorization_endpoint,
         )?,
         revocation: endpoint("revocation_endpoint", metadata.revocation_endpoint)?,
+        registration: endpoint("registration_endpoint", metadata.registration_endpoint)?,
+        client_id_metadata_document_supported: metadata.client_id_metadata_document_supported
+            == serde_json::Value::Bool(true),
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported
             == serde_json::Value::Bool(true),
         code_challenge_methods: metadata.code_challenge_methods_supported.as_array().map(
@@ -853,6 +915,30 @@ mod tests {
         );
         assert!(!odd.iss_parameter_supported, "only JSON true promises iss");
         assert_eq!(odd.code_challenge_methods, None);
+    }
+
+    #[test]
+    fn metadata_states_how_to_obtain_a_client_id() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let parse = |extra: &str| {
+            let body = format!(r#"{{"issuer":"https://id.example.com"{extra}}}"#);
+            parse_metadata(body.as_bytes(), &issuer)
+        };
+        let plain = parse("").unwrap();
+        assert_eq!(plain.registration, None);
+        assert!(!plain.client_id_metadata_document_supported);
+        let both = parse(
+            r#","registration_endpoint":"https://id.example.com/register","client_id_metadata_document_supported":true"#,
+        )
+        .unwrap();
+        assert_eq!(
+            both.registration.unwrap().as_str(),
+            "https://id.example.com/register"
+        );
+        assert!(both.client_id_metadata_document_supported);
+        let odd = parse(r#","client_id_metadata_document_supported":"true""#).unwrap();
+        assert!(!odd.client_id_metadata_document_supported);
+        assert!(parse(r#","registration_endpoint":"http://id.example.com/register""#).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::auth_file::{
 use crate::classify::RefreshFailure;
 use crate::policy::{Backoff, backoff_delay};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
+use crate::registration::{self, Replacement};
 use crate::status::Credentials;
 use crate::store::{AuthStore, Loaded, Stored, WriteLock};
 use crate::time;
@@ -119,7 +120,15 @@ pub(crate) async fn run(job: Job) -> Finished {
         Err(finished) => return *finished,
     };
     tracing::info!(refresh_token = %&fingerprint[..12], cause = ?job.cause, "refreshing the access token");
-    match job.client.refresh(&refresh_token).await {
+    let Some(client_id) = job
+        .client
+        .client_id_for(job.snapshot.file.client_id.as_deref())
+    else {
+        return Finished::outcome(RefreshOutcome::CannotRefresh(
+            "the tokens do not say which client_id they were issued to: sign in again".into(),
+        ));
+    };
+    match job.client.refresh(&refresh_token, &client_id).await {
         Ok(tokens) => {
             let file = refreshed(base, tokens, job.cause, time::now_unix());
             tracing::info!("access token refreshed");
@@ -139,6 +148,20 @@ pub(crate) async fn run(job: Job) -> Finished {
                 code = failure.code.as_deref().unwrap_or(""),
                 "refresh failed permanently; credentials poisoned until the next sign-in"
             );
+            let failure = match (&job.client.config().client_id, &base.issuer) {
+                (None, Some(issuer)) if failure.code.as_deref() == Some("invalid_client") => {
+                    let replacement = registration::replace_rejected(
+                        &job.client,
+                        &job.store,
+                        &lock,
+                        issuer,
+                        &client_id,
+                    )
+                    .await;
+                    registration_replaced(failure, replacement)
+                }
+                _ => failure,
+            };
             poison(&job.store, &lock, base, failure, fingerprint)
         }
         Err(failure) => {
@@ -203,6 +226,30 @@ pub(crate) async fn poison_dead_token(
         Ok(base) => poison(store, &lock, base, failure, fingerprint),
         Err(finished) => *finished,
     }
+}
+
+/// The message of an `invalid_client` answer to a client this app registered itself: the
+/// registration was replaced (or will be at the next sign-in), and signing in again helps,
+/// unlike with a configured client_id.
+fn registration_replaced(mut failure: RefreshFailure, replacement: Replacement) -> RefreshFailure {
+    let what = match replacement {
+        Replacement::NotRegistered => return failure,
+        Replacement::Replaced(client_id) => {
+            tracing::info!(%client_id, "client registration replaced after invalid_client");
+            "the client registration was replaced by a new one".to_owned()
+        }
+        Replacement::AlreadyReplaced => {
+            "another process has already replaced the client registration".to_owned()
+        }
+        Replacement::Failed(why) => {
+            tracing::warn!(%why, "registering a new client failed; the next sign-in registers");
+            format!("registering a new client failed ({why}); the next sign-in registers one")
+        }
+    };
+    failure.message = format!(
+        "the provider no longer accepts this app's registered client (invalid_client): {what}; sign in again"
+    );
+    failure
 }
 
 /// Stores `base` poisoned by `failure` (the lock is held).

@@ -2,7 +2,10 @@
 //! discovery (RFC 8414), a token endpoint with rotating refresh tokens and reuse detection
 //! (like `oidc-provider`: a rotated-out refresh token revokes the whole grant), the device
 //! flow, the authorization code flow with PKCE, revocation, hit counters, and switchable
-//! failure modes for the token endpoint.
+//! failure modes for the token endpoint. For zero-configuration sign-in it can also register
+//! clients (RFC 7591, [`RegistrationMode`]), accept Client ID Metadata Documents (fetching
+//! them as an authorization server does), authorize over HTTP (`GET /authorize`, checking the
+//! client and its redirect), and act as a protected resource that accepts its own tokens.
 //!
 //! ```ignore
 //! let issuer = FakeIssuer::start().await;
@@ -63,6 +66,28 @@ pub enum TokenMode {
     },
 }
 
+/// How `POST /register` (RFC 7591 dynamic client registration) answers; `Off`: the metadata
+/// names no `registration_endpoint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationMode {
+    Off,
+    /// Validates the request and issues a fresh client_id (and a `client_secret` a public
+    /// client must drop).
+    Ok,
+    /// 201 with an HTML body.
+    Garbage,
+    /// 400 `{"error":"invalid_client_metadata"}`.
+    Reject,
+    /// Never answers.
+    Hang,
+}
+
+/// A client registered at `POST /register`.
+#[derive(Debug, Clone)]
+struct RegisteredClient {
+    redirect_uris: Vec<String>,
+}
+
 /// Tokens of one grant, as a test seeds them into `auth.json`.
 #[derive(Debug, Clone)]
 pub struct IssuedTokens {
@@ -96,6 +121,8 @@ struct Device {
 }
 
 struct Authorization {
+    /// The client it was issued to, when it came through `GET /authorize`.
+    client_id: Option<String>,
     code: String,
     challenge: String,
     redirect_uri: String,
@@ -146,6 +173,21 @@ struct State {
     device_requests: Vec<HashMap<String, String>>,
     /// Token responses leave `scope` out (RFC 6749 §5.1: the requested scope was granted).
     omit_scope: bool,
+    registration_mode: RegistrationMode,
+    /// client_id → what it registered (forgotten by `forget_registered_clients`).
+    registered: HashMap<String, RegisteredClient>,
+    /// Successful registrations ever made.
+    registrations_made: usize,
+    /// Every `POST /register` body, in order.
+    registration_requests: Vec<Value>,
+    /// The metadata says `client_id_metadata_document_supported: true`.
+    metadata_documents: bool,
+    /// Client ID Metadata Document URLs fetched and found valid: accepted as client_ids.
+    document_clients: Vec<String>,
+    /// How many times a Client ID Metadata Document was fetched.
+    document_fetches: usize,
+    /// The document served at `/client.json` (`None`: 404).
+    client_document: Option<Value>,
 }
 
 /// Where a metadata document is, for an issuer mounted under a path `/o`.
@@ -272,6 +314,14 @@ impl FakeIssuer {
             code_challenge_methods: Some(vec!["S256".to_owned()]),
             device_requests: Vec::new(),
             omit_scope: false,
+            registration_mode: RegistrationMode::Off,
+            registered: HashMap::new(),
+            registrations_made: 0,
+            registration_requests: Vec::new(),
+            metadata_documents: false,
+            document_clients: Vec::new(),
+            document_fetches: 0,
+            client_document: None,
         }));
         let shared = state.clone();
         let base = url.clone();
@@ -418,6 +468,50 @@ impl FakeIssuer {
         self.state().device_requests.clone()
     }
 
+    /// How `POST /register` answers; anything but `Off` puts `registration_endpoint` in the
+    /// metadata.
+    pub fn set_registration_mode(&self, mode: RegistrationMode) {
+        self.state().registration_mode = mode;
+    }
+
+    /// Clients registered successfully so far (forgotten ones included).
+    pub fn registrations(&self) -> usize {
+        self.state().registrations_made
+    }
+
+    /// Every `POST /register` body, in order (valid or not).
+    pub fn registration_requests(&self) -> Vec<Value> {
+        self.state().registration_requests.clone()
+    }
+
+    /// Forgets every registered client, as a provider that deleted them: their requests are
+    /// then answered `invalid_client`.
+    pub fn forget_registered_clients(&self) {
+        self.state().registered.clear();
+    }
+
+    /// The metadata says `client_id_metadata_document_supported: true`; a client_id that is
+    /// an URL is then fetched and checked at `GET /authorize`.
+    pub fn accept_client_metadata_documents(&self) {
+        self.state().metadata_documents = true;
+    }
+
+    /// How many times a Client ID Metadata Document was fetched.
+    pub fn client_document_fetches(&self) -> usize {
+        self.state().document_fetches
+    }
+
+    /// Where this issuer serves a Client ID Metadata Document (see
+    /// [`serve_client_document`](Self::serve_client_document)), as a vendor would publish it.
+    pub fn client_document_url(&self) -> String {
+        format!("{}/client.json", self.url)
+    }
+
+    /// Serves `document` at [`client_document_url`](Self::client_document_url).
+    pub fn serve_client_document(&self, document: Value) {
+        self.state().client_document = Some(document);
+    }
+
     /// `&iss=...` for a redirect, as the switches say.
     fn iss_suffix(&self) -> String {
         let state = self.state();
@@ -524,6 +618,7 @@ impl FakeIssuer {
         let code = format!("code-{}", state.counter);
         let redirect_uri = query["redirect_uri"].clone();
         state.authorizations.push(Authorization {
+            client_id: None,
             code: code.clone(),
             challenge: query["code_challenge"].clone(),
             redirect_uri: redirect_uri.clone(),
@@ -713,6 +808,16 @@ async fn handle(
         None => full.strip_prefix(&mount).unwrap_or(&full).to_owned(),
     };
     *state.lock().unwrap().hits.entry(path.clone()).or_default() += 1;
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (authorization, content_type) = (header("authorization"), header("content-type"));
+    let query = request.uri().query().unwrap_or("").to_owned();
     let body = request
         .into_body()
         .collect()
@@ -747,12 +852,29 @@ async fn handle(
         if revocation {
             metadata["revocation_endpoint"] = json!(format!("{base}/revoke"));
         }
+        let state = state.lock().unwrap();
+        if state.registration_mode != RegistrationMode::Off {
+            metadata["registration_endpoint"] = json!(format!("{base}/register"));
+        }
+        if state.metadata_documents {
+            metadata["client_id_metadata_document_supported"] = json!(true);
+        }
         return json_response(200, metadata);
     }
     match path.as_str() {
         "/token" => token(form, state).await,
-        // A protected resource (RFC 9728) whose authorization server is this issuer.
+        // A protected resource (RFC 9728) whose authorization server is this issuer: a current
+        // access token of a live grant is accepted.
         "/mcp" => {
+            let accepted = authorization.strip_prefix("Bearer ").is_some_and(|token| {
+                let state = state.lock().unwrap();
+                state.grants.iter().any(|g| {
+                    !g.revoked && !g.current_access.is_empty() && g.current_access == token
+                })
+            });
+            if accepted {
+                return json_response(200, json!({"ok": true}));
+            }
             let mut response = raw_response(401, "text/plain", "unauthorized");
             let scope = state.lock().unwrap().challenge_scope.clone();
             let challenge = format!(
@@ -781,10 +903,23 @@ async fn handle(
         "/device/code" => device_authorization(&form, state, base),
         // The counters, for tests in other languages (the TypeScript client's), which cannot
         // call `refresh_hits`.
-        "/stats" => json_response(
-            200,
-            json!({ "refreshes": refreshes(&state.lock().unwrap()) }),
-        ),
+        "/stats" => {
+            let state = state.lock().unwrap();
+            json_response(
+                200,
+                json!({
+                    "refreshes": refreshes(&state),
+                    "registrations": state.registrations_made,
+                    "clientDocumentFetches": state.document_fetches,
+                }),
+            )
+        }
+        "/register" => register(&body, &content_type, state).await,
+        "/authorize" => authorize(&query, state).await,
+        "/client.json" => match state.lock().unwrap().client_document.clone() {
+            Some(document) => json_response(200, document),
+            None => raw_response(404, "text/plain", "not found"),
+        },
         "/revoke" => {
             let mut state = state.lock().unwrap();
             let token = form.get("token").cloned().unwrap_or_default();
@@ -814,9 +949,12 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
             mode => mode,
         }
     };
-    let client_known = form
-        .get("client_id")
-        .is_some_and(|id| state.lock().unwrap().client_ids.contains(id));
+    let client_known = form.get("client_id").is_some_and(|id| {
+        let state = state.lock().unwrap();
+        state.client_ids.contains(id)
+            || state.registered.contains_key(id)
+            || state.document_clients.contains(id)
+    });
     if !client_known {
         return oauth_error(401, "invalid_client");
     }
@@ -993,7 +1131,12 @@ fn code_exchange(form: &HashMap<String, String>, state: &Mutex<State>) -> Respon
     let authorization = &state.authorizations[at];
     let verifier = form.get("code_verifier").cloned().unwrap_or_default();
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let other_client = authorization
+        .client_id
+        .as_ref()
+        .is_some_and(|id| form.get("client_id") != Some(id));
     if authorization.used
+        || other_client
         || challenge != authorization.challenge
         || form.get("redirect_uri") != Some(&authorization.redirect_uri)
     {
@@ -1003,4 +1146,183 @@ fn code_exchange(form: &HashMap<String, String>, state: &Mutex<State>) -> Respon
     let grant = state.grants.len();
     state.grants.push(Grant::default());
     token_response(&mut state, grant)
+}
+
+/// RFC 7591: a public native client on a loopback redirect, as `auth-app-server` registers
+/// one; anything else is refused with `invalid_client_metadata` / `invalid_redirect_uri`.
+async fn register(body: &[u8], content_type: &str, state: &Mutex<State>) -> Response<Full<Bytes>> {
+    let mode = {
+        let mut state = state.lock().unwrap();
+        state
+            .registration_requests
+            .push(serde_json::from_slice(body).unwrap_or(Value::Null));
+        state.registration_mode
+    };
+    match mode {
+        RegistrationMode::Off => return raw_response(404, "text/plain", "not found"),
+        RegistrationMode::Garbage => {
+            return raw_response(201, "text/html", "<html>Registered! Welcome.</html>");
+        }
+        RegistrationMode::Reject => return oauth_error(400, "invalid_client_metadata"),
+        RegistrationMode::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return raw_response(DROP, "", "");
+        }
+        RegistrationMode::Ok => {}
+    }
+    if !content_type.starts_with("application/json") {
+        return oauth_error(400, "invalid_client_metadata");
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return oauth_error(400, "invalid_client_metadata");
+    };
+    let strings = |name: &str| -> Option<Vec<String>> {
+        request[name]
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let Some(redirect_uris) = strings("redirect_uris").filter(|uris| !uris.is_empty()) else {
+        return oauth_error(400, "invalid_redirect_uri");
+    };
+    if !redirect_uris.iter().all(|uri| is_loopback_redirect(uri)) {
+        return oauth_error(400, "invalid_redirect_uri");
+    }
+    let grants = strings("grant_types").unwrap_or_default();
+    let valid = request["token_endpoint_auth_method"] == "none"
+        && request["application_type"] == "native"
+        && request["client_name"]
+            .as_str()
+            .is_some_and(|name| !name.trim().is_empty())
+        && grants.iter().any(|g| g == "authorization_code")
+        && grants
+            .iter()
+            .all(|g| g == "authorization_code" || g == "refresh_token");
+    if !valid {
+        return oauth_error(400, "invalid_client_metadata");
+    }
+    let mut state = state.lock().unwrap();
+    state.counter += 1;
+    state.registrations_made += 1;
+    let client_id = format!("dyn-client-{}", state.counter);
+    state.registered.insert(
+        client_id.clone(),
+        RegisteredClient {
+            redirect_uris: redirect_uris.clone(),
+        },
+    );
+    let mut answer = request.clone();
+    answer["client_id"] = json!(client_id);
+    answer["client_id_issued_at"] = json!(crate::now());
+    // Issued although no secret was asked for: the server under test must drop it.
+    answer["client_secret"] = json!(format!("dcr-secret-{}", state.counter));
+    answer["x_vendor_extension"] = json!({"ignored": true});
+    json_response(201, answer)
+}
+
+/// `http://127.0.0.1[:port]/path` (or `localhost`, `[::1]`).
+fn is_loopback_redirect(uri: &str) -> bool {
+    let Ok(url) = url::Url::parse(uri) else {
+        return false;
+    };
+    url.scheme() == "http"
+        && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+        && url.path() != "/"
+}
+
+/// RFC 8252 §7.3: a loopback redirect registered without a port matches any port.
+fn redirect_matches(registered: &[String], asked: &str) -> bool {
+    let without_port = |uri: &str| {
+        url::Url::parse(uri).ok().map(|mut url| {
+            let _ = url.set_port(None);
+            url.to_string()
+        })
+    };
+    registered.iter().any(|uri| {
+        uri == asked
+            || (url::Url::parse(uri).is_ok_and(|u| u.port().is_none())
+                && without_port(uri) == without_port(asked))
+    })
+}
+
+/// `GET /authorize`: the user approves at once. The client must be known: a static one, a
+/// registered one (its redirect checked), or, when metadata documents are accepted, an URL
+/// whose document (fetched now, as an authorization server does) names that very URL as
+/// `client_id` and lists the redirect. Answers 302 to the redirect with a code, or 400.
+async fn authorize(query: &str, state: &Mutex<State>) -> Response<Full<Bytes>> {
+    let params = form_decode(query.as_bytes());
+    let (Some(client_id), Some(redirect_uri), Some(challenge), Some(oauth_state)) = (
+        params.get("client_id"),
+        params.get("redirect_uri"),
+        params.get("code_challenge"),
+        params.get("state"),
+    ) else {
+        return raw_response(400, "text/plain", "invalid_request");
+    };
+    let (known, registered, documents) = {
+        let state = state.lock().unwrap();
+        (
+            state.client_ids.contains(client_id),
+            state.registered.get(client_id).cloned(),
+            state.metadata_documents,
+        )
+    };
+    let allowed = if known {
+        true
+    } else if let Some(client) = registered {
+        redirect_matches(&client.redirect_uris, redirect_uri)
+    } else if documents && client_id.starts_with("http") {
+        state.lock().unwrap().document_fetches += 1;
+        let document = crate::browser_get(client_id)
+            .await
+            .and_then(|(status, response)| {
+                let body = response.split_once("\r\n\r\n")?.1.to_owned();
+                (status == 200).then(|| serde_json::from_str::<Value>(&body).ok())?
+            });
+        let valid = document.is_some_and(|document| {
+            let uris: Vec<String> = document["redirect_uris"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            document["client_id"] == json!(client_id) && redirect_matches(&uris, redirect_uri)
+        });
+        if valid {
+            state
+                .lock()
+                .unwrap()
+                .document_clients
+                .push(client_id.clone());
+        }
+        valid
+    } else {
+        false
+    };
+    if !allowed {
+        return raw_response(
+            400,
+            "text/plain",
+            "invalid_client or redirect_uri not registered",
+        );
+    }
+    let mut state = state.lock().unwrap();
+    state.counter += 1;
+    let code = format!("code-{}", state.counter);
+    state.authorizations.push(Authorization {
+        client_id: Some(client_id.clone()),
+        code: code.clone(),
+        challenge: challenge.clone(),
+        redirect_uri: redirect_uri.clone(),
+        used: false,
+    });
+    let location = format!("{redirect_uri}?code={code}&state={}", encode(oauth_state));
+    let mut response = raw_response(302, "text/plain", "");
+    response
+        .headers_mut()
+        .insert("location", location.parse().unwrap());
+    response
 }

@@ -11,7 +11,9 @@ pub mod proxy;
 pub mod server;
 pub mod tls;
 
-pub use issuer::{FakeIssuer, IssuedTokens, IssuerOptions, MetadataForm, TokenMode};
+pub use issuer::{
+    FakeIssuer, IssuedTokens, IssuerOptions, MetadataForm, RegistrationMode, TokenMode,
+};
 pub use proxy::ConnectProxy;
 pub use server::{ServerProcess, server_binary};
 pub use tls::TestCa;
@@ -66,6 +68,28 @@ pub async fn browser_get(url: &str) -> Option<(u16, String)> {
     stream.read_to_string(&mut response).await.ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, response))
+}
+
+/// A browser completing a sign-in: GETs the authorization URL (the fake issuer's
+/// `GET /authorize`, which approves at once), follows its redirect to the loopback callback,
+/// and returns that page's (status, whole response). Panics when the issuer refuses.
+pub async fn browser_sign_in(auth_url: &str) -> (u16, String) {
+    let (status, response) = browser_get(auth_url).await.expect("the issuer answers");
+    assert_eq!(
+        status, 302,
+        "the authorization request was refused: {response}"
+    );
+    let location = response
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("a Location header");
+    browser_get(&location)
+        .await
+        .expect("the sign-in listener is up")
 }
 
 /// The query parameter `name` of `url`, decoded.

@@ -70,7 +70,12 @@ impl Handshake {
 }
 
 impl Handler for Initialize {
-    async fn handle(_: &ServerContext, _: InitializeParams) -> MethodResult<InitializeResult> {
+    async fn handle(
+        context: &ServerContext,
+        params: InitializeParams,
+    ) -> MethodResult<InitializeResult> {
+        // The name a dynamic client registration gives the provider (zero-configuration sign-in).
+        context.manager.set_client_name(&params.client_info.name);
         Ok(InitializeResult {
             server_info: ServerInfo {
                 name: "auth-app-server".into(),

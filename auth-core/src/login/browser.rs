@@ -113,6 +113,7 @@ impl Inbox {
 pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    client_id: String,
     scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
@@ -136,6 +137,7 @@ pub(super) async fn start(
     let auth_url = authorization_url(
         &authorization,
         &client,
+        &client_id,
         &redirect_uri,
         &pkce.challenge,
         check.state().expose(),
@@ -146,6 +148,7 @@ pub(super) async fn start(
     let (login_id, cancel) = manager.register_login(Some(inbox.clone()));
     let flow = Flow {
         client,
+        client_id,
         token_endpoint: token,
         redirect_uri,
         verifier: pkce.verifier,
@@ -180,6 +183,7 @@ async fn bind_redirect_listener(pinned: Option<u16>) -> Result<TcpListener, Auth
 fn authorization_url(
     endpoint: &Url,
     client: &ProviderClient,
+    client_id: &str,
     redirect_uri: &str,
     challenge: &str,
     state: &str,
@@ -191,7 +195,7 @@ fn authorization_url(
         let mut query = url.query_pairs_mut();
         query
             .append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
+            .append_pair("client_id", client_id)
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("state", state)
             .append_pair("code_challenge", challenge)
@@ -208,6 +212,8 @@ fn authorization_url(
 
 struct Flow {
     client: Arc<ProviderClient>,
+    /// Configured, or obtained for this sign-in (`registration`).
+    client_id: String,
     token_endpoint: Url,
     redirect_uri: String,
     verifier: Secret,
@@ -252,7 +258,7 @@ async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(
         ("grant_type", "authorization_code"),
         ("code", code.expose()),
         ("redirect_uri", flow.redirect_uri.as_str()),
-        ("client_id", config.client_id.as_str()),
+        ("client_id", flow.client_id.as_str()),
         ("code_verifier", flow.verifier.expose()),
     ];
     if let Some(resource) = &config.resource {
@@ -264,7 +270,7 @@ async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(
         .await
         .map_err(|f| exchange_failure(&f))?;
     manager
-        .store_login(&flow.client, tokens, &flow.scopes)
+        .store_login(&flow.client, &flow.client_id, tokens, &flow.scopes)
         .await
 }
 

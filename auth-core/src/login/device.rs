@@ -99,6 +99,7 @@ fn check_shown_uri(field: &str, value: &str) -> Result<(), String> {
 pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    client_id: String,
     scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
@@ -111,7 +112,7 @@ pub(super) async fn start(
     };
     let config = client.config();
     let scope = scopes.join(" ");
-    let mut form = vec![("client_id", config.client_id.as_str())];
+    let mut form = vec![("client_id", client_id.as_str())];
     if !scope.is_empty() {
         form.push(("scope", scope.as_str()));
     }
@@ -139,6 +140,7 @@ pub(super) async fn start(
     let (login_id, cancel) = manager.register_login(None);
     let poll = Poll {
         client: client.clone(),
+        client_id,
         token_endpoint,
         device_code: grant.device_code,
         interval: Duration::from_secs(grant.interval),
@@ -197,6 +199,7 @@ pub(crate) fn parse_grant(body: &[u8]) -> Result<Grant, String> {
 
 struct Poll {
     client: Arc<ProviderClient>,
+    client_id: String,
     token_endpoint: Url,
     device_code: Secret,
     interval: Duration,
@@ -221,7 +224,7 @@ impl Poll {
             let form = [
                 ("grant_type", DEVICE_GRANT),
                 ("device_code", self.device_code.expose()),
-                ("client_id", self.client.config().client_id.as_str()),
+                ("client_id", self.client_id.as_str()),
             ];
             let answer = tokio::select! {
                 reason = &mut cancel => return Err(reason.unwrap_or("the sign-in was canceled").to_owned()),
@@ -230,7 +233,7 @@ impl Poll {
             let failure = match answer {
                 Ok(tokens) => {
                     return manager
-                        .store_login(&self.client, tokens, &self.scopes)
+                        .store_login(&self.client, &self.client_id, tokens, &self.scopes)
                         .await;
                 }
                 Err(failure) => failure,

@@ -115,22 +115,25 @@ impl PendingLogins {
     }
 }
 
-/// Starts a browser sign-in requesting `scopes`; `authUrl` is to be opened by the client.
+/// Starts a browser sign-in of `client_id` requesting `scopes`; `authUrl` is to be opened by
+/// the client.
 pub(crate) async fn start_browser(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    client_id: String,
     scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    browser::start(manager, client, scopes).await
+    browser::start(manager, client, client_id, scopes).await
 }
 
-/// Starts a device-code sign-in requesting `scopes`.
+/// Starts a device-code sign-in of `client_id` requesting `scopes`.
 pub(crate) async fn start_device(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
+    client_id: String,
     scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    device::start(manager, client, scopes).await
+    device::start(manager, client, client_id, scopes).await
 }
 
 /// Why a code or device-code exchange failed, for `loginCompleted.error`.

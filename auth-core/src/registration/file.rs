@@ -1,0 +1,238 @@
+//! `<home>/registrations.json`: the clients this app registered (RFC 7591), keyed by the
+//! issuer identifier exactly as the authorization server's metadata states it, so that every
+//! process and every restart signs in with the same registration.
+//!
+//! It holds no secret (a public client has none; anything secret in an answer is dropped
+//! before it gets here). Written like `auth.json`: a complete 0600 temporary file in the home,
+//! fsynced and renamed over the old one, by a writer holding `auth.json.lock`. A file that
+//! cannot be read is moved aside to `registrations.json.corrupt-<unix time>`, never lost.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{MAX_FILE_BYTES, WriteLock};
+
+const FILE_NAME: &str = "registrations.json";
+const TEMP_PREFIX: &str = ".registrations.json.";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// One client registered at one authorization server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    pub client_id: String,
+    /// RFC 3339, when this app registered it.
+    pub registered_at: String,
+    pub registration_endpoint: String,
+    pub redirect_uris: Vec<String>,
+    pub client_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_issued_at: Option<i64>,
+    /// Unix seconds; 0 or absent: it does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_expires_at: Option<i64>,
+}
+
+impl Registration {
+    /// Usable for a sign-in redirected to `redirect_uris` at `now` (unix seconds).
+    pub fn fits(&self, redirect_uris: &[String], now: i64) -> bool {
+        let expired = self
+            .client_id_expires_at
+            .is_some_and(|at| at != 0 && at <= now);
+        self.redirect_uris == redirect_uris && !expired
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registrations {
+    #[serde(default = "version")]
+    pub version: u32,
+    /// Issuer identifier → its registration.
+    #[serde(default)]
+    pub registrations: BTreeMap<String, Registration>,
+}
+
+impl Default for Registrations {
+    fn default() -> Self {
+        Self {
+            version: version(),
+            registrations: BTreeMap::new(),
+        }
+    }
+}
+
+fn version() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistrationFile {
+    home: PathBuf,
+    path: PathBuf,
+}
+
+impl RegistrationFile {
+    pub fn new(home: &Path) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            path: home.join(FILE_NAME),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The registrations on disk; a missing file holds none. `Err` says why the file cannot
+    /// be used (never quoting it).
+    pub fn load(&self) -> Result<Registrations, String> {
+        let metadata = match fs::symlink_metadata(&self.path) {
+            Ok(metadata) => metadata,
+            Err(e) if crate::store::is_absent(&e) => return Ok(Registrations::default()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if !metadata.is_file() || metadata.len() > MAX_FILE_BYTES {
+            return Err(format!(
+                "it is not a regular file of at most {MAX_FILE_BYTES} bytes"
+            ));
+        }
+        let mut bytes = Vec::new();
+        fs::File::open(&self.path)
+            .and_then(|file| file.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("not a registrations file ({e})"))
+    }
+
+    /// The registrations on disk, for a writer: an unreadable file is moved aside (and
+    /// reported) and counts as holding none.
+    pub fn load_for_update(&self, _lock: &WriteLock) -> Registrations {
+        match self.load() {
+            Ok(registrations) => registrations,
+            Err(why) => {
+                let aside = self
+                    .home
+                    .join(format!("{FILE_NAME}.corrupt-{}", crate::time::now_unix()));
+                match fs::rename(&self.path, &aside) {
+                    Ok(()) => {
+                        tracing::warn!(%why, path = %aside.display(), "unreadable registrations file moved aside")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%why, %error, "unreadable registrations file not moved aside")
+                    }
+                }
+                Registrations::default()
+            }
+        }
+    }
+
+    /// Replaces the file atomically (the lock is held).
+    pub fn write(&self, _lock: &WriteLock, registrations: &Registrations) -> io::Result<()> {
+        self.remove_leftover_temp_files();
+        let mut bytes = serde_json::to_vec_pretty(registrations).map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(fs::Permissions::from_mode(0o600));
+        }
+        let mut temp = builder.tempfile_in(&self.home)?;
+        temp.write_all(&bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&self.path).map_err(|e| e.error)?;
+        if let Ok(dir) = fs::File::open(&self.home) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// A temporary file found by the lock's holder was left by a writer that was killed.
+    fn remove_leftover_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.home) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AuthStore;
+
+    fn registration(client_id: &str) -> Registration {
+        Registration {
+            client_id: client_id.into(),
+            registered_at: "2026-01-01T00:00:00Z".into(),
+            registration_endpoint: "https://as.example/register".into(),
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            client_name: "Editor".into(),
+            client_id_issued_at: None,
+            client_id_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn written_privately_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuthStore::new(dir.path());
+        let file = RegistrationFile::new(dir.path());
+        assert_eq!(file.load().unwrap(), Registrations::default());
+        let lock = store.lock().unwrap();
+        let mut all = file.load_for_update(&lock);
+        all.registrations
+            .insert("https://as.example".into(), registration("c-1"));
+        file.write(&lock, &all).unwrap();
+        assert_eq!(file.load().unwrap(), all);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(file.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert!(text.contains("\"version\": 1"), "{text}");
+    }
+
+    #[test]
+    fn an_unreadable_file_is_moved_aside_by_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuthStore::new(dir.path());
+        let file = RegistrationFile::new(dir.path());
+        fs::write(file.path(), "{not json").unwrap();
+        assert!(file.load().is_err());
+        let lock = store.lock().unwrap();
+        assert_eq!(file.load_for_update(&lock), Registrations::default());
+        assert!(!file.path().exists());
+        let aside = fs::read_dir(dir.path()).unwrap().flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("registrations.json.corrupt-")
+        });
+        assert!(aside);
+    }
+
+    #[test]
+    fn a_registration_fits_its_redirect_until_it_expires() {
+        let wanted = ["http://127.0.0.1/callback".to_owned()];
+        let mut r = registration("c");
+        assert!(r.fits(&wanted, 100));
+        assert!(!r.fits(&["http://127.0.0.1:8976/callback".to_owned()], 100));
+        r.client_id_expires_at = Some(0);
+        assert!(r.fits(&wanted, 100));
+        r.client_id_expires_at = Some(100);
+        assert!(!r.fits(&wanted, 100));
+        assert!(r.fits(&wanted, 99));
+    }
+}
