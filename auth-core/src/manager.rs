@@ -656,7 +656,8 @@ impl AuthManager {
         let scopes = self
             .scopes_to_request(&client, &client_id, extra_scopes)
             .await?;
-        login::start_browser(self.clone(), client, client_id, scopes).await
+        let port = identity.redirect_port();
+        login::start_browser(self.clone(), client, client_id, port, scopes).await
     }
 
     /// Starts a device-code sign-in, with `extra_scopes` as for the browser sign-in.

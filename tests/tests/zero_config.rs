@@ -58,11 +58,19 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
 
     let auth_url = sign_in(&mut first).await;
     assert_eq!(issuer.registrations(), 1);
+    // The port-less loopback redirect (RFC 8252 §7.3: any port), and the same with the port
+    // this sign-in listens on, for servers that match redirect URIs exactly.
+    let redirect = query_param(&auth_url, "redirect_uri").unwrap();
+    assert!(
+        redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"),
+        "{redirect}"
+    );
+    let registered_uris = json!(["http://127.0.0.1/callback", redirect]);
     assert_eq!(
         issuer.registration_requests(),
         [json!({
             "client_name": "e2e",
-            "redirect_uris": ["http://127.0.0.1/callback"],
+            "redirect_uris": registered_uris,
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
@@ -71,11 +79,6 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     );
     let client_id = query_param(&auth_url, "client_id").unwrap();
     assert!(client_id.starts_with("dyn-client-"), "{auth_url}");
-    let redirect = query_param(&auth_url, "redirect_uri").unwrap();
-    assert!(
-        redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"),
-        "a loopback port the registration does not name (RFC 8252 §7.3): {redirect}"
-    );
 
     let stored = read_auth(home);
     assert_eq!(stored["issuer"], issuer.url());
@@ -85,7 +88,7 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     assert_eq!(registrations["version"], 1);
     assert_eq!(entry["client_id"], client_id);
     assert_eq!(entry["client_name"], "e2e");
-    assert_eq!(entry["redirect_uris"], json!(["http://127.0.0.1/callback"]));
+    assert_eq!(entry["redirect_uris"], registered_uris);
     assert_eq!(
         entry["registration_endpoint"],
         format!("{}/register", issuer.url())
@@ -107,6 +110,11 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     let mut second = resource_only(&issuer, home).await;
     let again = sign_in(&mut second).await;
     assert_eq!(query_param(&again, "client_id").unwrap(), client_id);
+    assert_eq!(
+        query_param(&again, "redirect_uri").unwrap(),
+        redirect,
+        "the registered port, free again"
+    );
     drop(second);
 
     // So does a restarted server.
@@ -115,6 +123,20 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     let mut restarted = resource_only(&issuer, home).await;
     let again = sign_in(&mut restarted).await;
     assert_eq!(query_param(&again, "client_id").unwrap(), client_id);
+    assert_eq!(query_param(&again, "redirect_uri").unwrap(), redirect);
+
+    // With the registered port busy, the sign-in listens on another one: servers that follow
+    // RFC 8252 accept it through the port-less registration.
+    let port: u16 = redirect
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/callback")
+        .parse()
+        .unwrap();
+    let busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let again = sign_in(&mut restarted).await;
+    assert_eq!(query_param(&again, "client_id").unwrap(), client_id);
+    assert_ne!(query_param(&again, "redirect_uri").unwrap(), redirect);
+    drop(busy);
     assert_eq!(issuer.registrations(), 1);
     let stats: Value = reqwest::get(format!("{}/stats", issuer.url()))
         .await

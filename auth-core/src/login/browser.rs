@@ -114,6 +114,7 @@ pub(super) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
     client_id: String,
+    preferred_port: Option<u16>,
     scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
     let endpoints = client.endpoints().await.map_err(AuthError::from)?;
@@ -126,7 +127,7 @@ pub(super) async fn start(
         .map_err(AuthError::ProviderUnavailable)?;
     // Responses are checked against the issuer as discovery recorded it (RFC 9207).
     let issuer = client.issuer_identifier().await.map_err(AuthError::from)?;
-    let listener = bind_redirect_listener(client.config().redirect_port).await?;
+    let listener = bind_redirect_listener(client.config().redirect_port, preferred_port).await?;
     let port = listener
         .local_addr()
         .map_err(|e| AuthError::ProviderUnavailable(e.to_string()))?
@@ -166,8 +167,20 @@ pub(super) async fn start(
 }
 
 /// The loopback listener of the redirect: on `[provider] redirect_port` when set (a busy port
-/// is an error naming it and the setting), else on a free port.
-async fn bind_redirect_listener(pinned: Option<u16>) -> Result<TcpListener, AuthError> {
+/// is an error naming it and the setting), else on `preferred` when it is free, else on a free
+/// port.
+async fn bind_redirect_listener(
+    pinned: Option<u16>,
+    preferred: Option<u16>,
+) -> Result<TcpListener, AuthError> {
+    if let (None, Some(port)) = (pinned, preferred) {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => {
+                tracing::info!(port, error = %e, "the port registered for the sign-in redirect is busy; listening on another")
+            }
+        }
+    }
     TcpListener::bind(("127.0.0.1", pinned.unwrap_or(0)))
         .await
         .map_err(|e| {

@@ -116,14 +116,16 @@ impl PendingLogins {
 }
 
 /// Starts a browser sign-in of `client_id` requesting `scopes`; `authUrl` is to be opened by
-/// the client.
+/// the client. The redirect listens on `[provider] redirect_port`, else on `preferred_port`
+/// when it is free (the port registered with the client), else on any free port.
 pub(crate) async fn start_browser(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
     client_id: String,
+    preferred_port: Option<u16>,
     scopes: Vec<String>,
 ) -> Result<LoginStart, AuthError> {
-    browser::start(manager, client, client_id, scopes).await
+    browser::start(manager, client, client_id, preferred_port, scopes).await
 }
 
 /// Starts a device-code sign-in of `client_id` requesting `scopes`.

@@ -37,12 +37,26 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// Usable for a sign-in redirected to `redirect_uris` at `now` (unix seconds).
+    /// Usable at `now` (unix seconds) for a sign-in whose redirect is `redirect_uris`: the
+    /// first URI registered is that redirect (a port-less loopback one may be followed by the
+    /// same with the port of the registering sign-in, see [`Registration::redirect_port`]).
     pub fn fits(&self, redirect_uris: &[String], now: i64) -> bool {
         let expired = self
             .client_id_expires_at
             .is_some_and(|at| at != 0 && at <= now);
-        self.redirect_uris == redirect_uris && !expired
+        self.redirect_uris.first() == redirect_uris.first() && !expired
+    }
+
+    /// The port of the loopback redirect registered with a port, if any. A sign-in with this
+    /// client listens there when it is free: authorization servers that match redirect URIs
+    /// exactly, port included (against RFC 8252 §7.3), then accept it too.
+    pub fn redirect_port(&self) -> Option<u16> {
+        self.redirect_uris.iter().find_map(|uri| {
+            let url = reqwest::Url::parse(uri).ok()?;
+            (url.host_str() == Some("127.0.0.1") && url.path() == "/callback")
+                .then(|| url.port())
+                .flatten()
+        })
     }
 }
 

@@ -46,6 +46,15 @@ impl ClientIdentity {
             Self::Registered(registration) => &registration.client_id,
         }
     }
+
+    /// The loopback port a sign-in with this client prefers (see
+    /// [`Registration::redirect_port`]).
+    pub fn redirect_port(&self) -> Option<u16> {
+        match self {
+            Self::Registered(registration) => registration.redirect_port(),
+            Self::Configured(_) | Self::MetadataDocument(_) => None,
+        }
+    }
 }
 
 /// What the authorization server's metadata offers for obtaining a client_id.
@@ -124,13 +133,38 @@ fn tried(metadata_url: Option<&Url>, offer: &Offer, registration: &str) -> Strin
 
 const WHAT_TO_DO: &str = "register this app with the provider and set `client_id` in the [provider] section of config.toml (or pass --client-id)";
 
-/// The redirect URIs registered: loopback without a port (RFC 8252 §7.3: any port is
-/// accepted), or with `[provider] redirect_port` for servers that match them exactly.
+/// The redirect a sign-in needs registered: loopback without a port (RFC 8252 §7.3: any port
+/// is accepted), or with `[provider] redirect_port` for servers that match them exactly.
 pub fn redirect_uris(redirect_port: Option<u16>) -> Vec<String> {
     vec![match redirect_port {
         Some(port) => format!("http://127.0.0.1:{port}/callback"),
         None => "http://127.0.0.1/callback".to_owned(),
     }]
+}
+
+/// The redirect URIs a new registration asks for: those of [`redirect_uris`] and, when no port
+/// is pinned, the same with `sticky_port` too. Authorization servers that follow RFC 8252
+/// accept the port-less one with any port; those that match exactly (the MCP TypeScript
+/// SDK's example server does) accept sign-ins that listen on `sticky_port`, which every
+/// sign-in with this registration tries first.
+pub fn registered_redirect_uris(redirect_port: Option<u16>, sticky_port: u16) -> Vec<String> {
+    let mut uris = redirect_uris(redirect_port);
+    if redirect_port.is_none() {
+        uris.push(format!("http://127.0.0.1:{sticky_port}/callback"));
+    }
+    uris
+}
+
+/// A loopback port free now, for [`registered_redirect_uris`].
+fn free_loopback_port() -> Result<u16, AuthError> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| {
+            AuthError::ProviderUnavailable(format!(
+                "cannot listen on 127.0.0.1 for the sign-in redirect: {e}"
+            ))
+        })
 }
 
 /// The client_id of a browser sign-in with `client`, obtained as [`choose`] says. A new
@@ -197,7 +231,8 @@ pub(crate) async fn obtain(
         tracing::info!(%issuer, client_id = %fresh.client_id, "another process registered a client meanwhile; using it");
         return Ok(ClientIdentity::Registered(fresh.clone()));
     }
-    let registration = register(client, &endpoint, client_name, &redirect_uris)
+    let registered_uris = registered_redirect_uris(config.redirect_port, free_loopback_port()?);
+    let registration = register(client, &endpoint, client_name, &registered_uris)
         .await
         .map_err(|why| {
             let tried = tried(config.client_metadata_url.as_ref(), &offer, "failed");
@@ -418,5 +453,31 @@ mod tests {
             redirect_uris(Some(8976)),
             ["http://127.0.0.1:8976/callback"]
         );
+    }
+
+    #[test]
+    fn a_registration_also_names_a_sticky_port_unless_one_is_pinned() {
+        let uris = registered_redirect_uris(None, 40123);
+        assert_eq!(
+            uris,
+            [
+                "http://127.0.0.1/callback",
+                "http://127.0.0.1:40123/callback"
+            ]
+        );
+        assert_eq!(
+            registered_redirect_uris(Some(8976), 40123),
+            ["http://127.0.0.1:8976/callback"]
+        );
+        let mut registration = stored("http://127.0.0.1/callback");
+        assert_eq!(registration.redirect_port(), None);
+        registration.redirect_uris = uris;
+        assert_eq!(registration.redirect_port(), Some(40123));
+        assert!(registration.fits(&redirect_uris(None), 0));
+        assert!(!registration.fits(&redirect_uris(Some(40123)), 0));
+        let pinned = stored("http://127.0.0.1:8976/callback");
+        assert_eq!(pinned.redirect_port(), Some(8976));
+        assert!(pinned.fits(&redirect_uris(Some(8976)), 0));
+        assert!(!pinned.fits(&redirect_uris(None), 0));
     }
 }
