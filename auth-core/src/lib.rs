@@ -1,6 +1,7 @@
 //! `auth-core`: everything `auth-app-server` knows about credentials, with no JSON-RPC.
 //!
-//! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format).
+//! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format),
+//!   or the document in the OS keyring ([`keyring`]).
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
 //! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
@@ -8,6 +9,7 @@
 //!   endpoints, and whether a failure is transient or permanent.
 //! - [`auth_failure`]: what to do when an API rejects a token.
 //! - [`config`]: where the home folder is and which provider to use.
+//! - [`storage`]: which backend keeps the credentials, chosen and moved into at start.
 //! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
@@ -19,6 +21,7 @@ pub mod error;
 /// For the fuzz targets and their quick siblings in the test suite.
 pub mod fuzzing;
 pub mod jwt;
+pub mod keyring;
 pub mod login;
 pub mod manager;
 pub mod network;
@@ -27,6 +30,7 @@ pub mod provider;
 pub mod refresh;
 pub mod secret;
 pub mod status;
+pub mod storage;
 pub mod store;
 pub mod time;
 
