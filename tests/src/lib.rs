@@ -6,6 +6,7 @@
 //! set `AUTH_APP_SERVER_BIN` to test another build.
 
 pub mod issuer;
+pub mod keyring;
 pub mod proxy;
 pub mod server;
 pub mod tls;
