@@ -75,12 +75,19 @@ pub fn run() -> ExitCode {
             Provider::Misconfigured(error)
         }
     };
-    // Never a silent fallback: a backend that is not valid stops here.
     let backend = match config::load_storage(&home, setup.storage.map(Into::into)) {
         Ok(backend) => backend,
-        Err(error) => {
+        // Never a silent fallback: an AUTH_APP_SERVER_STORAGE that is not valid stops here.
+        Err(error @ config::ConfigError::Storage { .. }) => {
             eprintln!("auth-app-server: {error}; fix it and start again");
             return ExitCode::from(commands::exit::ERROR);
+        }
+        // config.toml itself is broken (and reported as such with the provider): the
+        // credentials stay where they are now, which the home says.
+        Err(error) => {
+            let backend = auth_core::storage::in_use(&home);
+            tracing::warn!(%error, storage = ?backend, "the storage backend cannot be read from config.toml; using the one that holds the credentials now");
+            backend
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()

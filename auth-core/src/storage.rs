@@ -3,11 +3,21 @@
 //! between the file and the keyring moves the credentials, deleting the old copy only once the
 //! new one is confirmed (`AuthStore::migrate`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::StorageBackend;
 use crate::keyring::KeyringItem;
 use crate::store::{AuthStore, Migration};
+
+/// The backend that holds `home`'s credentials now, for when the configured one cannot be
+/// read: the keyring when its marker is in the home, else the file.
+pub fn in_use(home: &Path) -> StorageBackend {
+    if AuthStore::keyring(home).has_marker() {
+        StorageBackend::Keyring
+    } else {
+        StorageBackend::File
+    }
+}
 
 /// The store for `backend` in `home`, with the credentials moved into it. Never fails: what
 /// could not be done is logged (a keyring that does not answer is then an error on each

@@ -902,7 +902,7 @@ mod tests {
         assert!(
             matches!(store.load().unwrap().stored, Stored::Unreadable(reason) if reason.contains("line 1"))
         );
-        let aside = store.move_aside(&lock).unwrap();
+        let aside = PathBuf::from(store.move_aside(&lock).unwrap());
         assert_eq!(fs::read(&aside).unwrap(), b"{ half a file");
         assert!(
             aside
