@@ -141,7 +141,11 @@ async fn two_processes_on_one_home_rotate_once_and_never_reuse_a_refresh_token()
         .into_iter()
         .filter_map(|r| r.form.get("refresh_token").cloned())
         .collect();
-    assert_eq!(refreshes, [tokens.refresh_token.clone()], "no reuse");
+    assert_eq!(
+        refreshes,
+        std::slice::from_ref(&tokens.refresh_token),
+        "no reuse"
+    );
 }
 
 #[tokio::test]
