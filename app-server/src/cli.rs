@@ -75,6 +75,27 @@ pub struct Setup {
     /// Protected resource (e.g. an MCP server URL) whose RFC 9728 metadata names the issuer [env: AUTH_APP_SERVER_PROTECTED_RESOURCE]
     #[arg(long, value_name = "URL")]
     pub protected_resource: Option<String>,
+    /// Where the credentials are kept: auth.json, the OS keyring, or the keyring when one answers (overrides config.toml) [env: AUTH_APP_SERVER_STORAGE; default: file]
+    #[arg(long, value_name = "BACKEND")]
+    pub storage: Option<Storage>,
+}
+
+/// `--storage`: the values of `[storage] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Storage {
+    File,
+    Keyring,
+    Auto,
+}
+
+impl From<Storage> for auth_core::config::StorageBackend {
+    fn from(storage: Storage) -> Self {
+        match storage {
+            Storage::File => Self::File,
+            Storage::Keyring => Self::Keyring,
+            Storage::Auto => Self::Auto,
+        }
+    }
 }
 
 /// `--log-level` of a command, whose default is quieter than the server's.
@@ -100,6 +121,7 @@ impl Setup {
             protected_resource: self
                 .protected_resource
                 .or_else(|| earlier.protected_resource.clone()),
+            storage: self.storage.or(earlier.storage),
         }
     }
 }

@@ -44,6 +44,10 @@ pub fn status(report: StatusReport) -> wire::AuthStatus {
             message: e.message,
             retry_after_secs: e.retry_after_secs,
         }),
+        storage: report.storage.map(|kind| match kind {
+            auth_core::store::StorageKind::File => wire::StorageBackend::File,
+            auth_core::store::StorageKind::Keyring => wire::StorageBackend::Keyring,
+        }),
     }
 }
 
@@ -137,7 +141,7 @@ pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
 pub fn error(error: AuthError) -> ErrorObjectOwned {
     use wire::error_code::*;
     let code = match &error {
-        AuthError::Unreadable { .. } => CREDENTIALS_UNREADABLE,
+        AuthError::Unreadable { .. } | AuthError::StorageUnavailable(_) => CREDENTIALS_UNREADABLE,
         AuthError::Unwritable(_) => CREDENTIALS_UNWRITABLE,
         AuthError::InvalidInput(_) => INVALID_PARAMS,
         AuthError::NoProvider { .. } => NO_PROVIDER,

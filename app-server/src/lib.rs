@@ -22,7 +22,6 @@ use std::process::ExitCode;
 
 use auth_core::Provider;
 use auth_core::config::{self, ProviderOverrides};
-use auth_core::store::AuthStore;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
@@ -76,29 +75,21 @@ pub fn run() -> ExitCode {
             Provider::Misconfigured(error)
         }
     };
-    let store = AuthStore::new(home);
-    if let Some(warning) = store.permission_warning() {
-        tracing::warn!("{warning}");
-    }
-
-    if let Some(command) = cli.command {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build();
-        return match runtime {
-            Ok(runtime) => runtime.block_on(commands::run(command, store, provider)),
-            Err(error) => {
-                eprintln!("auth-app-server: cannot start the async runtime: {error}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-
-    tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), "auth-app-server starting");
-    if std::io::stdin().is_terminal() {
-        // A person who ran the bare binary: without this, one log line and silence.
-        eprintln!("{SERVING_ON_A_TERMINAL}");
-    }
+    let backend = match config::load_storage(&home, setup.storage.map(Into::into)) {
+        Ok(backend) => backend,
+        // Never a silent fallback: an AUTH_APP_SERVER_STORAGE that is not valid stops here.
+        Err(error @ config::ConfigError::Storage { .. }) => {
+            eprintln!("auth-app-server: {error}; fix it and start again");
+            return ExitCode::from(commands::exit::ERROR);
+        }
+        // config.toml itself is broken (and reported as such with the provider): the
+        // credentials stay where they are now, which the home says.
+        Err(error) => {
+            let backend = auth_core::storage::in_use(&home);
+            tracing::warn!(%error, storage = ?backend, "the storage backend cannot be read from config.toml; using the one that holds the credentials now");
+            backend
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,6 +100,20 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let store = runtime.block_on(auth_core::storage::open(home, backend));
+    if let Some(warning) = store.permission_warning() {
+        tracing::warn!("{warning}");
+    }
+
+    if let Some(command) = cli.command {
+        return runtime.block_on(commands::run(command, store, provider));
+    }
+
+    tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), storage = store.kind().as_str(), "auth-app-server starting");
+    if std::io::stdin().is_terminal() {
+        // A person who ran the bare binary: without this, one log line and silence.
+        eprintln!("{SERVING_ON_A_TERMINAL}");
+    }
     runtime.block_on(server::serve(store, provider));
     // stdin's blocking read cannot be cancelled; everything is flushed, so leave now.
     std::process::exit(0)

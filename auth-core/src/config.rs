@@ -10,6 +10,7 @@ pub const HOME_ENV: &str = "AUTH_APP_SERVER_HOME";
 pub const ISSUER_ENV: &str = "AUTH_APP_SERVER_ISSUER";
 pub const CLIENT_ID_ENV: &str = "AUTH_APP_SERVER_CLIENT_ID";
 pub const PROTECTED_RESOURCE_ENV: &str = "AUTH_APP_SERVER_PROTECTED_RESOURCE";
+pub const STORAGE_ENV: &str = "AUTH_APP_SERVER_STORAGE";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -21,6 +22,74 @@ pub enum ConfigError {
     Invalid { path: PathBuf, reason: String },
     #[error("provider setting `{field}` is not valid: {reason}")]
     Field { field: &'static str, reason: String },
+    #[error("the storage backend {value:?} ({from}) is not valid: use file, keyring or auto")]
+    Storage { from: String, value: String },
+}
+
+/// `[storage] backend`: where the credential document is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// `<home>/auth.json`.
+    #[default]
+    File,
+    /// The OS keyring; an error (never a fallback) when it does not answer.
+    Keyring,
+    /// The keyring when one answers at start, else the file (said in the log and the status).
+    Auto,
+}
+
+impl std::str::FromStr for StorageBackend {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value.trim() {
+            "file" => Ok(Self::File),
+            "keyring" => Ok(Self::Keyring),
+            "auto" => Ok(Self::Auto),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The storage backend: `flag` (`--storage`), else `AUTH_APP_SERVER_STORAGE`, else
+/// `[storage] backend` in `<home>/config.toml`, else `file`.
+pub fn load_storage(
+    home: &Path,
+    flag: Option<StorageBackend>,
+) -> Result<StorageBackend, ConfigError> {
+    if let Some(backend) = flag {
+        return Ok(backend);
+    }
+    if let Some(value) = std::env::var(STORAGE_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        return value.parse().map_err(|()| ConfigError::Storage {
+            from: STORAGE_ENV.to_owned(),
+            value,
+        });
+    }
+    Ok(read_config_file(home)?
+        .storage
+        .and_then(|s| s.backend)
+        .unwrap_or_default())
+}
+
+/// `<home>/config.toml`, parsed; empty when there is none.
+fn read_config_file(home: &Path) -> Result<ConfigFile, ConfigError> {
+    let path = home.join("config.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            reason: toml_reason(&text, &e),
+        }),
+        Err(e) if crate::store::is_absent(&e) => Ok(ConfigFile::default()),
+        Err(e) => Err(ConfigError::Unreadable {
+            path,
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// The OAuth provider this server signs in with. All URLs are checked: https, or http on a
@@ -108,6 +177,13 @@ impl ProviderOverrides {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     provider: Option<ProviderSection>,
+    storage: Option<StorageSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    backend: Option<StorageBackend>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,23 +224,7 @@ pub fn load_provider(
     home: &Path,
     overrides: &ProviderOverrides,
 ) -> Result<Option<ProviderConfig>, ConfigError> {
-    let path = home.join("config.toml");
-    let section = match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str::<ConfigFile>(&text)
-            .map_err(|e| ConfigError::Invalid {
-                path: path.clone(),
-                reason: toml_reason(&text, &e),
-            })?
-            .provider
-            .unwrap_or_default(),
-        Err(e) if crate::store::is_absent(&e) => ProviderSection::default(),
-        Err(e) => {
-            return Err(ConfigError::Unreadable {
-                path,
-                reason: e.to_string(),
-            });
-        }
-    };
+    let section = read_config_file(home)?.provider.unwrap_or_default();
     let issuer = overrides.issuer.clone().or(section.issuer);
     let protected_resource = overrides
         .protected_resource
@@ -529,5 +589,31 @@ mod tests {
         assert_eq!(line_and_column("ab\ncé\nx", 6), (2, 3));
         assert_eq!(line_and_column("ab\ncé\nx", 7), (3, 1));
         assert_eq!(line_and_column("", 5), (1, 1));
+    }
+
+    #[test]
+    fn the_storage_backend_comes_from_the_flag_then_the_file_and_is_file_by_default() {
+        // (AUTH_APP_SERVER_STORAGE is not set by the test runner.)
+        let home = home_with("[storage]\nbackend = \"keyring\"\n");
+        assert_eq!(
+            load_storage(home.path(), None).unwrap(),
+            StorageBackend::Keyring
+        );
+        assert_eq!(
+            load_storage(home.path(), Some(StorageBackend::Auto)).unwrap(),
+            StorageBackend::Auto
+        );
+        let plain = home_with("[provider]\n");
+        assert_eq!(
+            load_storage(plain.path(), None).unwrap(),
+            StorageBackend::File
+        );
+        let bad = home_with("[storage]\nbackend = \"vault\"\n");
+        let error = load_storage(bad.path(), None).unwrap_err();
+        assert!(error.to_string().contains("line 2"), "{error}");
+        // The provider section still loads next to a storage section.
+        assert!(load_provider(home.path(), &ProviderOverrides::default()).is_ok());
+        assert_eq!("auto".parse(), Ok(StorageBackend::Auto));
+        assert_eq!("vault".parse::<StorageBackend>(), Err(()));
     }
 }

@@ -8,18 +8,30 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// `auth.json` exists but cannot be parsed or read.
+    /// `auth.json` (or the keyring item) exists but cannot be parsed or read.
     #[error(
-        "the stored credentials in {} cannot be read: {reason}. Fix or delete the file, or sign in again \
-         (login moves it aside to auth.json.corrupt-<unix time>)",
-        path.display()
+        "the stored credentials in {} cannot be read: {reason}. {}",
+        path.display(),
+        if *keyring {
+            "Sign in again (login keeps the unreadable item aside in the keyring, tagged moved_aside)"
+        } else {
+            "Fix or delete the file, or sign in again (login moves it aside to auth.json.corrupt-<unix time>)"
+        }
     )]
-    Unreadable { path: PathBuf, reason: String },
-    /// Writing, locking or deleting in the credentials folder failed; nothing was changed.
-    #[error(
-        "{0}. Nothing was changed: check that the folder exists, is writable by this user and the disk is not full"
-    )]
+    Unreadable {
+        path: PathBuf,
+        reason: String,
+        /// The document is a keyring item; `path` describes it.
+        keyring: bool,
+    },
+    /// Writing, locking or deleting in the credentials folder (or the OS keyring) failed;
+    /// nothing was changed.
+    #[error("{}. Nothing was changed{}", .0, unwritable_advice(.0))]
     Unwritable(StoreError),
+    /// The OS keyring holding the credentials cannot be read (not answering, locked, absent);
+    /// the message says what to do.
+    #[error("{0}")]
+    StorageUnavailable(StoreError),
     #[error("{0}")]
     InvalidInput(String),
     #[error(
@@ -32,6 +44,15 @@ pub enum AuthError {
     ProviderMisconfigured(ConfigError),
     #[error("{0}")]
     ProviderUnavailable(String),
+}
+
+fn unwritable_advice(error: &StoreError) -> &'static str {
+    if error.keyring {
+        // The keyring's own message already says what to do.
+        ""
+    } else {
+        ": check that the folder exists, is writable by this user and the disk is not full"
+    }
 }
 
 impl From<crate::provider::ProviderError> for AuthError {

@@ -1,6 +1,7 @@
 //! `auth-core`: everything `auth-app-server` knows about credentials, with no JSON-RPC.
 //!
-//! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format).
+//! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format),
+//!   or the document in the OS keyring ([`keyring`]).
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
 //! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
@@ -10,6 +11,7 @@
 //! - [`config`]: where the home folder is and which provider to use.
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
+//! - [`storage`]: which backend keeps the credentials, chosen and moved into at start.
 //! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
@@ -21,6 +23,7 @@ pub mod error;
 /// For the fuzz targets and their quick siblings in the test suite.
 pub mod fuzzing;
 pub mod jwt;
+pub mod keyring;
 pub mod login;
 pub mod manager;
 pub mod network;
@@ -30,6 +33,7 @@ pub mod refresh;
 pub mod registration;
 pub mod secret;
 pub mod status;
+pub mod storage;
 pub mod store;
 pub mod time;
 

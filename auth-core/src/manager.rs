@@ -28,13 +28,22 @@ use crate::provider::{ProviderClient, Revocation, TokenResponse};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
-use crate::store::{AuthStore, FileStamp, Loaded, StoreError, Stored};
+use crate::store::{AuthStore, FileStamp, Loaded, StorageKind, StoreError, Stored};
 use crate::time;
 
 /// Environment knob: how long a writer waits for another process's `auth.json.lock`, in
 /// milliseconds (default 10 000).
 pub const LOCK_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOCK_TIMEOUT_MS";
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a writer waits for another process's `auth.json.lock`: `LOCK_TIMEOUT_ENV`, else
+/// 10 s.
+pub fn lock_timeout() -> Duration {
+    std::env::var(LOCK_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_millis)
+}
 
 /// How long a logout's revocation may take before it is abandoned.
 const REVOCATION_LIMIT: Duration = Duration::from_secs(5);
@@ -152,10 +161,7 @@ impl AuthManager {
             Provider::Configured(config) => Some(Arc::new(ProviderClient::new(config.clone()))),
             _ => None,
         };
-        let lock_timeout = std::env::var(LOCK_TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_millis);
+        let lock_timeout = lock_timeout();
         let manager = Self {
             store,
             provider,
@@ -926,7 +932,7 @@ impl AuthManager {
 
     fn move_aside(&self, lock: &crate::store::WriteLock) -> Result<(), AuthError> {
         let target = self.store.move_aside(lock).map_err(AuthError::Unwritable)?;
-        tracing::warn!(path = %target.display(), "unreadable auth.json moved aside");
+        tracing::warn!(to = %target, "unreadable credentials moved aside");
         Ok(())
     }
 
@@ -934,12 +940,16 @@ impl AuthManager {
 
     fn unreadable_error(&self, reason: String) -> AuthError {
         AuthError::Unreadable {
-            path: self.store.path().to_path_buf(),
+            path: self.store.location().into(),
             reason,
+            keyring: self.store.kind() == StorageKind::Keyring,
         }
     }
 
     fn unreadable(&self, error: StoreError) -> AuthError {
+        if error.keyring {
+            return AuthError::StorageUnavailable(error);
+        }
         self.unreadable_error(error.source.to_string())
     }
 
@@ -1006,11 +1016,13 @@ impl AuthManager {
     }
 
     fn report(&self, view: &View, include_token: bool) -> Result<StatusReport, AuthError> {
-        match view {
-            View::Missing => Ok(StatusReport::signed_out()),
-            View::Unreadable(reason) => Err(self.unreadable_error(reason.clone())),
-            View::Present(credentials) => Ok(self.describe(credentials, include_token)),
-        }
+        let mut report = match view {
+            View::Missing => StatusReport::signed_out(),
+            View::Unreadable(reason) => return Err(self.unreadable_error(reason.clone())),
+            View::Present(credentials) => self.describe(credentials, include_token),
+        };
+        report.storage = Some(self.store.kind());
+        Ok(report)
     }
 
     fn describe(&self, credentials: &Credentials, include_token: bool) -> StatusReport {

@@ -55,6 +55,8 @@ pub struct StatusReport {
     pub expires_at: Option<i64>,
     pub account: Option<Account>,
     pub refresh_error: Option<RefreshErrorInfo>,
+    /// Where the credentials are kept (set by the manager, which knows its store).
+    pub storage: Option<crate::store::StorageKind>,
 }
 
 impl StatusReport {
@@ -66,6 +68,7 @@ impl StatusReport {
             expires_at: None,
             account: None,
             refresh_error: None,
+            storage: None,
         }
     }
 }
@@ -207,6 +210,7 @@ pub fn describe(
         expires_at: credentials.times.expires_at,
         account: credentials.account.clone(),
         refresh_error: None,
+        storage: None,
     };
     if credentials.method == AuthMethod::ApiKey {
         report.token = credentials.bearer().filter(|_| include_token).cloned();

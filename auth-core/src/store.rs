@@ -1,4 +1,11 @@
-//! `auth.json` on disk: atomic writes, the cross-process lock, and cheap change detection.
+//! Where the credential document lives (`auth.json`, or the OS keyring), atomic writes, the
+//! cross-process lock, and cheap change detection.
+//!
+//! Both backends share the lock (`auth.json.lock`) and the document format. With the keyring
+//! backend the document is one keyring item (see `keyring`) and no secret is in any file: the
+//! home holds a non-secret marker, `auth.storage`, rewritten atomically after every confirmed
+//! keyring write, whose stamp stands for the document's (one `stat` per request, a keyring
+//! read only when another process changed something).
 //!
 //! Readers never lock: every write is a rename of a complete, fsynced temporary file, so a
 //! reader sees either the old file or the new one. Writers hold an exclusive lock on the
@@ -16,8 +23,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::auth_file::{AuthFile, FormatError};
+use crate::keyring::{KeyringError, KeyringItem};
 
 const FILE_NAME: &str = "auth.json";
+const MARKER_NAME: &str = "auth.storage";
+const MARKER_TEMP_PREFIX: &str = ".auth.storage.";
 const LOCK_NAME: &str = "auth.json.lock";
 const TEMP_PREFIX: &str = ".auth.json.";
 const TEMP_SUFFIX: &str = ".tmp";
@@ -103,14 +113,25 @@ impl Loaded {
     }
 }
 
-/// An I/O failure on the credentials folder, with the path it concerns.
+/// An I/O failure on the credentials folder, with the path it concerns, or a failure of the
+/// OS keyring (then `path` is the home whose item it concerns).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {path}: {source}")]
+#[error("cannot {action} {}: {source}", place(path, *keyring))]
 pub struct StoreError {
     pub action: &'static str,
     pub path: PathBuf,
     #[source]
     pub source: io::Error,
+    /// The OS keyring failed (its message says what to do), not the file system.
+    pub keyring: bool,
+}
+
+fn place(path: &Path, keyring: bool) -> String {
+    if keyring {
+        format!("the OS keyring item of {}", path.display())
+    } else {
+        path.display().to_string()
+    }
 }
 
 /// Held while the exclusive lock on `auth.json.lock` is held; dropping it releases the lock.
@@ -119,37 +140,102 @@ pub struct WriteLock {
     _file: File,
 }
 
+/// Where the credential document is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// `<home>/auth.json`.
+    File,
+    /// One item in the OS keyring; the home holds only the lock and a non-secret marker.
+    Keyring,
+}
+
+impl StorageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Keyring => "keyring",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthStore {
     home: PathBuf,
     path: PathBuf,
     lock_path: PathBuf,
+    marker_path: PathBuf,
+    /// `Some` for the keyring backend.
+    keyring: Option<KeyringItem>,
 }
 
 impl AuthStore {
+    /// The file backend: `<home>/auth.json`.
     pub fn new(home: impl Into<PathBuf>) -> Self {
         let home = home.into();
         Self {
             path: home.join(FILE_NAME),
             lock_path: home.join(LOCK_NAME),
+            marker_path: home.join(MARKER_NAME),
+            keyring: None,
             home,
         }
+    }
+
+    /// The keyring backend: the document in the OS keyring item of `home`.
+    pub fn keyring(home: impl Into<PathBuf>) -> Self {
+        let mut store = Self::new(home);
+        store.keyring = Some(KeyringItem::for_home(&store.home));
+        store
+    }
+
+    pub fn kind(&self) -> StorageKind {
+        match self.keyring {
+            Some(_) => StorageKind::Keyring,
+            None => StorageKind::File,
+        }
+    }
+
+    /// The keyring item, for the keyring backend.
+    pub fn keyring_item(&self) -> Option<&KeyringItem> {
+        self.keyring.as_ref()
     }
 
     pub fn home(&self) -> &Path {
         &self.home
     }
 
+    /// `<home>/auth.json` (whichever the backend: it names the file a migration reads).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The stamp of the file as it is now (`None` when missing). One `stat`.
+    /// Where the document is, in words: the file's path, or the keyring item.
+    pub fn location(&self) -> String {
+        match &self.keyring {
+            None => self.path.display().to_string(),
+            Some(item) => format!(
+                "the OS keyring item (service \"{}\", home \"{}\")",
+                crate::keyring::SERVICE,
+                item.home_attribute()
+            ),
+        }
+    }
+
+    /// The stamp of the document as it is now (`None` when missing): one `stat` of
+    /// `auth.json`, or of the keyring backend's marker.
     pub fn stamp(&self) -> Result<Option<FileStamp>, StoreError> {
-        match fs::metadata(&self.path) {
+        let path = self.stamped_path();
+        match fs::metadata(path) {
             Ok(metadata) => Ok(Some(FileStamp::of(&metadata))),
             Err(e) if is_absent(&e) => Ok(None),
-            Err(source) => Err(self.error("read", &self.path, source)),
+            Err(source) => Err(self.error("read", path, source)),
+        }
+    }
+
+    fn stamped_path(&self) -> &Path {
+        match self.keyring {
+            Some(_) => &self.marker_path,
+            None => &self.path,
         }
     }
 
@@ -160,6 +246,31 @@ impl AuthStore {
     /// device is never opened), the open never waits (a FIFO swapped in meanwhile would hang
     /// the server), the open file is checked again, and one byte past the limit at most is read.
     pub fn load(&self) -> Result<Loaded, StoreError> {
+        match &self.keyring {
+            Some(item) => self.load_keyring(item),
+            None => self.load_file(),
+        }
+    }
+
+    /// Reads the keyring item. The marker's stamp is taken first: a write that lands between
+    /// the two changes the marker again, so the next request reads once more.
+    fn load_keyring(&self, item: &KeyringItem) -> Result<Loaded, StoreError> {
+        let stamp = self.stamp()?;
+        let bytes = item
+            .read()
+            .map_err(|e| self.keyring_error("read the credentials from", e))?;
+        let stored = match bytes {
+            None => Stored::Missing,
+            Some(bytes) if bytes.len() as u64 > MAX_FILE_BYTES => {
+                Stored::Unreadable(too_large(Some(bytes.len() as u64)))
+            }
+            Some(bytes) => parsed(&bytes),
+        };
+        Ok(Loaded { stamp, stored })
+    }
+
+    /// Reads `auth.json` (whichever the backend: the migration reads it too).
+    pub fn load_file(&self) -> Result<Loaded, StoreError> {
         let failed = |source| self.error("read", &self.path, source);
         let missing = Loaded {
             stamp: None,
@@ -202,16 +313,9 @@ impl AuthStore {
                 stored: Stored::Unreadable(too_large(None)),
             });
         }
-        let stored = match AuthFile::parse(&bytes) {
-            Ok(file) => Stored::Present(Box::new(file)),
-            Err(FormatError { .. }) if bytes.is_empty() => {
-                Stored::Unreadable("the file is empty".into())
-            }
-            Err(error) => Stored::Unreadable(error.to_string()),
-        };
         Ok(Loaded {
             stamp: Some(FileStamp::of(&metadata)),
-            stored,
+            stored: parsed(&bytes),
         })
     }
 
@@ -287,46 +391,112 @@ impl AuthStore {
 
     /// Replaces the file atomically: a 0600 temporary file in the same folder, written and
     /// fsynced, renamed over `auth.json`, then the folder fsynced so the rename is durable.
-    pub fn write(&self, _lock: &WriteLock, file: &AuthFile) -> Result<FileStamp, StoreError> {
+    ///
+    /// With the keyring backend: the item is replaced and read back, and only then the marker
+    /// is rewritten (its new stamp is returned). A failed keyring write leaves the previous
+    /// item as it was.
+    pub fn write(&self, lock: &WriteLock, file: &AuthFile) -> Result<FileStamp, StoreError> {
+        match &self.keyring {
+            Some(item) => {
+                self.remove_leftover_temp_files();
+                item.write(&file.to_bytes())
+                    .map_err(|e| self.keyring_error("store the credentials in", e))?;
+                self.bump_marker(lock)
+            }
+            None => self.write_file(lock, file),
+        }
+    }
+
+    /// Replaces `auth.json` atomically (whichever the backend: the migration back writes it).
+    pub fn write_file(&self, _lock: &WriteLock, file: &AuthFile) -> Result<FileStamp, StoreError> {
         self.remove_leftover_temp_files();
-        let bytes = file.to_bytes();
+        self.replace_atomically(TEMP_PREFIX, &self.path, &file.to_bytes())
+    }
+
+    /// Writes `bytes` to `target` through a 0600 temporary file in the home, fsynced and
+    /// renamed, then fsyncs the folder. Returns the new file's stamp.
+    fn replace_atomically(
+        &self,
+        prefix: &str,
+        target: &Path,
+        bytes: &[u8],
+    ) -> Result<FileStamp, StoreError> {
         let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+            .prefix(prefix)
             .suffix(TEMP_SUFFIX)
             .permissions(private_file_permissions())
             .tempfile_in(&self.home)
             .map_err(|source| self.error("create a temporary file in", &self.home, source))?;
-        temp.write_all(&bytes)
+        temp.write_all(bytes)
             .and_then(|()| temp.as_file().sync_all())
             .map_err(|source| self.error("write", temp.path(), source))?;
         let persisted = temp
-            .persist(&self.path)
-            .map_err(|e| self.error("replace", &self.path, e.error))?;
+            .persist(target)
+            .map_err(|e| self.error("replace", target, e.error))?;
         let stamp = persisted
             .metadata()
-            .map_err(|source| self.error("read", &self.path, source))?;
+            .map_err(|source| self.error("read", target, source))?;
         self.sync_home();
         Ok(FileStamp::of(&stamp))
+    }
+
+    /// Rewrites the keyring backend's marker with the next generation (a new file, so a new
+    /// stamp every time). It holds no secret: it only tells other processes to read again.
+    fn bump_marker(&self, _lock: &WriteLock) -> Result<FileStamp, StoreError> {
+        let generation = fs::read_to_string(&self.marker_path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|marker| marker.get("generation")?.as_u64())
+            .unwrap_or(0)
+            .wrapping_add(1);
+        let marker = serde_json::json!({
+            "backend": "keyring",
+            "generation": generation,
+            "note": "the credentials of this folder are in the OS keyring (service auth-app-server); this file holds no secret and only tells other processes that they changed",
+        });
+        self.replace_atomically(
+            MARKER_TEMP_PREFIX,
+            &self.marker_path,
+            format!("{marker}\n").as_bytes(),
+        )
+    }
+
+    /// Whether the keyring backend's marker is in the home (the keyring held this home's
+    /// credentials last).
+    pub fn has_marker(&self) -> bool {
+        self.marker_path.exists()
+    }
+
+    fn remove_marker(&self) -> Result<(), StoreError> {
+        match fs::remove_file(&self.marker_path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(self.error("delete", &self.marker_path, source)),
+        }
     }
 
     /// Temporary files exist only while a writer holds the lock; one found by the lock's
     /// holder was left by a writer that died mid-write (e.g. SIGKILL), and is removed.
     fn remove_leftover_temp_files(&self) {
-        let Ok(entries) = fs::read_dir(&self.home) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
+        remove_temp_files(&self.home, &[TEMP_PREFIX, MARKER_TEMP_PREFIX], TEMP_SUFFIX);
     }
 
     /// Deletes the file (logout), and any temporary file a killed writer left (it may hold
     /// the secrets being signed out). A missing file is not an error.
-    pub fn remove(&self, _lock: &WriteLock) -> Result<(), StoreError> {
+    ///
+    /// With the keyring backend: the item is deleted, then the marker (and an `auth.json` that
+    /// should not be there: no secret stays in the home after a logout).
+    pub fn remove(&self, lock: &WriteLock) -> Result<(), StoreError> {
+        if let Some(item) = &self.keyring {
+            item.delete()
+                .map_err(|e| self.keyring_error("delete the credentials from", e))?;
+            self.remove_marker()?;
+        }
+        self.remove_file(lock)
+    }
+
+    /// Deletes `auth.json` (whichever the backend: the migration removes it).
+    pub fn remove_file(&self, _lock: &WriteLock) -> Result<(), StoreError> {
         self.remove_leftover_temp_files();
         match fs::remove_file(&self.path) {
             Ok(()) => {
@@ -339,12 +509,26 @@ impl AuthStore {
     }
 
     /// Moves an unreadable file aside to `auth.json.corrupt-<unix time>` so that it is never
-    /// lost; returns where it went.
-    pub fn move_aside(&self, _lock: &WriteLock) -> Result<PathBuf, StoreError> {
+    /// lost; returns where it went. With the keyring backend the item's content is kept in
+    /// another item, tagged `moved_aside = <unix time>`, and the item is deleted.
+    pub fn move_aside(&self, lock: &WriteLock) -> Result<String, StoreError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
+        if let Some(item) = &self.keyring {
+            let failed = |e| self.keyring_error("move aside the credentials in", e);
+            if let Some(bytes) = item.read().map_err(failed)? {
+                item.set_aside(&bytes, &now.to_string()).map_err(failed)?;
+                item.delete().map_err(failed)?;
+            }
+            self.bump_marker(lock)?;
+            return Ok(format!(
+                "an OS keyring item (service \"{}\", home \"{}\", moved_aside \"{now}\")",
+                crate::keyring::SERVICE,
+                item.home_attribute()
+            ));
+        }
         let mut target = self.home.join(format!("{FILE_NAME}.corrupt-{now}"));
         let mut n = 1;
         while target.exists() {
@@ -355,7 +539,7 @@ impl AuthStore {
         fs::rename(&self.path, &target)
             .map_err(|source| self.error("move aside", &self.path, source))?;
         self.sync_home();
-        Ok(target)
+        Ok(target.display().to_string())
     }
 
     /// Creates the home folder (0700) when missing.
@@ -401,11 +585,139 @@ impl AuthStore {
         }
     }
 
+    /// A keyring failure as a store error about the home (`TimedOut` kind for a timeout).
+    fn keyring_error(&self, action: &'static str, error: KeyringError) -> StoreError {
+        let kind = if error.is_timeout() {
+            io::ErrorKind::TimedOut
+        } else {
+            io::ErrorKind::Other
+        };
+        StoreError {
+            action,
+            path: self.home.clone(),
+            source: io::Error::new(kind, error),
+            keyring: true,
+        }
+    }
+
     fn error(&self, action: &'static str, path: &Path, source: io::Error) -> StoreError {
         StoreError {
             action,
             path: path.to_path_buf(),
             source,
+            keyring: false,
+        }
+    }
+}
+
+/// Removes the files in `home` named `<one of prefixes>…<suffix>`: temporary files of atomic
+/// writes, which exist only while a writer holds the lock, so one found by the lock's holder
+/// was left by a writer that was killed mid-write.
+pub(crate) fn remove_temp_files(home: &Path, prefixes: &[&str], suffix: &str) {
+    let Ok(entries) = fs::read_dir(home) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if prefixes.iter().any(|prefix| name.starts_with(prefix)) && name.ends_with(suffix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// What a document's bytes hold.
+fn parsed(bytes: &[u8]) -> Stored {
+    match AuthFile::parse(bytes) {
+        Ok(file) => Stored::Present(Box::new(file)),
+        Err(FormatError { .. }) if bytes.is_empty() => {
+            Stored::Unreadable("the document is empty".into())
+        }
+        Err(error) => Stored::Unreadable(error.to_string()),
+    }
+}
+
+/// What a start-up move of the credentials between the file and the keyring did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migration {
+    /// Nothing to move.
+    None,
+    /// `auth.json` was moved into the keyring item (and deleted once the item was confirmed).
+    IntoKeyring,
+    /// The keyring item was moved into `auth.json` (and deleted once the file was written).
+    IntoFile,
+    /// Something is left where it was; the reason says what and what to do.
+    Left(String),
+}
+
+impl AuthStore {
+    /// Moves the credentials to this store's backend, under the lock: with the keyring, an
+    /// `auth.json` holding credentials goes into the keyring item and is deleted only once the
+    /// item is written and read back; with the file, a keyring item that the marker says holds
+    /// this home's credentials goes into `auth.json` and is deleted only once the file is
+    /// written. A file backend with no marker never touches the keyring.
+    pub async fn migrate(&self, lock_timeout: Duration) -> Result<Migration, StoreError> {
+        match &self.keyring {
+            Some(item) => {
+                if self.stamp_of_file()?.is_none() {
+                    return Ok(Migration::None);
+                }
+                let lock = self.lock_within(lock_timeout).await?;
+                let file = match self.load_file()?.stored {
+                    Stored::Present(file) => file,
+                    Stored::Missing => return Ok(Migration::None),
+                    Stored::Unreadable(reason) => {
+                        return Ok(Migration::Left(format!(
+                            "{} cannot be read ({reason}), so it was not moved into the OS keyring; fix or delete it",
+                            self.path.display()
+                        )));
+                    }
+                };
+                item.write(&file.to_bytes())
+                    .map_err(|e| self.keyring_error("move the credentials into", e))?;
+                self.bump_marker(&lock)?;
+                self.remove_file(&lock)?;
+                Ok(Migration::IntoKeyring)
+            }
+            None => {
+                if !self.has_marker() {
+                    return Ok(Migration::None);
+                }
+                let lock = self.lock_within(lock_timeout).await?;
+                if self.stamp_of_file()?.is_some() {
+                    return Ok(Migration::Left(format!(
+                        "{} exists, so the credentials in the OS keyring item of this folder were left there; `--storage keyring` would use the file's instead",
+                        self.path.display()
+                    )));
+                }
+                let item = KeyringItem::for_home(&self.home);
+                let failed = |e| self.keyring_error("move the credentials out of", e);
+                match item.read().map_err(failed)? {
+                    Some(bytes) => {
+                        let Stored::Present(file) = parsed(&bytes) else {
+                            return Ok(Migration::Left(
+                                "the OS keyring item of this folder cannot be read, so it was left there; sign in again".into(),
+                            ));
+                        };
+                        self.write_file(&lock, &file)?;
+                        item.delete().map_err(failed)?;
+                        self.remove_marker()?;
+                        Ok(Migration::IntoFile)
+                    }
+                    None => {
+                        self.remove_marker()?;
+                        Ok(Migration::None)
+                    }
+                }
+            }
+        }
+    }
+
+    fn stamp_of_file(&self) -> Result<Option<FileStamp>, StoreError> {
+        match fs::metadata(&self.path) {
+            Ok(metadata) => Ok(Some(FileStamp::of(&metadata))),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(source) => Err(self.error("read", &self.path, source)),
         }
     }
 }
@@ -595,7 +907,7 @@ mod tests {
         assert!(
             matches!(store.load().unwrap().stored, Stored::Unreadable(reason) if reason.contains("line 1"))
         );
-        let aside = store.move_aside(&lock).unwrap();
+        let aside = PathBuf::from(store.move_aside(&lock).unwrap());
         assert_eq!(fs::read(&aside).unwrap(), b"{ half a file");
         assert!(
             aside

@@ -32,5 +32,6 @@ pub use notifications::{AuthStatusChangedNotification, LoginCompletedNotificatio
 pub use report::{AuthFailureAction, ReportAuthFailureParams, ReportAuthFailureResult};
 pub use secret::SecretString;
 pub use status::{
-    Account, AuthMethod, AuthState, AuthStatus, GetAuthStatusParams, RefreshError, RefreshErrorKind,
+    Account, AuthMethod, AuthState, AuthStatus, GetAuthStatusParams, RefreshError,
+    RefreshErrorKind, StorageBackend,
 };

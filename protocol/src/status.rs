@@ -66,6 +66,23 @@ pub struct AuthStatus {
     #[ts(optional)]
     #[schemars(with = "RefreshError")]
     pub refresh_error: Option<RefreshError>,
+    /// Where the credentials are kept: `auth.json` in the home, or the OS keyring (with
+    /// `[storage] backend = "auto"`, whichever answered at start). An addition of contract
+    /// version 2: always sent by this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schemars(with = "StorageBackend")]
+    pub storage: Option<StorageBackend>,
+}
+
+/// Where the credential document is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum StorageBackend {
+    /// `auth.json` in the home folder.
+    File,
+    /// The OS keyring (Secret Service, Keychain, Credential Manager); no secret in any file.
+    Keyring,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]

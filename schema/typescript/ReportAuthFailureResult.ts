@@ -5,6 +5,7 @@ import type { AuthMethod } from "./AuthMethod.js";
 import type { AuthState } from "./AuthState.js";
 import type { RefreshError } from "./RefreshError.js";
 import type { SecretString } from "./SecretString.js";
+import type { StorageBackend } from "./StorageBackend.js";
 
 export type ReportAuthFailureResult = { action: AuthFailureAction, hint?: string, 
 /**
@@ -31,4 +32,10 @@ account?: Account,
 /**
  * Why the last refresh of these credentials failed.
  */
-refreshError?: RefreshError, };
+refreshError?: RefreshError, 
+/**
+ * Where the credentials are kept: `auth.json` in the home, or the OS keyring (with
+ * `[storage] backend = "auto"`, whichever answered at start). An addition of contract
+ * version 2: always sent by this server.
+ */
+storage?: StorageBackend, };

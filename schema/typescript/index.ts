@@ -26,3 +26,4 @@ export type * from "./ReportAuthFailureParams.js";
 export type * from "./ReportAuthFailureResult.js";
 export type * from "./SecretString.js";
 export type * from "./ServerInfo.js";
+export type * from "./StorageBackend.js";

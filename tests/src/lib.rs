@@ -7,6 +7,7 @@
 
 pub mod interop;
 pub mod issuer;
+pub mod keyring;
 pub mod proxy;
 pub mod server;
 pub mod tls;

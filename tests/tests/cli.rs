@@ -63,7 +63,7 @@ async fn api_key_login_status_token_and_logout() {
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         status,
-        json!({"authMethod": "apiKey", "state": "active"}),
+        json!({"authMethod": "apiKey", "state": "active", "storage": "file"}),
         "never the token"
     );
     let out = run(home, &["token"], "").await;

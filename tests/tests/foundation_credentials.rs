@@ -52,11 +52,11 @@ async fn api_key_login_stores_a_private_file_and_announces_before_answering() {
     }
     assert_eq!(
         server.status(json!({})).await,
-        json!({"authMethod": "apiKey", "state": "active"})
+        json!({"authMethod": "apiKey", "state": "active", "storage": "file"})
     );
     assert_eq!(
         server.status(json!({"includeToken": true})).await,
-        json!({"authMethod": "apiKey", "state": "active", "authToken": KEY})
+        json!({"authMethod": "apiKey", "state": "active", "authToken": KEY, "storage": "file"})
     );
 }
 
@@ -114,7 +114,7 @@ async fn host_tokens_are_stored_and_described() {
     assert_eq!(
         status,
         json!({"authMethod": "oauth", "state": "active", "authToken": "at-host", "expiresAt": 4_000_000_000u64,
-               "account": {"subject": "user-1", "email": "ada@example.com", "name": "Ada"}})
+               "account": {"subject": "user-1", "email": "ada@example.com", "name": "Ada"}, "storage": "file"})
     );
     let stored = read_auth(home.path());
     assert_eq!(stored["auth_mode"], "oauth");
@@ -162,7 +162,7 @@ async fn logout_deletes_the_file_and_works_when_signed_out() {
     );
     assert_eq!(
         server.status(json!({})).await,
-        json!({"authMethod": null, "state": "signedOut"})
+        json!({"authMethod": null, "state": "signedOut", "storage": "file"})
     );
 }
 

@@ -109,6 +109,7 @@ fn explain(error: &AuthError) -> String {
         ),
         AuthError::Unreadable { .. }
         | AuthError::Unwritable(_)
+        | AuthError::StorageUnavailable(_)
         | AuthError::InvalidInput(_)
         | AuthError::ProviderUnavailable(_) => error.to_string(),
     }
@@ -123,7 +124,9 @@ fn config_text(error: &ConfigError) -> String {
 fn error_code(error: &AuthError) -> u8 {
     use auth_core::AuthError::*;
     match error {
-        Unreadable { .. } | Unwritable(_) | ProviderMisconfigured(_) => exit::ERROR,
+        Unreadable { .. } | Unwritable(_) | StorageUnavailable(_) | ProviderMisconfigured(_) => {
+            exit::ERROR
+        }
         InvalidInput(_) | NoProvider { .. } | ProviderUnavailable(_) => exit::SIGNED_OUT_OR_FAILED,
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use auth_core::store::StorageKind;
 use auth_core::{AuthManager, AuthMethod, AuthState, StatusOptions, StatusReport};
 
 use super::{exit, fail_with};
@@ -71,10 +72,16 @@ fn describe(report: &StatusReport, now: i64) -> String {
         .map(|who| format!(" as {who}"))
         .unwrap_or_default();
     let expired = is_expired(report, now);
+    let storage = match report.storage {
+        Some(StorageKind::Keyring) => "Credentials are kept in the OS keyring.\n",
+        Some(StorageKind::File) => "Credentials are kept in auth.json.\n",
+        None => "",
+    };
     match report.state {
         AuthState::SignedOut => {
             out.push_str("Not signed in.\n");
             out.push_str("Sign in with `auth-app-server login --device`, `--browser`, or `--with-api-key`.\n");
+            out.push_str(storage);
             return out;
         }
         AuthState::Active if expired => out.push_str(&format!(
@@ -130,6 +137,7 @@ fn describe(report: &StatusReport, now: i64) -> String {
             .push_str("The credentials are usable; the token is refreshed again automatically.\n"),
         AuthState::Active => out.push_str("The credentials are usable.\n"),
     }
+    out.push_str(storage);
     out
 }
 

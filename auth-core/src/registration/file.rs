@@ -167,16 +167,7 @@ impl RegistrationFile {
 
     /// A temporary file found by the lock's holder was left by a writer that was killed.
     fn remove_leftover_temp_files(&self) {
-        let Ok(entries) = fs::read_dir(&self.home) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
+        crate::store::remove_temp_files(&self.home, &[TEMP_PREFIX], TEMP_SUFFIX);
     }
 }
 

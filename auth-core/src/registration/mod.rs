@@ -247,6 +247,7 @@ pub(crate) async fn obtain(
             action: "write",
             path: file.path().to_path_buf(),
             source,
+            keyring: false,
         })
     })?;
     tracing::info!(%issuer, client_id = %registration.client_id, "client registered (RFC 7591) and stored");

@@ -43,7 +43,7 @@ test("typed calls and notifications", async (t) => {
   assert.equal(client.serverInfo?.name, "auth-app-server");
 
   const before = await client.request("getAuthStatus");
-  assert.deepEqual(before, { authMethod: null, state: "signedOut" });
+  assert.deepEqual(before, { authMethod: null, state: "signedOut", storage: "file" });
 
   const changed = next(client, "authStatusChanged");
   const login = await client.request("login", { type: "apiKey", apiKey: "sk-client-test-0123456789" });

@@ -1,7 +1,8 @@
 //! Benchmarks of the release binary over pipes, optionally side by side with a peer server
 //! that speaks the same `initialize` / `getAuthStatus` methods (the Codex CLI's app-server).
 //!
-//! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH] [--quick]`
+//! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH] [--quick]
+//! [--keyring | --keyring-only]`
 //! (it builds the release server first). Everything it measures runs on this machine, over
 //! pipes, one client process; no network but loopback.
 
@@ -17,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
+mod keyring;
 mod storm;
 
 /// How a server is started and where its credentials go.
@@ -633,6 +635,10 @@ async fn main() {
     let storms_only = args.iter().any(|a| a == "--storms-only");
     // Only the fleet scenarios (8 processes behind an outage or a slow provider).
     let fleet_only = args.iter().any(|a| a == "--fleet-only");
+    // Only the keyring rows (file against keyring storage, needs gnome-keyring and dbus);
+    // `--keyring` adds them to a full run.
+    let keyring_only = args.iter().any(|a| a == "--keyring-only");
+    let with_keyring = keyring_only || args.iter().any(|a| a == "--keyring");
     let (runs, count, flood_total, long_total) = if quick {
         (5, 2_000, 20_000, 100_000)
     } else {
@@ -661,6 +667,12 @@ async fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
 
+    if keyring_only {
+        for (metric, cell) in keyring::run(&ours, count, runs).await {
+            println!("| {metric} | {cell} |");
+        }
+        return;
+    }
     if !storms_only && !fleet_only {
         let mut values = Vec::new();
         for target in &targets {
@@ -750,6 +762,16 @@ async fn main() {
         }
     }
     fleet_rows(&targets, &mut rows).await;
+    if with_keyring {
+        for (metric, ours) in keyring::run(&ours, count, runs).await {
+            rows.push(Row {
+                metric,
+                ours,
+                peer: peer.is_some().then(String::new),
+                ratio: None,
+            });
+        }
+    }
 
     println!(
         "\n| metric | {} |{}",

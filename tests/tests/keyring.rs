@@ -1,0 +1,358 @@
+//! `[storage] backend = "keyring" | "auto"` end to end, against a real Secret Service
+//! (gnome-keyring-daemon on a private session bus, see `auth_app_server_tests::keyring`): no
+//! secret in any file under the home, two processes rotating once, poison across a restart,
+//! logout deleting the item, the move between the file and the keyring, `auto` without a bus,
+//! and a bus that never answers.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use auth_app_server_tests::keyring::{SecretService, SilentBus, files_containing, no_bus_address};
+use auth_app_server_tests::{
+    FakeIssuer, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home, server_binary,
+};
+use serde_json::{Value, json};
+
+const KEYRING: [&str; 2] = ["--storage", "keyring"];
+
+async fn start(home: &Path, keyring: &SecretService, args: &[&str]) -> ServerProcess {
+    let mut server = ServerProcess::start_with(home, args, &keyring.env()).await;
+    server.initialize().await;
+    server
+}
+
+fn assert_no_secret_in_files(home: &Path, secrets: &[&str]) {
+    let found = files_containing(home, secrets);
+    assert!(
+        found.is_empty(),
+        "secrets in files under the home: {:?}",
+        found.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn api_key_and_oauth_logins_keep_no_secret_in_any_file_under_the_home() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    assert_eq!(
+        server.status(json!({})).await,
+        json!({"authMethod": null, "state": "signedOut", "storage": "keyring"})
+    );
+
+    let key = "sk-keyring-test-0123456789abcdef";
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": key}))
+        .await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], key);
+    assert_eq!(status["storage"], "keyring");
+    assert_eq!(keyring.document(home.path())["api_key"], key);
+    assert!(!home.path().join("auth.json").exists());
+    assert_no_secret_in_files(home.path(), &[key]);
+
+    // OAuth: tokens stored by a sign-in, then rotated by a refresh.
+    let tokens = issuer.issue_grant(3600);
+    server
+        .call(
+            "login",
+            json!({"type": "tokens", "accessToken": tokens.access_token,
+                   "refreshToken": tokens.refresh_token, "idToken": tokens.id_token,
+                   "expiresAt": now() - 5}),
+        )
+        .await;
+    let status = server.status(refresh_poll()).await;
+    assert_eq!(status["state"], "active", "{status}");
+    let rotated = keyring.document(home.path());
+    let new_access = rotated["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_refresh = rotated["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(status["authToken"], new_access.as_str());
+    assert_ne!(new_refresh, tokens.refresh_token);
+    assert_eq!(issuer.refresh_hits(), 1);
+    assert_no_secret_in_files(
+        home.path(),
+        &[
+            key,
+            &tokens.access_token,
+            &tokens.refresh_token,
+            &tokens.id_token,
+            &new_access,
+            &new_refresh,
+        ],
+    );
+    // Nor in the log.
+    let stderr = server.stderr();
+    for secret in [key, new_access.as_str(), new_refresh.as_str()] {
+        assert!(!stderr.contains(secret), "a secret in the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_home_rotate_once_and_never_reuse_a_refresh_token() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    // Slow enough that the second process asks while the first holds the lock.
+    issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    // The first start moves auth.json into the keyring.
+    let mut a = start(home.path(), &keyring, &KEYRING).await;
+    let mut b = start(home.path(), &keyring, &KEYRING).await;
+    assert!(!home.path().join("auth.json").exists());
+    let (ida, idb) = (
+        a.send_request("getAuthStatus", Some(refresh_poll())).await,
+        b.send_request("getAuthStatus", Some(refresh_poll())).await,
+    );
+    let (ra, rb) = tokio::join!(a.response(ida), b.response(idb));
+    assert_eq!(ra["result"]["state"], "active", "{ra}");
+    assert_eq!(rb["result"]["state"], "active", "{rb}");
+    assert_eq!(ra["result"]["authToken"], rb["result"]["authToken"]);
+    assert_eq!(
+        issuer.refresh_hits(),
+        1,
+        "the second process adopted the tokens"
+    );
+    for _ in 0..20 {
+        assert_eq!(a.status(refresh_poll()).await["state"], "active");
+        assert_eq!(b.status(refresh_poll()).await["state"], "active");
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    let stored = keyring.document(home.path());
+    assert_eq!(
+        stored["tokens"]["refresh_token"].as_str(),
+        issuer
+            .current_refresh_token(&tokens.refresh_token)
+            .as_deref(),
+        "the keyring holds the grant's current refresh token"
+    );
+    assert!(stored.get("refresh_failure").is_none(), "{stored}");
+    let refreshes: Vec<_> = issuer
+        .token_requests()
+        .into_iter()
+        .filter_map(|r| r.form.get("refresh_token").cloned())
+        .collect();
+    assert_eq!(
+        refreshes,
+        std::slice::from_ref(&tokens.refresh_token),
+        "no reuse"
+    );
+}
+
+#[tokio::test]
+async fn poison_survives_a_restart_and_a_failed_refresh_keeps_the_credentials() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::InvalidGrant);
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    for _ in 0..50 {
+        assert_eq!(server.status(refresh_poll()).await["state"], "needsLogin");
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    // Never blanked: the item keeps the tokens, with the failure recorded beside them.
+    let stored = keyring.document(home.path());
+    assert_eq!(stored["tokens"]["refresh_token"], tokens.refresh_token);
+    assert_eq!(stored["refresh_failure"]["reason"], "invalid_grant");
+    server.finish().await;
+
+    let mut restarted = start(home.path(), &keyring, &KEYRING).await;
+    for _ in 0..20 {
+        let status = restarted.status(refresh_poll()).await;
+        assert_eq!(status["state"], "needsLogin", "{status}");
+        assert_eq!(status["storage"], "keyring");
+    }
+    assert_eq!(issuer.refresh_hits(), 1, "the poison survives a restart");
+}
+
+#[tokio::test]
+async fn logout_removes_the_item_and_the_marker() {
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-to-be-removed-42"}),
+        )
+        .await;
+    assert!(keyring.lookup(home.path()).is_some());
+    assert!(home.path().join("auth.storage").exists());
+    server.call("logout", json!({})).await;
+    assert_eq!(keyring.lookup(home.path()), None, "the item is deleted");
+    assert!(!home.path().join("auth.storage").exists());
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+}
+
+#[tokio::test]
+async fn another_process_s_login_is_picked_up_through_the_marker() {
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut watcher = start(home.path(), &keyring, &KEYRING).await;
+    assert_eq!(watcher.status(json!({})).await["state"], "signedOut");
+    let mut other = start(home.path(), &keyring, &KEYRING).await;
+    other
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-from-the-other-one"}),
+        )
+        .await;
+    let status = watcher.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], "sk-from-the-other-one", "{status}");
+    watcher.announced("active").await;
+}
+
+#[tokio::test]
+async fn switching_from_the_file_to_the_keyring_and_back_moves_the_credentials() {
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("auth.json"),
+        json!({"version": 1, "auth_mode": "api_key", "api_key": "sk-moving-key", "x_other": 1})
+            .to_string(),
+    )
+    .unwrap();
+
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], "sk-moving-key");
+    assert_eq!(status["storage"], "keyring");
+    assert!(!home.path().join("auth.json").exists(), "moved, not copied");
+    let moved = keyring.document(home.path());
+    assert_eq!(moved["x_other"], 1, "the whole document moved: {moved}");
+    assert!(server.stderr().contains("moved the credentials"));
+    server.finish().await;
+
+    let mut server = start(home.path(), &keyring, &["--storage", "file"]).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], "sk-moving-key");
+    assert_eq!(status["storage"], "file");
+    let back: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("auth.json")).unwrap()).unwrap();
+    assert_eq!(back["api_key"], "sk-moving-key");
+    assert_eq!(back["x_other"], 1);
+    assert_eq!(keyring.lookup(home.path()), None, "the item is deleted");
+    assert!(!home.path().join("auth.storage").exists());
+}
+
+#[tokio::test]
+async fn auto_uses_the_keyring_when_one_answers_and_says_so() {
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start_with(
+        home.path(),
+        &[],
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", keyring.address()),
+            ("AUTH_APP_SERVER_STORAGE", "auto"),
+        ],
+    )
+    .await;
+    server.initialize().await;
+    assert_eq!(server.status(json!({})).await["storage"], "keyring");
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("WARN") && stderr.contains("the OS keyring answered"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn auto_without_a_session_bus_falls_back_to_the_file_and_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let nowhere = tempfile::tempdir().unwrap();
+    let no_bus = no_bus_address(nowhere.path());
+    let runtime_dir = nowhere.path().display().to_string();
+    let env = [
+        ("DBUS_SESSION_BUS_ADDRESS", no_bus.as_str()),
+        ("XDG_RUNTIME_DIR", runtime_dir.as_str()),
+    ];
+    let mut server = ServerProcess::start_with(home.path(), &["--storage", "auto"], &env).await;
+    server.initialize().await;
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-in-the-file"}),
+        )
+        .await;
+    let status = server.status(json!({})).await;
+    assert_eq!(status["storage"], "file", "{status}");
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("auth.json")).unwrap()).unwrap();
+    assert_eq!(stored["api_key"], "sk-in-the-file");
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("WARN") && stderr.contains("no OS keyring answered"),
+        "{stderr}"
+    );
+
+    // The command for people says it too.
+    let output = tokio::process::Command::new(server_binary())
+        .args(["status", "--json", "--storage", "auto", "--home"])
+        .arg(home.path())
+        .envs(env)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["storage"], "file", "{json}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no OS keyring answered"));
+}
+
+#[tokio::test]
+async fn a_bus_that_never_answers_is_an_error_within_5_s_not_a_hang() {
+    let bus = SilentBus::start();
+    let home = tempfile::tempdir().unwrap();
+    let env = [("DBUS_SESSION_BUS_ADDRESS", bus.address())];
+    let mut server = ServerProcess::start_with(home.path(), &KEYRING, &env).await;
+    server.initialize().await;
+
+    let id = server.send_request("getAuthStatus", None).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), server.response(id))
+        .await
+        .expect("getAuthStatus hung on a keyring that never answers");
+    assert_eq!(answer["error"]["code"], -32011, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not answer within 2 s") && message.contains("--storage file"),
+        "{message}"
+    );
+
+    let id = server
+        .send_request(
+            "login",
+            Some(json!({"type": "apiKey", "apiKey": "sk-never-stored"})),
+        )
+        .await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), server.response(id))
+        .await
+        .expect("login hung on a keyring that never answers");
+    assert!(answer.get("error").is_some(), "{answer}");
+    assert_no_secret_in_files(home.path(), &["sk-never-stored"]);
+
+    // The command for people ends too, with the exit code of unusable storage.
+    let run = tokio::process::Command::new(server_binary())
+        .args(["token", "--storage", "keyring", "--home"])
+        .arg(home.path())
+        .envs(env)
+        .stdin(Stdio::null())
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the token command hung")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--storage file"));
+}
