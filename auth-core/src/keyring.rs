@@ -53,8 +53,8 @@ impl KeyringError {
     }
 }
 
-/// What the worker is asked to do with the home's item.
-#[derive(Debug)]
+/// What the worker is asked to do with the home's item. No `Debug`: the bytes are the
+/// credential document.
 enum Request {
     /// Connect and find a usable collection (for `auto`).
     Probe,
@@ -70,7 +70,7 @@ enum Request {
     },
 }
 
-#[derive(Debug)]
+/// No `Debug`, as for [`Request`].
 enum Reply {
     Done,
     Read(Option<Vec<u8>>),
