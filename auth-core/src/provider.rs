@@ -587,22 +587,7 @@ impl ProviderClient {
         endpoint: &Url,
         form: &[(&str, &str)],
     ) -> Result<(u16, Option<String>, Vec<u8>), TransportFailure> {
-        let response = self
-            .http()
-            .post(endpoint.clone())
-            .header("accept", "application/json")
-            .form(form)
-            .send()
-            .await
-            .map_err(transport_failure)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = read_body(response).await?;
-        Ok((status, retry_after, body))
+        self.post(endpoint, |request| request.form(form)).await
     }
 
     /// POSTs a JSON document (RFC 7591 registration); (status, body), or how it failed.
@@ -611,16 +596,31 @@ impl ProviderClient {
         endpoint: &Url,
         document: &serde_json::Value,
     ) -> Result<(u16, Vec<u8>), TransportFailure> {
-        let response = self
+        let (status, _, body) = self
+            .post(endpoint, |request| request.json(document))
+            .await?;
+        Ok((status, body))
+    }
+
+    /// POSTs the body `with_body` sets, asking for JSON; (status, Retry-After, body).
+    async fn post(
+        &self,
+        endpoint: &Url,
+        with_body: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(u16, Option<String>, Vec<u8>), TransportFailure> {
+        let request = self
             .http()
             .post(endpoint.clone())
-            .header("accept", "application/json")
-            .json(document)
-            .send()
-            .await
-            .map_err(transport_failure)?;
+            .header("accept", "application/json");
+        let response = with_body(request).send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
-        Ok((status, read_body(response).await?))
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = read_body(response).await?;
+        Ok((status, retry_after, body))
     }
 }
 
