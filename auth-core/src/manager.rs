@@ -131,6 +131,12 @@ struct Inner {
     unrecorded: Option<Backoff>,
     /// The refresh running in this process, if any.
     in_flight: Option<RefreshWatch>,
+    /// Set while the view is a refresh's outcome this process could not store (the write
+    /// failed): what the store held when it was decided. Stored by a later request
+    /// (`store_unsaved_in_background`), or dropped when another process changes the store.
+    unsaved: Option<Arc<AuthFile>>,
+    /// A task storing the unsaved view is under way.
+    storing_unsaved: bool,
     /// The last (method, state) clients were told about, or found at start.
     announced: Option<(Option<AuthMethod>, AuthState)>,
 }
@@ -173,6 +179,8 @@ impl AuthManager {
                 view: View::Missing,
                 unrecorded: None,
                 in_flight: None,
+                unsaved: None,
+                storing_unsaved: false,
                 announced: None,
             }),
             logins: PendingLogins::default(),
@@ -221,8 +229,10 @@ impl AuthManager {
     }
 
     /// Waits, at most `limit`, for work that outlives its request: a refresh in flight (so
-    /// that rotated tokens are stored before the process ends) and revocations.
-    pub async fn wait_background(&self, limit: Duration) {
+    /// that rotated tokens are stored before the process ends), a last try at storing an
+    /// outcome whose write failed, and revocations.
+    pub async fn wait_background(self: &Arc<Self>, limit: Duration) {
+        self.store_unsaved_in_background();
         let tasks: Vec<_> = std::mem::take(&mut *self.background());
         let all = async {
             for task in tasks {
@@ -241,6 +251,7 @@ impl AuthManager {
         options: StatusOptions,
     ) -> Result<StatusReport, AuthError> {
         let view = self.sync()?;
+        self.store_unsaved_in_background();
         if options.refresh
             && let View::Present(credentials) = &view
             && let Decision::Refresh { wait, .. } = self.decide(credentials, Trigger::Poll)
@@ -320,15 +331,17 @@ impl AuthManager {
             cause,
             lock_timeout: self.lock_timeout,
             unrecorded: inner.unrecorded.clone(),
+            unsaved_from: inner.unsaved.clone(),
         };
         drop(inner);
         let manager = self.clone();
+        let snapshot = credentials.clone();
         let task = tokio::spawn(async move {
-            let finished = {
+            let outcome = {
                 let _turn = manager.write_gate.lock().await;
-                refresh::run(job).await
+                let finished = refresh::run(job).await;
+                manager.apply(finished, &snapshot)
             };
-            let outcome = manager.apply(finished);
             manager.lock_inner().in_flight = None;
             let _ = done.send(Some(outcome));
         });
@@ -339,22 +352,36 @@ impl AuthManager {
     /// Records that `credentials`' rejected access token is dead (no refresh token), in turn
     /// with refreshes and other writes, then installs and announces it as a refresh's outcome.
     async fn poison_dead_token(&self, credentials: &Credentials) -> RefreshOutcome {
-        let finished = {
-            let _turn = self.write_gate.lock().await;
-            refresh::poison_dead_token(&self.store, credentials, self.lock_timeout).await
-        };
-        self.apply(finished)
+        let _turn = self.write_gate.lock().await;
+        let unsaved_from = self.lock_inner().unsaved.clone();
+        let finished = refresh::poison_dead_token(
+            &self.store,
+            credentials,
+            unsaved_from.as_deref(),
+            self.lock_timeout,
+        )
+        .await;
+        self.apply(finished, credentials)
     }
 
-    /// Installs what a refresh left and announces the new state.
-    fn apply(&self, finished: Finished) -> RefreshOutcome {
+    /// Installs what a refresh of `snapshot` left and announces the new state. Called with the
+    /// write gate held, so that no store of an unsaved view runs in between.
+    fn apply(&self, finished: Finished, snapshot: &Credentials) -> RefreshOutcome {
         match finished.view {
             Some(NewView::Loaded(loaded)) => {
                 self.install(loaded, false);
             }
             Some(NewView::Unsaved(file)) => {
                 let view = View::Present(Arc::new(Credentials::new(*file)));
-                self.lock_inner().view = view.clone();
+                {
+                    let mut inner = self.lock_inner();
+                    inner.view = view.clone();
+                    // The store holds what the snapshot was decided from, unless the snapshot
+                    // was itself unsaved.
+                    inner
+                        .unsaved
+                        .get_or_insert_with(|| Arc::new(snapshot.file.clone()));
+                }
                 self.announce(&view, false);
             }
             None => {}
@@ -370,6 +397,47 @@ impl AuthManager {
         drop(inner);
         self.announce_current();
         finished.outcome
+    }
+
+    /// Starts storing the view this process could not store (a refresh's outcome whose write
+    /// failed), unless there is none or that is under way. In the background: no request
+    /// waits for a store that may still not answer (a keyring bounds each call to 2 s).
+    fn store_unsaved_in_background(self: &Arc<Self>) {
+        {
+            let mut inner = self.lock_inner();
+            if inner.unsaved.is_none() || inner.storing_unsaved {
+                return;
+            }
+            inner.storing_unsaved = true;
+        }
+        let manager = self.clone();
+        let task = tokio::spawn(async move {
+            let _storing = StoringUnsaved(&manager);
+            let _turn = manager.write_gate.lock().await;
+            // What is unsaved now: a refresh may have stored (or replaced) it meanwhile.
+            let pending = match &*manager.lock_inner() {
+                Inner {
+                    view: View::Present(credentials),
+                    unsaved: Some(from),
+                    ..
+                } => Some((credentials.clone(), from.clone())),
+                _ => None,
+            };
+            let Some((credentials, from)) = pending else {
+                return;
+            };
+            let stored = refresh::store_unsaved(
+                &manager.store,
+                &credentials.file,
+                &from,
+                manager.lock_timeout,
+            )
+            .await;
+            if let Some(loaded) = stored {
+                manager.install(loaded, false);
+            }
+        });
+        self.keep_in_background(task);
     }
 
     /// The client that refreshes and revokes `credentials`: the configured provider's; with
@@ -466,6 +534,7 @@ impl AuthManager {
             request.www_authenticate.as_deref(),
         );
         let view = self.sync()?;
+        self.store_unsaved_in_background();
         let answer = |action, hint: &str| -> Result<FailureOutcome, AuthError> {
             Ok(FailureOutcome {
                 action,
@@ -964,6 +1033,17 @@ impl AuthManager {
         }
         let loaded = self.store.load().map_err(|e| self.unreadable(e))?;
         tracing::debug!("auth.json changed on disk; reloaded");
+        {
+            // Still what the unsaved view was decided from (another process recorded something
+            // about those tokens): the unsaved view stays, to be stored over it.
+            let mut inner = self.lock_inner();
+            if let (Some(from), Stored::Present(file)) = (&inner.unsaved, &loaded.stored)
+                && refresh::same_tokens(file, from)
+            {
+                inner.stamp = Some(loaded.stamp);
+                return Ok(inner.view.clone());
+            }
+        }
         Ok(self.install(loaded, false))
     }
 
@@ -975,6 +1055,7 @@ impl AuthManager {
             let mut inner = self.lock_inner();
             inner.stamp = Some(loaded.stamp);
             inner.view = view.clone();
+            inner.unsaved = None;
         }
         self.announce(&view, force);
         view
@@ -1064,5 +1145,14 @@ impl AuthManager {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Marks the end of a task storing the unsaved view, however it ends.
+struct StoringUnsaved<'a>(&'a AuthManager);
+
+impl Drop for StoringUnsaved<'_> {
+    fn drop(&mut self) {
+        self.0.lock_inner().storing_unsaved = false;
     }
 }

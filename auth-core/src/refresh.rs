@@ -46,7 +46,7 @@ pub(crate) enum NewView {
     /// Read from (or just written to) the file.
     Loaded(Loaded),
     /// Decided but not stored (the write failed): this process acts on it until the file
-    /// changes.
+    /// changes, and stores it later ([`store_unsaved`]).
     Unsaved(Box<AuthFile>),
 }
 
@@ -69,6 +69,9 @@ pub(crate) struct Job {
     pub lock_timeout: Duration,
     /// This process's own unrecorded backoff, for counting consecutive failures.
     pub unrecorded: Option<Backoff>,
+    /// When `snapshot` is a decision this process could not store: what the store held when
+    /// it was decided (the store holding it still is no change by another process).
+    pub unsaved_from: Option<Arc<AuthFile>>,
 }
 
 pub(crate) async fn run(job: Job) -> Finished {
@@ -114,8 +117,9 @@ pub(crate) async fn run(job: Job) -> Finished {
             return Finished::unrecorded(failure, fingerprint, failures_so_far);
         }
     };
+    let unsaved_from = job.unsaved_from.as_deref();
     // Another process may have refreshed, poisoned or backed off while this one waited.
-    let base = match reread(&job.store, &job.snapshot.file, true) {
+    let base = match reread(&job.store, &job.snapshot.file, unsaved_from, true) {
         Ok(base) => base,
         Err(finished) => return *finished,
     };
@@ -140,7 +144,7 @@ pub(crate) async fn run(job: Job) -> Finished {
         }
         Err(failure) if failure.is_permanent() => {
             // Lost a rotation race to a process that ignores the lock? Its tokens win.
-            let base = match reread(&job.store, &job.snapshot.file, false) {
+            let base = match reread(&job.store, &job.snapshot.file, unsaved_from, false) {
                 Ok(base) => base,
                 Err(finished) => return *finished,
             };
@@ -194,6 +198,7 @@ pub(crate) async fn run(job: Job) -> Finished {
 pub(crate) async fn poison_dead_token(
     store: &AuthStore,
     snapshot: &Credentials,
+    unsaved_from: Option<&AuthFile>,
     lock_timeout: Duration,
 ) -> Finished {
     let failure = RefreshFailure {
@@ -222,7 +227,7 @@ pub(crate) async fn poison_dead_token(
             };
         }
     };
-    match reread(store, &snapshot.file, false) {
+    match reread(store, &snapshot.file, unsaved_from, false) {
         Ok(base) => poison(store, &lock, base, failure, fingerprint),
         Err(finished) => *finished,
     }
@@ -311,10 +316,14 @@ impl Finished {
 
 /// Re-reads `auth.json` under the lock. `Ok(file)` when it still holds the tokens of
 /// `expected` (and, when `honour_backoff`, no other process has since recorded a backoff that
-/// is still running); otherwise what the file now holds, to adopt.
+/// is still running); otherwise what the file now holds, to adopt. When `expected` is a
+/// decision this process could not store, the file still holding what it was decided from
+/// (`unsaved_from`) is no change either: `expected` is what the file should hold, and is the
+/// base.
 fn reread(
     store: &AuthStore,
     expected: &AuthFile,
+    unsaved_from: Option<&AuthFile>,
     honour_backoff: bool,
 ) -> Result<AuthFile, Box<Finished>> {
     let loaded = match store.load() {
@@ -333,7 +342,10 @@ fn reread(
         }))
     };
     let file = match &loaded.stored {
-        Stored::Present(file) if same_tokens(file, expected) => file,
+        Stored::Present(file) if same_tokens(file, expected) => &**file,
+        Stored::Present(file) if unsaved_from.is_some_and(|from| same_tokens(file, from)) => {
+            expected
+        }
         Stored::Unreadable(reason) => {
             let reason = format!("auth.json cannot be read: {reason}");
             return adopt(RefreshOutcome::CannotRefresh(reason), loaded);
@@ -345,7 +357,7 @@ fn reread(
             return adopt(RefreshOutcome::Adopted, loaded);
         }
     };
-    let now = Credentials::new((**file).clone());
+    let now = Credentials::new(file.clone());
     if let Some(poison) = &now.poison {
         let reason = poison.message.clone();
         return adopt(RefreshOutcome::CannotRefresh(reason), loaded);
@@ -370,10 +382,57 @@ fn store(store: &AuthStore, lock: &WriteLock, file: AuthFile) -> NewView {
             stored: Stored::Present(Box::new(file)),
         }),
         Err(error) => {
-            tracing::error!(%error, "cannot store the refresh outcome; this process keeps it in memory");
+            tracing::error!(%error, "cannot store the refresh outcome; this process keeps it in memory and stores it on a later request");
             NewView::Unsaved(Box::new(file))
         }
     }
+}
+
+/// Stores `unsaved`, a decision whose write failed, once the store may work again: under the
+/// lock, and only if the store still holds the credentials it was decided from (`from`), or
+/// `unsaved`'s own tokens. When another process has stored something else meanwhile, that is
+/// returned to adopt (never overwritten). `None` when the store still fails: the decision
+/// stays in memory, for the next try.
+///
+/// This is what keeps a rotated refresh token: the provider has already replaced the stored
+/// one, so dropping the decision would lose the session.
+pub(crate) async fn store_unsaved(
+    store: &AuthStore,
+    unsaved: &AuthFile,
+    from: &AuthFile,
+    lock_timeout: Duration,
+) -> Option<Loaded> {
+    let lock = store
+        .lock_within(lock_timeout)
+        .await
+        .map_err(still_unsaved)
+        .ok()?;
+    let (store, unsaved, from) = (store.clone(), unsaved.clone(), from.clone());
+    // The keyring's calls block for up to their limit: off the runtime's thread, so that
+    // requests keep being answered meanwhile.
+    let stored = tokio::task::spawn_blocking(move || {
+        let loaded = store.load().map_err(still_unsaved).ok()?;
+        match &loaded.stored {
+            Stored::Present(file) if same_tokens(file, &from) || same_tokens(file, &unsaved) => {}
+            _ => {
+                tracing::info!(
+                    "another process changed the credentials; adopting them instead of storing the refresh outcome kept in memory"
+                );
+                return Some(loaded);
+            }
+        }
+        let stamp = store.write(&lock, &unsaved).map_err(still_unsaved).ok()?;
+        tracing::info!("stored the refresh outcome kept in memory");
+        Some(Loaded {
+            stamp: Some(stamp),
+            stored: Stored::Present(Box::new(unsaved)),
+        })
+    });
+    stored.await.ok().flatten()
+}
+
+fn still_unsaved(error: crate::store::StoreError) {
+    tracing::warn!(%error, "the refresh outcome kept in memory is still not stored; tried again on the next request");
 }
 
 /// Issuer identifiers compare as URLs written with or without a trailing slash.
@@ -382,7 +441,7 @@ pub(crate) fn same_issuer(stored: &str, issuer: &reqwest::Url) -> bool {
 }
 
 /// Same credentials (mode, key, access and refresh token)?
-fn same_tokens(a: &AuthFile, b: &AuthFile) -> bool {
+pub(crate) fn same_tokens(a: &AuthFile, b: &AuthFile) -> bool {
     let tokens = |f: &AuthFile| {
         f.tokens
             .as_ref()
@@ -518,6 +577,58 @@ mod tests {
             let tokens = stored_tokens(response(Some(expires_in)), 1_000);
             assert_eq!(tokens.expires_at, Some(1_000 + MAX_EXPIRES_IN_SECS));
         }
+    }
+
+    /// The access and refresh token `store` holds; `None` when it holds no credentials.
+    fn held(store: &AuthStore) -> Option<(String, Option<String>)> {
+        match store.load().unwrap().stored {
+            Stored::Present(file) => file.tokens.map(|t| {
+                let refresh = t.refresh_token.map(|r| r.expose().to_owned());
+                (t.access_token.expose().to_owned(), refresh)
+            }),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsaved_outcome_is_stored_only_over_what_it_was_decided_from() {
+        let limit = Duration::from_secs(1);
+        let from = file("at1", Some("rt1"));
+        let unsaved = refreshed(from.clone(), response(Some(60)), Cause::Stale, 7);
+        let ours = Some(("at2".to_owned(), Some("rt1".to_owned())));
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuthStore::new(dir.path());
+        let write = |file: &AuthFile| store.write(&store.lock().unwrap(), file).unwrap();
+
+        // The store still holds what the refresh started from, or already holds its outcome.
+        for already in [&from, &unsaved] {
+            write(already);
+            let loaded = store_unsaved(&store, &unsaved, &from, limit).await.unwrap();
+            assert!(matches!(loaded.stored, Stored::Present(_)));
+            assert_eq!(loaded.stamp, store.stamp().unwrap());
+            assert_eq!(held(&store), ours);
+        }
+
+        // Another process stored other tokens, or signed out: that wins, and is adopted.
+        let other = file("at-other", Some("rt-other"));
+        write(&other);
+        let loaded = store_unsaved(&store, &unsaved, &from, limit).await.unwrap();
+        assert!(matches!(&loaded.stored, Stored::Present(f) if same_tokens(f, &other)));
+        assert_eq!(held(&store).unwrap().0, "at-other");
+        store.remove(&store.lock().unwrap()).unwrap();
+        let loaded = store_unsaved(&store, &unsaved, &from, limit).await.unwrap();
+        assert!(matches!(loaded.stored, Stored::Missing));
+        assert_eq!(held(&store), None);
+
+        // The store still fails (its lock is held elsewhere): kept for the next try.
+        write(&from);
+        let _held_elsewhere = store.lock().unwrap();
+        assert!(
+            store_unsaved(&store, &unsaved, &from, limit)
+                .await
+                .is_none()
+        );
+        assert_eq!(held(&store).unwrap().0, "at1");
     }
 
     #[test]

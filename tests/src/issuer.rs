@@ -64,6 +64,57 @@ pub enum TokenMode {
         status: u16,
         body: String,
     },
+    /// Holds each refresh (already counted, its refresh token received) until the gate opens,
+    /// then answers normally.
+    Held(Gate),
+}
+
+/// Holds refresh requests ([`TokenMode::Held`]) so that a test can act while the server waits
+/// for the provider: [`Gate::held`] waits until a request is held, [`Gate::open`] lets every
+/// held and later request through.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<GateState>>);
+
+#[derive(Debug, Default)]
+pub struct GateState {
+    held: usize,
+    open: bool,
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(
+            GateState::default(),
+        )))
+    }
+
+    /// Waits until `n` requests have reached the gate.
+    pub async fn held(&self, n: usize) {
+        let mut state = self.0.subscribe();
+        let _ = state.wait_for(|s| s.held >= n).await;
+    }
+
+    pub fn open(&self) {
+        self.0.send_modify(|s| s.open = true);
+    }
+
+    async fn pass(&self) {
+        let mut state = self.0.subscribe();
+        self.0.send_modify(|s| s.held += 1);
+        let _ = state.wait_for(|s| s.open).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// How `POST /register` (RFC 7591 dynamic client registration) answers; `Off`: the metadata
@@ -963,6 +1014,7 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
         match mode {
             TokenMode::Ok => {}
             TokenMode::Slow(delay) => tokio::time::sleep(delay).await,
+            TokenMode::Held(gate) => gate.pass().await,
             TokenMode::InvalidGrant => return oauth_error(400, "invalid_grant"),
             TokenMode::InvalidClient => return oauth_error(401, "invalid_client"),
             TokenMode::InvalidScope => return oauth_error(400, "invalid_scope"),

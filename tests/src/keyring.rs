@@ -1,7 +1,8 @@
 //! A real Secret Service for the keyring tests: a private session bus (`dbus-daemon` with a
 //! configuration of its own: no service activation, so nothing but the daemon started here
 //! ever answers) and `gnome-keyring-daemon --unlock`, unlocked with a test password, keeping
-//! its keyrings in a temporary folder. Also a bus that accepts connections and never answers.
+//! its keyrings in a temporary folder, which a test can suspend and resume. Also a bus that
+//! accepts connections and never answers.
 //!
 //! Needs `dbus-daemon`, `dbus-send`, `gnome-keyring-daemon` and `secret-tool` (Debian:
 //! `dbus-daemon dbus-bin gnome-keyring libsecret-tools`; `.ci/run` installs them). A test that
@@ -109,6 +110,25 @@ impl SecretService {
             .output()
             .expect("run dbus-send");
         String::from_utf8_lossy(&output.stdout).contains("boolean true")
+    }
+
+    /// Suspends the keyring daemon (SIGSTOP): the bus still accepts calls for the Secret
+    /// Service, which answers none until [`Self::resume`].
+    pub fn suspend(&self) {
+        self.signal_keyring(libc::SIGSTOP);
+    }
+
+    /// Lets a suspended keyring daemon run again (SIGCONT); it answers the calls queued meanwhile.
+    pub fn resume(&self) {
+        self.signal_keyring(libc::SIGCONT);
+    }
+
+    fn signal_keyring(&self, signal: libc::c_int) {
+        let keyring = self.keyring.as_ref().expect("the keyring daemon runs");
+        let pid = libc::pid_t::try_from(keyring.id()).expect("a pid");
+        // SAFETY: kill(2) with the pid of a child this value owns and has not reaped.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "cannot signal gnome-keyring-daemon");
     }
 
     /// `DBUS_SESSION_BUS_ADDRESS` of the test bus, for the server processes.

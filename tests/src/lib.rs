@@ -13,7 +13,7 @@ pub mod server;
 pub mod tls;
 
 pub use issuer::{
-    FakeIssuer, IssuedTokens, IssuerOptions, MetadataForm, RegistrationMode, TokenMode,
+    FakeIssuer, Gate, IssuedTokens, IssuerOptions, MetadataForm, RegistrationMode, TokenMode,
 };
 pub use proxy::ConnectProxy;
 pub use server::{ServerProcess, server_binary};

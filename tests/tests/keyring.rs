@@ -2,7 +2,7 @@
 //! (gnome-keyring-daemon on a private session bus, see `auth_app_server_tests::keyring`): no
 //! secret in any file under the home, two processes rotating once, poison across a restart,
 //! logout deleting the item, the move between the file and the keyring, `auto` without a bus,
-//! and a bus that never answers.
+//! a bus that never answers, and a keyring that stops answering in the middle of a refresh.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use auth_app_server_tests::keyring::{SecretService, SilentBus, files_containing, no_bus_address};
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home, server_binary,
+    FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home,
+    server_binary,
 };
 use serde_json::{Value, json};
 
@@ -20,6 +21,19 @@ async fn start(home: &Path, keyring: &SecretService, args: &[&str]) -> ServerPro
     let mut server = ServerProcess::start_with(home, args, &keyring.env()).await;
     server.initialize().await;
     server
+}
+
+/// `login` with tokens the host obtained, whose access token has expired: the next refresh
+/// poll refreshes.
+async fn sign_in_with_expired_tokens(server: &mut ServerProcess, tokens: &IssuedTokens) {
+    server
+        .call(
+            "login",
+            json!({"type": "tokens", "accessToken": tokens.access_token,
+                   "refreshToken": tokens.refresh_token, "idToken": tokens.id_token,
+                   "expiresAt": now() - 5}),
+        )
+        .await;
 }
 
 fn assert_no_secret_in_files(home: &Path, secrets: &[&str]) {
@@ -56,14 +70,7 @@ async fn api_key_and_oauth_logins_keep_no_secret_in_any_file_under_the_home() {
 
     // OAuth: tokens stored by a sign-in, then rotated by a refresh.
     let tokens = issuer.issue_grant(3600);
-    server
-        .call(
-            "login",
-            json!({"type": "tokens", "accessToken": tokens.access_token,
-                   "refreshToken": tokens.refresh_token, "idToken": tokens.id_token,
-                   "expiresAt": now() - 5}),
-        )
-        .await;
+    sign_in_with_expired_tokens(&mut server, &tokens).await;
     let status = server.status(refresh_poll()).await;
     assert_eq!(status["state"], "active", "{status}");
     let rotated = keyring.document(home.path());
@@ -355,4 +362,163 @@ async fn a_bus_that_never_answers_is_an_error_within_5_s_not_a_hang() {
         .unwrap();
     assert_eq!(output.status.code(), Some(4), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--storage file"));
+}
+
+/// The answer (result or error) to a refresh poll, which must come within `limit`.
+async fn poll_within(server: &mut ServerProcess, limit: Duration) -> Value {
+    let id = server
+        .send_request("getAuthStatus", Some(refresh_poll()))
+        .await;
+    answer_within(server, id, limit).await
+}
+
+/// The answer to request `id`, which must come within `limit`.
+async fn answer_within(server: &mut ServerProcess, id: u64, limit: Duration) -> Value {
+    match tokio::time::timeout(limit, server.response(id)).await {
+        Ok(answer) => answer,
+        Err(_) => panic!(
+            "no answer within {} s\nstderr:\n{}",
+            limit.as_secs_f32(),
+            server.stderr()
+        ),
+    }
+}
+
+/// (access token, refresh token) of a stored document, which must be complete: OAuth
+/// credentials with their issuer, client and both tokens (never blanked, never deleted).
+fn complete_tokens(document: &Value) -> (String, String) {
+    assert_eq!(document["auth_mode"], "oauth", "{document}");
+    assert!(document["issuer"].is_string() && document["client_id"].is_string());
+    let token = |name: &str| {
+        let token = document["tokens"][name].as_str().unwrap_or_default();
+        assert!(!token.is_empty(), "no tokens.{name} in the item");
+        token.to_owned()
+    };
+    (token("access_token"), token("refresh_token"))
+}
+
+/// The keyring stops answering (its daemon suspended) after the refresh token went to the
+/// provider, which rotates it: the write of the new tokens times out. The poll still gets the
+/// new token, within a bound; the item keeps the previous credentials whole; nothing refreshes
+/// again while the keyring is away; once it answers, the next request stores the new tokens
+/// (the old refresh token is dead, so losing them would lose the session), and a restarted
+/// server goes on with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyring_that_stops_answering_mid_refresh_loses_neither_the_stored_nor_the_new_tokens() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let tokens = issuer.issue_grant(3600);
+    sign_in_with_expired_tokens(&mut server, &tokens).await;
+    let signed_in = keyring.document(home.path());
+    let old = (tokens.access_token.clone(), tokens.refresh_token.clone());
+    assert_eq!(complete_tokens(&signed_in), old);
+
+    // The refresh reads the item under the lock and sends the refresh token; while the
+    // provider holds its answer, the keyring stops answering.
+    let gate = Gate::new();
+    issuer.set_mode(TokenMode::Held(gate.clone()));
+    let id = server
+        .send_request("getAuthStatus", Some(refresh_poll()))
+        .await;
+    tokio::time::timeout(Duration::from_secs(10), gate.held(1))
+        .await
+        .expect("the refresh never reached the provider");
+    keyring.suspend();
+    gate.open();
+    let answer = answer_within(&mut server, id, Duration::from_secs(10)).await;
+    let status = &answer["result"];
+    let new_refresh = issuer.current_refresh_token(&tokens.refresh_token).unwrap();
+    assert_ne!(new_refresh, tokens.refresh_token, "the provider rotated it");
+    // The refresh succeeded: this process uses the new token, though it is not stored yet.
+    assert_eq!(status["state"], "active", "{answer}");
+    assert!(status.get("refreshError").is_none(), "{answer}");
+    let new_access = status["authToken"].as_str().expect("a token").to_owned();
+    assert_ne!(new_access, tokens.access_token);
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("cannot store the refresh outcome")
+            && stderr.contains("did not answer within 2 s")
+            && stderr.contains("unlock the keyring")
+            && stderr.contains("--storage file"),
+        "the log says the write failed and what to do:\n{stderr}"
+    );
+
+    // While the keyring is away, polls answer at once (never waiting for it) with the new
+    // token, and nothing reaches the provider again.
+    for _ in 0..20 {
+        let answer = poll_within(&mut server, Duration::from_secs(1)).await;
+        assert_eq!(answer["result"]["state"], "active", "{answer}");
+        assert_eq!(answer["result"]["authToken"], new_access.as_str());
+    }
+    // Trying to store them while the keyring is still away fails, within the bound, and
+    // is tried again later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !server.stderr().contains("is still not stored") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no try at storing the new tokens failed\nstderr:\n{}",
+            server.stderr()
+        );
+        let answer = poll_within(&mut server, Duration::from_secs(1)).await;
+        assert_eq!(answer["result"]["authToken"], new_access.as_str());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(issuer.refresh_hits(), 1, "no refresh storm");
+
+    keyring.resume();
+    // Never blanked, never deleted: the item holds whole credentials, the previous ones (or
+    // the new ones, if a retry already stored them).
+    let stored = complete_tokens(&keyring.document(home.path()));
+    assert!(
+        stored == old || stored == (new_access.clone(), new_refresh.clone()),
+        "the item holds a mix of old and new tokens"
+    );
+
+    // The next requests store the new tokens.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = poll_within(&mut server, Duration::from_secs(5)).await;
+        assert_eq!(answer["result"]["authToken"], new_access.as_str());
+        let document = keyring.document(home.path());
+        if complete_tokens(&document) == (new_access.clone(), new_refresh.clone()) {
+            assert!(document.get("refresh_failure").is_none(), "{document}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new tokens were never stored once the keyring answered again\nstderr:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    server.finish().await;
+
+    // A restarted server has only the item: it hands out the new token, and the stored
+    // refresh token is the grant's live one (a rejected token is refreshed with it; the
+    // rotated-out one is never sent again, which would revoke the grant).
+    let mut restarted = start(home.path(), &keyring, &KEYRING).await;
+    let status = restarted.status(refresh_poll()).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_eq!(status["authToken"], new_access.as_str());
+    let report = restarted
+        .call("reportAuthFailure", json!({"status": 401}))
+        .await;
+    assert_eq!(report["action"], "refreshed", "{report}");
+    assert_eq!(report["state"], "active", "{report}");
+    let sent: Vec<_> = issuer
+        .token_requests()
+        .into_iter()
+        .filter_map(|r| r.form.get("refresh_token").cloned())
+        .collect();
+    assert_eq!(sent, [tokens.refresh_token.clone(), new_refresh.clone()]);
+    let latest = issuer.current_refresh_token(&tokens.refresh_token).unwrap();
+    assert_eq!(
+        complete_tokens(&keyring.document(home.path())).1,
+        latest,
+        "the keyring holds the grant's current refresh token"
+    );
 }

@@ -689,3 +689,39 @@ async fn a_rejected_token_without_a_refresh_token_is_dead_for_every_poll_and_pro
     );
     assert_eq!(issuer.token_hits(), 0, "nothing to refresh, nothing sent");
 }
+
+/// A refresh whose write fails (here the file size limit, as a full disk would) has already
+/// rotated the refresh token at the provider: the new tokens are used from memory, nothing is
+/// refreshed again, the file keeps the previous credentials whole, and once writes work the
+/// next request stores the new tokens (the rotated-out refresh token never stays on disk).
+#[tokio::test]
+async fn rotated_tokens_whose_write_failed_are_stored_once_writes_work_again() {
+    let issuer = FakeIssuer::start().await;
+    let (home, tokens, mut server) = expired_setup(&issuer).await;
+    server.limit_file_size(16);
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "active", "{status}");
+    let new_access = status["authToken"].as_str().expect("a token").to_owned();
+    assert_ne!(new_access, tokens.access_token);
+    let stored = read_auth(home.path());
+    assert_eq!(stored["tokens"]["refresh_token"], tokens.refresh_token);
+    assert_eq!(stored["tokens"]["access_token"], tokens.access_token);
+    for _ in 0..10 {
+        assert_eq!(
+            server.status(POLL()).await["authToken"],
+            new_access.as_str()
+        );
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+    assert!(server.stderr().contains("cannot store the refresh outcome"));
+
+    server.limit_file_size(1024 * 1024);
+    let new_refresh = issuer.current_refresh_token(&tokens.refresh_token).unwrap();
+    server
+        .poll_until(|_| read_auth(home.path())["tokens"]["refresh_token"] == new_refresh.as_str())
+        .await;
+    let stored = read_auth(home.path());
+    assert_eq!(stored["tokens"]["access_token"], new_access.as_str());
+    assert_eq!(stored["x_other_tool"], json!({"keep": true}));
+    assert_eq!(issuer.refresh_hits(), 1);
+}
