@@ -42,6 +42,35 @@ pub fn refresh_poll() -> serde_json::Value {
     json!({"includeToken": true, "refreshToken": true})
 }
 
+/// Two processes on one home poll an expired token at the same moment (the issuer answering
+/// slowly enough that the second asks while the first holds the lock): both answer `active`
+/// with the same token, and `issuer` saw one refresh; then 20 more polls each, still one.
+pub async fn two_processes_refresh_once(
+    a: &mut ServerProcess,
+    b: &mut ServerProcess,
+    issuer: &FakeIssuer,
+) {
+    let (ida, idb) = (
+        a.send_request("getAuthStatus", Some(refresh_poll())).await,
+        b.send_request("getAuthStatus", Some(refresh_poll())).await,
+    );
+    let (ra, rb) = tokio::join!(a.response(ida), b.response(idb));
+    assert_eq!(ra["result"]["state"], "active", "{ra}");
+    assert_eq!(rb["result"]["state"], "active", "{rb}");
+    assert_eq!(ra["result"]["authToken"], rb["result"]["authToken"]);
+    assert_eq!(
+        issuer.refresh_hits(),
+        1,
+        "the second process adopted the first one's tokens"
+    );
+    // Both keep polling; neither is poisoned, and still one refresh in all.
+    for _ in 0..20 {
+        assert_eq!(a.status(refresh_poll()).await["state"], "active");
+        assert_eq!(b.status(refresh_poll()).await["state"], "active");
+    }
+    assert_eq!(issuer.refresh_hits(), 1);
+}
+
 /// A home configured for `issuer`, holding `tokens` that expire at `expires_at`, with a
 /// member of another tool at the top and in `tokens` (`x_other_tool`, `x_token_note`).
 pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, expires_at: i64) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use auth_app_server_tests::keyring::{SecretService, SilentBus, files_containing, no_bus_address};
 use auth_app_server_tests::{
     FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home,
-    server_binary,
+    server_binary, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -116,24 +116,7 @@ async fn two_processes_on_one_home_rotate_once_and_never_reuse_a_refresh_token()
     let mut a = start(home.path(), &keyring, &KEYRING).await;
     let mut b = start(home.path(), &keyring, &KEYRING).await;
     assert!(!home.path().join("auth.json").exists());
-    let (ida, idb) = (
-        a.send_request("getAuthStatus", Some(refresh_poll())).await,
-        b.send_request("getAuthStatus", Some(refresh_poll())).await,
-    );
-    let (ra, rb) = tokio::join!(a.response(ida), b.response(idb));
-    assert_eq!(ra["result"]["state"], "active", "{ra}");
-    assert_eq!(rb["result"]["state"], "active", "{rb}");
-    assert_eq!(ra["result"]["authToken"], rb["result"]["authToken"]);
-    assert_eq!(
-        issuer.refresh_hits(),
-        1,
-        "the second process adopted the tokens"
-    );
-    for _ in 0..20 {
-        assert_eq!(a.status(refresh_poll()).await["state"], "active");
-        assert_eq!(b.status(refresh_poll()).await["state"], "active");
-    }
-    assert_eq!(issuer.refresh_hits(), 1);
+    two_processes_refresh_once(&mut a, &mut b, &issuer).await;
     let stored = keyring.document(home.path());
     assert_eq!(
         stored["tokens"]["refresh_token"].as_str(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use auth_app_server_tests::issuer::CLIENT_ID;
 use auth_app_server_tests::{
     FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, read_auth, refresh_poll,
-    seed_oauth_home,
+    seed_oauth_home, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -190,25 +190,7 @@ async fn two_processes_sharing_a_home_rotate_once_and_agree() {
     seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     let mut a = ServerProcess::start_initialized(home.path()).await;
     let mut b = ServerProcess::start_initialized(home.path()).await;
-    let (ida, idb) = (
-        a.send_request("getAuthStatus", Some(POLL())).await,
-        b.send_request("getAuthStatus", Some(POLL())).await,
-    );
-    let (ra, rb) = tokio::join!(a.response(ida), b.response(idb));
-    assert_eq!(ra["result"]["state"], "active", "{ra}");
-    assert_eq!(rb["result"]["state"], "active", "{rb}");
-    assert_eq!(ra["result"]["authToken"], rb["result"]["authToken"]);
-    assert_eq!(
-        issuer.refresh_hits(),
-        1,
-        "the second process adopted the first one's tokens"
-    );
-    // Both keep polling; neither is poisoned, and still one refresh in all.
-    for _ in 0..20 {
-        assert_eq!(a.status(POLL()).await["state"], "active");
-        assert_eq!(b.status(POLL()).await["state"], "active");
-    }
-    assert_eq!(issuer.refresh_hits(), 1);
+    two_processes_refresh_once(&mut a, &mut b, &issuer).await;
     assert!(read_auth(home.path()).get("refresh_failure").is_none());
 }
 
