@@ -119,7 +119,7 @@ pub(crate) async fn run(job: Job) -> Finished {
     };
     let unsaved_from = job.unsaved_from.as_deref();
     // Another process may have refreshed, poisoned or backed off while this one waited.
-    let base = match reread(&job.store, &job.snapshot.file, unsaved_from, true) {
+    let base = match reread_off_thread(&job.store, &job.snapshot.file, unsaved_from, true).await {
         Ok(base) => base,
         Err(finished) => return *finished,
     };
@@ -138,13 +138,15 @@ pub(crate) async fn run(job: Job) -> Finished {
             tracing::info!("access token refreshed");
             Finished {
                 outcome: RefreshOutcome::Refreshed,
-                view: Some(store(&job.store, &lock, file)),
+                view: Some(store_off_thread(&job.store, lock, file).await),
                 unrecorded: None,
             }
         }
         Err(failure) if failure.is_permanent() => {
             // Lost a rotation race to a process that ignores the lock? Its tokens win.
-            let base = match reread(&job.store, &job.snapshot.file, unsaved_from, false) {
+            let base = match reread_off_thread(&job.store, &job.snapshot.file, unsaved_from, false)
+                .await
+            {
                 Ok(base) => base,
                 Err(finished) => return *finished,
             };
@@ -166,7 +168,7 @@ pub(crate) async fn run(job: Job) -> Finished {
                 }
                 _ => failure,
             };
-            poison(&job.store, &lock, base, failure, fingerprint)
+            poison(&job.store, lock, base, failure, fingerprint).await
         }
         Err(failure) => {
             tracing::warn!(message = %failure.message, "refresh failed transiently");
@@ -184,7 +186,7 @@ pub(crate) async fn run(job: Job) -> Finished {
             });
             Finished {
                 outcome: RefreshOutcome::Failed(failure),
-                view: Some(store(&job.store, &lock, base)),
+                view: Some(store_off_thread(&job.store, lock, base).await),
                 unrecorded: None,
             }
         }
@@ -227,8 +229,8 @@ pub(crate) async fn poison_dead_token(
             };
         }
     };
-    match reread(store, &snapshot.file, unsaved_from, false) {
-        Ok(base) => poison(store, &lock, base, failure, fingerprint),
+    match reread_off_thread(store, &snapshot.file, unsaved_from, false).await {
+        Ok(base) => poison(store, lock, base, failure, fingerprint).await,
         Err(finished) => *finished,
     }
 }
@@ -257,10 +259,47 @@ fn registration_replaced(mut failure: RefreshFailure, replacement: Replacement) 
     failure
 }
 
-/// Stores `base` poisoned by `failure` (the lock is held).
-fn poison(
+/// Runs `work` with `store`: on a blocking thread when the store may block (the OS keyring:
+/// each call may take its whole 2 s bound, and the runtime's one thread serves every poll
+/// meanwhile), inline for the file (microseconds, no thread hop).
+async fn off_thread<T: Send + 'static>(
+    store: &AuthStore,
+    work: impl FnOnce(&AuthStore) -> T + Send + 'static,
+) -> T {
+    if !store.may_block() {
+        return work(store);
+    }
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || work(&store)).await {
+        Ok(value) => value,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
+/// [`reread`], off the runtime's thread when the store may block.
+async fn reread_off_thread(
+    store: &AuthStore,
+    expected: &AuthFile,
+    unsaved_from: Option<&AuthFile>,
+    honour_backoff: bool,
+) -> Result<AuthFile, Box<Finished>> {
+    let (expected, unsaved_from) = (expected.clone(), unsaved_from.cloned());
+    off_thread(store, move |store| {
+        reread(store, &expected, unsaved_from.as_ref(), honour_backoff)
+    })
+    .await
+}
+
+/// [`store`], off the runtime's thread when the store may block; the lock is released when
+/// it is done.
+async fn store_off_thread(auth_store: &AuthStore, lock: WriteLock, file: AuthFile) -> NewView {
+    off_thread(auth_store, move |auth_store| store(auth_store, &lock, file)).await
+}
+
+/// Stores `base` poisoned by `failure`, then releases the lock.
+async fn poison(
     auth_store: &AuthStore,
-    lock: &WriteLock,
+    lock: WriteLock,
     base: AuthFile,
     failure: RefreshFailure,
     fingerprint: String,
@@ -268,7 +307,7 @@ fn poison(
     let file = poisoned(base, &failure, fingerprint);
     Finished {
         outcome: RefreshOutcome::Failed(failure),
-        view: Some(store(auth_store, lock, file)),
+        view: Some(store_off_thread(auth_store, lock, file).await),
         unrecorded: None,
     }
 }
@@ -407,10 +446,10 @@ pub(crate) async fn store_unsaved(
         .await
         .map_err(still_unsaved)
         .ok()?;
-    let (store, unsaved, from) = (store.clone(), unsaved.clone(), from.clone());
+    let (unsaved, from) = (unsaved.clone(), from.clone());
     // The keyring's calls block for up to their limit: off the runtime's thread, so that
     // requests keep being answered meanwhile.
-    let stored = tokio::task::spawn_blocking(move || {
+    off_thread(store, move |store| {
         let loaded = store.load().map_err(still_unsaved).ok()?;
         match &loaded.stored {
             Stored::Present(file) if same_tokens(file, &from) || same_tokens(file, &unsaved) => {}
@@ -427,8 +466,8 @@ pub(crate) async fn store_unsaved(
             stamp: Some(stamp),
             stored: Stored::Present(Box::new(unsaved)),
         })
-    });
-    stored.await.ok().flatten()
+    })
+    .await
 }
 
 fn still_unsaved(error: crate::store::StoreError) {

@@ -200,6 +200,12 @@ impl AuthStore {
         self.keyring.as_ref()
     }
 
+    /// Whether the credentials live in the OS keyring, whose calls may each take up to their
+    /// 2 s bound (the file's take microseconds).
+    pub fn may_block(&self) -> bool {
+        self.keyring.is_some()
+    }
+
     pub fn home(&self) -> &Path {
         &self.home
     }

@@ -505,3 +505,48 @@ async fn a_keyring_that_stops_answering_mid_refresh_loses_neither_the_stored_nor
         "the keyring holds the grant's current refresh token"
     );
 }
+
+/// A refresh whose keyring calls hang (the daemon suspended) runs off the server's one
+/// runtime thread: polls keep being answered at once with the token that still works, never
+/// held for the keyring's 2 s bound. Once the keyring answers again, the next refresh stores.
+#[tokio::test]
+async fn polls_are_answered_while_a_refresh_waits_for_a_keyring_that_does_not_answer() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    // Still valid for two minutes: stale, so a refresh poll starts a refresh but gets the
+    // current token without waiting for it.
+    seed_oauth_home(home.path(), &issuer, &tokens, now() + 120);
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], tokens.access_token, "{status}");
+    assert!(
+        !home.path().join("auth.json").exists(),
+        "moved to the keyring"
+    );
+    assert_eq!(issuer.refresh_hits(), 0);
+
+    keyring.suspend();
+    // The refresh this poll starts blocks in the keyring (its re-read under the lock) for up
+    // to 2 s; the poll itself, and the ones after it, do not wait for that.
+    for _ in 0..5 {
+        let answer = poll_within(&mut server, Duration::from_secs(1)).await;
+        assert_eq!(answer["result"]["state"], "active", "{answer}");
+        assert_eq!(
+            answer["result"]["authToken"], tokens.access_token,
+            "the token that still works"
+        );
+    }
+    keyring.resume();
+    let status = server
+        .poll_until(|s| s["authToken"] != tokens.access_token.as_str())
+        .await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_eq!(
+        keyring.document(home.path())["tokens"]["access_token"],
+        status["authToken"],
+        "the refreshed tokens are in the keyring"
+    );
+    assert!(issuer.refresh_hits() >= 1);
+}
