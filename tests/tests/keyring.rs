@@ -529,9 +529,10 @@ async fn polls_are_answered_while_a_refresh_waits_for_a_keyring_that_does_not_an
 
     keyring.suspend();
     // The refresh this poll starts blocks in the keyring (its re-read under the lock) for up
-    // to 2 s; the poll itself, and the ones after it, do not wait for that.
+    // to 2 s; the poll itself (which waits at most 200 ms for a refresh of a token that still
+    // works), and the ones after it, do not wait for that.
     for _ in 0..5 {
-        let answer = poll_within(&mut server, Duration::from_secs(1)).await;
+        let answer = poll_within(&mut server, Duration::from_millis(1500)).await;
         assert_eq!(answer["result"]["state"], "active", "{answer}");
         assert_eq!(
             answer["result"]["authToken"], tokens.access_token,
