@@ -432,7 +432,7 @@ async fn a_keyring_that_stops_answering_mid_refresh_loses_neither_the_stored_nor
     // While the keyring is away, polls answer at once (never waiting for it) with the new
     // token, and nothing reaches the provider again.
     for _ in 0..20 {
-        let answer = poll_within(&mut server, Duration::from_secs(1)).await;
+        let answer = poll_within(&mut server, Duration::from_millis(1500)).await;
         assert_eq!(answer["result"]["state"], "active", "{answer}");
         assert_eq!(answer["result"]["authToken"], new_access.as_str());
     }
@@ -445,7 +445,7 @@ async fn a_keyring_that_stops_answering_mid_refresh_loses_neither_the_stored_nor
             "no try at storing the new tokens failed\nstderr:\n{}",
             server.stderr()
         );
-        let answer = poll_within(&mut server, Duration::from_secs(1)).await;
+        let answer = poll_within(&mut server, Duration::from_millis(1500)).await;
         assert_eq!(answer["result"]["authToken"], new_access.as_str());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
