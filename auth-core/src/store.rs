@@ -291,15 +291,7 @@ impl AuthStore {
             Err(e) if is_absent(&e) => return Ok(missing),
             Err(source) => return Err(failed(source)),
         }
-        let mut options = OpenOptions::new();
-        options.read(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // For a regular file the flag changes nothing.
-            options.custom_flags(libc::O_NONBLOCK);
-        }
-        let file = match options.open(&self.path) {
+        let file = match open_without_waiting(&self.path) {
             Ok(file) => file,
             Err(e) if is_absent(&e) => return Ok(missing),
             Err(source) => return Err(failed(source)),
@@ -614,6 +606,20 @@ impl AuthStore {
             keyring: false,
         }
     }
+}
+
+/// Opens `path` for reading without ever waiting in the open: a FIFO swapped in after a
+/// check would otherwise block the thread until a writer came. For a regular file the flag
+/// changes nothing; callers check the opened file's metadata before reading.
+pub(crate) fn open_without_waiting(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// Removes the files in `home` named `<one of prefixes>…<suffix>`: temporary files of atomic

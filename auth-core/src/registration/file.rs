@@ -109,15 +109,29 @@ impl RegistrationFile {
             Err(e) if crate::store::is_absent(&e) => return Ok(Registrations::default()),
             Err(e) => return Err(e.to_string()),
         };
-        if !metadata.is_file() || metadata.len() > MAX_FILE_BYTES {
-            return Err(format!(
-                "it is not a regular file of at most {MAX_FILE_BYTES} bytes"
-            ));
+        let unusable = |metadata: &fs::Metadata| {
+            (!metadata.is_file() || metadata.len() > MAX_FILE_BYTES)
+                .then(|| format!("it is not a regular file of at most {MAX_FILE_BYTES} bytes"))
+        };
+        if let Some(why) = unusable(&metadata) {
+            return Err(why);
+        }
+        // Checked again on the opened file: it may have been swapped meanwhile.
+        let file = crate::store::open_without_waiting(&self.path).map_err(|e| e.to_string())?;
+        if let Some(why) = file
+            .metadata()
+            .map_err(|e| e.to_string())
+            .map(|m| unusable(&m))?
+        {
+            return Err(why);
         }
         let mut bytes = Vec::new();
-        fs::File::open(&self.path)
-            .and_then(|file| file.take(MAX_FILE_BYTES).read_to_end(&mut bytes))
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| e.to_string())?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!("it grew past {MAX_FILE_BYTES} bytes while read"));
+        }
         serde_json::from_slice(&bytes).map_err(|e| format!("not a registrations file ({e})"))
     }
 
@@ -226,6 +240,27 @@ mod tests {
                 .starts_with("registrations.json.corrupt-")
         });
         assert!(aside);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_an_oversized_file_is_unreadable_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RegistrationFile::new(dir.path());
+        let made = std::process::Command::new("mkfifo")
+            .arg(file.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // A blocking open of a FIFO with no writer would never return.
+        let why = file.load().unwrap_err();
+        assert!(why.contains("not a regular file"), "{why}");
+        fs::remove_file(file.path()).unwrap();
+
+        let big = fs::File::create(file.path()).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let why = file.load().unwrap_err();
+        assert!(why.contains("not a regular file of at most"), "{why}");
     }
 
     #[test]
