@@ -441,8 +441,15 @@ impl AuthStore {
     /// Rewrites the keyring backend's marker with the next generation (a new file, so a new
     /// stamp every time). It holds no secret: it only tells other processes to read again.
     fn bump_marker(&self, _lock: &WriteLock) -> Result<FileStamp, StoreError> {
-        let generation = fs::read_to_string(&self.marker_path)
+        // Read like auth.json: never waiting in the open, a regular file only, bounded.
+        let generation = open_without_waiting(&self.marker_path)
             .ok()
+            .filter(|file| file.metadata().is_ok_and(|m| m.is_file()))
+            .and_then(|file| {
+                let mut text = String::new();
+                file.take(4096).read_to_string(&mut text).ok()?;
+                Some(text)
+            })
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
             .and_then(|marker| marker.get("generation")?.as_u64())
             .unwrap_or(0)
