@@ -137,6 +137,10 @@ struct Inner {
     unsaved: Option<Arc<AuthFile>>,
     /// A task storing the unsaved view is under way.
     storing_unsaved: bool,
+    /// After a try at storing the unsaved view failed: no new try before this instant, so a
+    /// store that keeps failing is not tried (and the cross-process lock not taken) on every
+    /// request.
+    unsaved_retry_at: Option<std::time::Instant>,
     /// The last (method, state) clients were told about, or found at start.
     announced: Option<(Option<AuthMethod>, AuthState)>,
 }
@@ -181,6 +185,7 @@ impl AuthManager {
                 in_flight: None,
                 unsaved: None,
                 storing_unsaved: false,
+                unsaved_retry_at: None,
                 announced: None,
             }),
             logins: PendingLogins::default(),
@@ -232,6 +237,8 @@ impl AuthManager {
     /// that rotated tokens are stored before the process ends), a last try at storing an
     /// outcome whose write failed, and revocations.
     pub async fn wait_background(self: &Arc<Self>, limit: Duration) {
+        // The last try is made even within the pause after a failed one.
+        self.lock_inner().unsaved_retry_at = None;
         self.store_unsaved_in_background();
         let tasks: Vec<_> = std::mem::take(&mut *self.background());
         let all = async {
@@ -405,7 +412,10 @@ impl AuthManager {
     fn store_unsaved_in_background(self: &Arc<Self>) {
         {
             let mut inner = self.lock_inner();
-            if inner.unsaved.is_none() || inner.storing_unsaved {
+            let waiting = inner
+                .unsaved_retry_at
+                .is_some_and(|at| std::time::Instant::now() < at);
+            if inner.unsaved.is_none() || inner.storing_unsaved || waiting {
                 return;
             }
             inner.storing_unsaved = true;
@@ -433,8 +443,14 @@ impl AuthManager {
                 manager.lock_timeout,
             )
             .await;
-            if let Some(loaded) = stored {
-                manager.install(loaded, false);
+            match stored {
+                Some(loaded) => {
+                    manager.install(loaded, false);
+                }
+                None => {
+                    manager.lock_inner().unsaved_retry_at =
+                        Some(std::time::Instant::now() + UNSAVED_RETRY_PAUSE);
+                }
             }
         });
         self.keep_in_background(task);
@@ -1056,6 +1072,7 @@ impl AuthManager {
             inner.stamp = Some(loaded.stamp);
             inner.view = view.clone();
             inner.unsaved = None;
+            inner.unsaved_retry_at = None;
         }
         self.announce(&view, force);
         view
@@ -1147,6 +1164,9 @@ impl AuthManager {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// The pause after a failed try at storing a refresh's outcome kept in memory.
+const UNSAVED_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Marks the end of a task storing the unsaved view, however it ends.
 struct StoringUnsaved<'a>(&'a AuthManager);
