@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use auth_app_server_tests::keyring::{SecretService, SilentBus, files_containing, no_bus_address};
 use auth_app_server_tests::{
-    FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home,
-    server_binary, two_processes_refresh_once,
+    FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, browser_sign_in, now, refresh_poll,
+    seed_oauth_home, server_binary, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -550,4 +550,39 @@ async fn polls_are_answered_while_a_refresh_waits_for_a_keyring_that_does_not_an
         "the refreshed tokens are in the keyring"
     );
     assert!(issuer.refresh_hits() >= 1);
+}
+
+/// A browser sign-in (PKCE, the loopback redirect, the code exchanged at the fake issuer)
+/// with the keyring backend: its tokens are in the item and in no file under the home, and
+/// another process on the home hands out the same token.
+#[tokio::test]
+async fn a_browser_sign_in_keeps_its_tokens_only_in_the_keyring() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let (status, page) = browser_sign_in(started["authUrl"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{page}");
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], true, "{completed}");
+
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_eq!(status["storage"], "keyring");
+    let document = keyring.document(home.path());
+    let (access, refresh) = complete_tokens(&document);
+    assert_eq!(status["authToken"], access.as_str());
+    assert_eq!(document["issuer"], issuer.url());
+    assert!(!home.path().join("auth.json").exists());
+    assert_no_secret_in_files(home.path(), &[&access, &refresh]);
+    assert!(
+        !server.stderr().contains(&access) && !server.stderr().contains(&refresh),
+        "a token in the log"
+    );
+
+    let mut other = start(home.path(), &keyring, &KEYRING).await;
+    let status = other.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], access.as_str(), "{status}");
 }
