@@ -586,3 +586,43 @@ async fn a_browser_sign_in_keeps_its_tokens_only_in_the_keyring() {
     let status = other.status(json!({"includeToken": true})).await;
     assert_eq!(status["authToken"], access.as_str(), "{status}");
 }
+
+/// The transient backoff is shared through the keyring item as through `auth.json`: after one
+/// process's refresh meets a 503, another process on the home polls without a request, and
+/// both report the same wait.
+#[tokio::test]
+async fn the_backoff_is_shared_through_the_keyring_item() {
+    let keyring = SecretService::start();
+    let issuer = FakeIssuer::start().await;
+    issuer.set_mode(TokenMode::ServiceUnavailable);
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let mut a = start(home.path(), &keyring, &KEYRING).await;
+    let status = a.status(refresh_poll()).await;
+    assert_eq!(status["state"], "degraded", "{status}");
+    assert!(
+        status.get("authToken").is_none(),
+        "expired, not refreshed: {status}"
+    );
+    assert_eq!(status["refreshError"]["kind"], "transient", "{status}");
+    let hits = issuer.refresh_hits();
+    assert!(hits >= 1);
+    let backoff = &keyring.document(home.path())["refresh_backoff"];
+    assert_eq!(backoff["failures"], 1, "{backoff}");
+
+    let mut b = start(home.path(), &keyring, &KEYRING).await;
+    for _ in 0..20 {
+        let status = b.status(refresh_poll()).await;
+        assert_eq!(status["refreshError"]["kind"], "transient", "{status}");
+    }
+    assert_eq!(
+        issuer.refresh_hits(),
+        hits,
+        "the second process honours the backoff"
+    );
+    let wait_a = a.status(json!({})).await["refreshError"]["retryAfterSecs"].clone();
+    let wait_b = b.status(json!({})).await["refreshError"]["retryAfterSecs"].clone();
+    let (wa, wb) = (wait_a.as_u64().unwrap(), wait_b.as_u64().unwrap());
+    assert!(wa.abs_diff(wb) <= 1, "one shared window: {wa} and {wb}");
+}
