@@ -1,7 +1,8 @@
 //! What a provider's answer can make the server do, as one function for the fuzz target
 //! `provider_answer` (fuzz/) and its quick siblings in the test suite: any bytes as a token
-//! response, a token endpoint error, a device authorization response or a metadata document
-//! must never panic, and what comes out stays inside the bounds of docs/refresh-policy.md.
+//! response, a token endpoint error, a device authorization response, a metadata document or
+//! a client registration answer must never panic, and what comes out stays inside the bounds
+//! of docs/refresh-policy.md.
 
 use reqwest::Url;
 
@@ -10,10 +11,12 @@ use crate::classify::classify_token_error;
 use crate::login::device::parse_grant;
 use crate::provider::{MAX_EXPIRES_IN_SECS, parse_metadata, parse_token_response};
 use crate::refresh::stored_tokens;
+use crate::registration::request::parse_registration_response;
 use crate::status::{Credentials, describe};
 
-/// Feeds `data` to the parser its first byte selects; the next two bytes are an HTTP status
-/// where one is needed, the rest is the body. Panics when a bound does not hold.
+/// Feeds `data` to the parser its first byte selects (250 and above: a registration answer,
+/// else by the byte modulo 4); the next two bytes are an HTTP status where one is needed, the
+/// rest is the body. Panics when a bound does not hold.
 pub fn provider_answer(data: &[u8]) {
     let Some((&kind, rest)) = data.split_first() else {
         return;
@@ -22,11 +25,44 @@ pub fn provider_answer(data: &[u8]) {
         [a, b, body @ ..] => (u16::from_be_bytes([*a, *b]) % 1000, body),
         _ => (200, rest),
     };
-    match kind % 4 {
-        0 => token_response(body),
-        1 => token_error(status, body),
-        2 => device_authorization(body),
-        _ => metadata(body),
+    match kind {
+        250.. => registration_answer(status, body),
+        _ => match kind % 4 {
+            0 => token_response(body),
+            1 => token_error(status, body),
+            2 => device_authorization(body),
+            _ => metadata(body),
+        },
+    }
+}
+
+/// An RFC 7591 registration answer: a client_id, when accepted, is a non-empty string, and
+/// neither what is kept nor the error quotes a secret the answer carried.
+fn registration_answer(status: u16, body: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Secrets {
+        #[serde(default)]
+        client_secret: Option<String>,
+        #[serde(default)]
+        registration_access_token: Option<String>,
+    }
+    let secrets: Vec<String> = serde_json::from_slice::<Secrets>(body)
+        .map(|s| [s.client_secret, s.registration_access_token])
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|secret| secret.len() >= 8)
+        .collect();
+    let (shown, client_id) = match parse_registration_response(status, body) {
+        Ok(registered) => {
+            assert!(!registered.client_id.trim().is_empty());
+            (format!("{registered:?}"), registered.client_id)
+        }
+        Err(message) => (message, String::new()),
+    };
+    // A server may well make its client_id and its secret alike; the id is public.
+    for secret in secrets.iter().filter(|s| !client_id.contains(s.as_str())) {
+        assert!(!shown.contains(secret.as_str()), "a secret shown: {shown}");
     }
 }
 

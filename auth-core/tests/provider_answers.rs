@@ -31,6 +31,10 @@ fn member_soup() -> impl Strategy<Value = Vec<u8>> {
         Just("issuer"),
         Just("token_endpoint"),
         Just("token_type"),
+        Just("client_id"),
+        Just("client_secret"),
+        Just("registration_access_token"),
+        Just("client_id_expires_at"),
     ];
     let value = prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),

@@ -11,7 +11,7 @@
 //! the stored registration is still the rejected one).
 
 pub mod file;
-mod request;
+pub(crate) mod request;
 
 use std::time::Duration;
 
