@@ -28,7 +28,7 @@ use crate::provider::{ProviderClient, Revocation, TokenResponse};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
-use crate::store::{AuthStore, FileStamp, Loaded, StorageKind, StoreError, Stored};
+use crate::store::{AuthStore, FileStamp, Loaded, StorageKind, StoreError, Stored, WriteLock};
 use crate::time;
 
 /// Environment knob: how long a writer waits for another process's `auth.json.lock`, in
@@ -911,13 +911,7 @@ impl AuthManager {
     /// itself never depends on the provider: it is done (and announced) before the revocation.
     pub async fn logout(&self) -> Result<LogoutOutcome, AuthError> {
         let revocable = {
-            let _gate = self.write_gate.lock().await;
-            let lock = self
-                .store
-                .lock_within(self.lock_timeout)
-                .await
-                .map_err(AuthError::Unwritable)?;
-            let current = self.store.load().map_err(AuthError::Unwritable)?;
+            let (_gate, lock, current) = self.take_turn_and_load().await?;
             let mut revocable = None;
             match current.stored {
                 Stored::Unreadable(_) => self.move_aside(&lock)?,
@@ -980,16 +974,25 @@ impl AuthManager {
         Ok(LogoutOutcome { revocation })
     }
 
-    /// Login: replaces whatever is stored (moving an unreadable file aside first), keeping
-    /// other tools' unknown top-level fields.
-    async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
-        let _gate = self.write_gate.lock().await;
+    /// For a login or logout: this process's write turn, then the cross-process lock (bounded),
+    /// then what the store holds now.
+    async fn take_turn_and_load(
+        &self,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, WriteLock, Loaded), AuthError> {
+        let gate = self.write_gate.lock().await;
         let lock = self
             .store
             .lock_within(self.lock_timeout)
             .await
             .map_err(AuthError::Unwritable)?;
         let current = self.store.load().map_err(AuthError::Unwritable)?;
+        Ok((gate, lock, current))
+    }
+
+    /// Login: replaces whatever is stored (moving an unreadable file aside first), keeping
+    /// other tools' unknown top-level fields.
+    async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
+        let (_gate, lock, current) = self.take_turn_and_load().await?;
         let previous = match current.stored {
             Stored::Present(previous) => Some(previous),
             Stored::Unreadable(_) => {

@@ -37,6 +37,16 @@ pub fn read_auth(home: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()
 }
 
+/// `auth.json.lock` of `home`, opened (created if need be) as the server opens it, not locked.
+pub fn lock_file(home: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.join("auth.json.lock"))
+        .unwrap()
+}
+
 /// The poll a client makes before each API call.
 pub fn refresh_poll() -> serde_json::Value {
     json!({"includeToken": true, "refreshToken": true})

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, ServerProcess, TokenMode, now};
+use auth_app_server_tests::{FakeIssuer, ServerProcess, TokenMode, lock_file, now};
 use serde_json::{Value, json};
 
 /// A small deterministic generator, so a failing run can be replayed by its seed.
@@ -57,12 +57,7 @@ fn check_consistent(home: &Path, seed: u64) {
             }
         }
     }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(home.join("auth.json.lock"))
-        .unwrap();
+    let lock = lock_file(home);
     assert!(
         lock.try_lock().is_ok(),
         "seed {seed}: the lock is still held after the kill"

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use auth_app_server_tests::{
-    FakeIssuer, IssuedTokens, IssuerOptions, ServerProcess, TokenMode, now, read_auth,
+    FakeIssuer, IssuedTokens, IssuerOptions, ServerProcess, TokenMode, lock_file, now, read_auth,
     refresh_poll, seed_oauth_home, server_binary,
 };
 use serde_json::json;
@@ -222,12 +222,7 @@ async fn six_processes_behind_an_outage_make_as_many_requests_as_one() {
 
 /// Holds `auth.json.lock` in this test process, as a suspended `token` command would.
 fn hold_lock(home: &Path) -> std::fs::File {
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(home.join("auth.json.lock"))
-        .unwrap();
+    let lock = lock_file(home);
     lock.lock().unwrap();
     lock
 }

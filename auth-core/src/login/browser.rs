@@ -110,7 +110,10 @@ impl Inbox {
     }
 }
 
-pub(super) async fn start(
+/// Starts a browser sign-in of `client_id` requesting `scopes`; `authUrl` is to be opened by
+/// the client. The redirect listens on `[provider] redirect_port`, else on `preferred_port`
+/// when it is free (the port registered with the client), else on any free port.
+pub(crate) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
     client_id: String,

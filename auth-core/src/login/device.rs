@@ -96,7 +96,8 @@ fn check_shown_uri(field: &str, value: &str) -> Result<(), String> {
     }
 }
 
-pub(super) async fn start(
+/// Starts a device-code sign-in of `client_id` requesting `scopes`.
+pub(crate) async fn start(
     manager: Arc<AuthManager>,
     client: Arc<ProviderClient>,
     client_id: String,

@@ -8,7 +8,7 @@ pub(crate) mod device;
 pub mod pkce;
 mod scope;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,11 +16,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::oneshot;
 
 use crate::classify::RefreshFailure;
-use crate::error::AuthError;
-use crate::manager::AuthManager;
-use crate::provider::ProviderClient;
 
-pub(crate) use browser::Inbox;
+pub(crate) use browser::{Inbox, start as start_browser};
+pub(crate) use device::start as start_device;
 pub(crate) use scope::{is_scope_token, scope_union};
 
 /// Environment knob: how long the browser flow waits for its callback (default 600 s).
@@ -113,29 +111,6 @@ impl PendingLogins {
     fn slot(&self) -> MutexGuard<'_, Option<PendingLogin>> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// Starts a browser sign-in of `client_id` requesting `scopes`; `authUrl` is to be opened by
-/// the client. The redirect listens on `[provider] redirect_port`, else on `preferred_port`
-/// when it is free (the port registered with the client), else on any free port.
-pub(crate) async fn start_browser(
-    manager: Arc<AuthManager>,
-    client: Arc<ProviderClient>,
-    client_id: String,
-    preferred_port: Option<u16>,
-    scopes: Vec<String>,
-) -> Result<LoginStart, AuthError> {
-    browser::start(manager, client, client_id, preferred_port, scopes).await
-}
-
-/// Starts a device-code sign-in of `client_id` requesting `scopes`.
-pub(crate) async fn start_device(
-    manager: Arc<AuthManager>,
-    client: Arc<ProviderClient>,
-    client_id: String,
-    scopes: Vec<String>,
-) -> Result<LoginStart, AuthError> {
-    device::start(manager, client, client_id, scopes).await
 }
 
 /// Why a code or device-code exchange failed, for `loginCompleted.error`.
