@@ -100,7 +100,9 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = runtime.block_on(auth_core::storage::open(home, backend));
+    let store = runtime
+        .block_on(auth_core::storage::open(home, backend))
+        .with_test_write_delay(auth_core::store::test_write_delay_from_env());
     if let Some(warning) = store.permission_warning() {
         tracing::warn!("{warning}");
     }

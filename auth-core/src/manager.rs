@@ -24,11 +24,13 @@ use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
 use crate::login::{self, CancelSignal, LoginStart, PendingLogins};
 use crate::policy::{self, Backoff, Decision, Facts, NoRefresh, Trigger, Wait};
-use crate::provider::{ProviderClient, Revocation, TokenResponse};
+use crate::provider::{Issued, ProviderClient, Revocation, TokenResponse};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
-use crate::store::{AuthStore, FileStamp, Loaded, StorageKind, StoreError, Stored, WriteLock};
+use crate::store::{
+    AuthStore, FileStamp, Loaded, StorageKind, StoreError, Stored, WriteLock, off_runtime,
+};
 use crate::time;
 
 /// Environment knob: how long a writer waits for another process's `auth.json.lock`, in
@@ -257,7 +259,7 @@ impl AuthManager {
         self: &Arc<Self>,
         options: StatusOptions,
     ) -> Result<StatusReport, AuthError> {
-        let view = self.sync()?;
+        let view = self.sync().await?;
         self.store_unsaved_in_background();
         if options.refresh
             && let View::Present(credentials) = &view
@@ -549,7 +551,7 @@ impl AuthManager {
             request.body.as_deref(),
             request.www_authenticate.as_deref(),
         );
-        let view = self.sync()?;
+        let view = self.sync().await?;
         self.store_unsaved_in_background();
         let answer = |action, hint: &str| -> Result<FailureOutcome, AuthError> {
             Ok(FailureOutcome {
@@ -786,7 +788,7 @@ impl AuthManager {
             )));
         }
         let configured = client.scopes().await.map_err(AuthError::from)?;
-        let granted = match self.sync() {
+        let granted = match self.sync().await {
             Ok(View::Present(credentials)) => {
                 let file = &credentials.file;
                 let same_issuer = match (file.issuer.as_deref(), client.known_issuer()) {
@@ -878,15 +880,18 @@ impl AuthManager {
     }
 
     /// Stores the tokens of a completed interactive sign-in, recorded as issued by the
-    /// configured provider. A token response without `scope` was granted the `requested` ones
-    /// (RFC 6749 §5.1), which are recorded so that a later step-up keeps them.
+    /// configured provider. Their expiry counts from when the token request was sent. A token
+    /// response without `scope` was granted the `requested` ones (RFC 6749 §5.1), which are
+    /// recorded so that a later step-up keeps them.
     pub(crate) async fn store_login(
         &self,
         client: &ProviderClient,
         client_id: &str,
-        mut tokens: TokenResponse,
+        issued: Issued,
         requested: &[String],
     ) -> Result<(), String> {
+        let sent_at = issued.sent_at();
+        let mut tokens = issued.tokens;
         if tokens.scope.is_none() && !requested.is_empty() {
             tokens.scope = Some(requested.join(" "));
         }
@@ -894,13 +899,12 @@ impl AuthManager {
             .issuer_identifier()
             .await
             .map_err(|e| e.to_string())?;
-        let now = time::now_unix();
         let mut file = AuthFile::oauth(
             Some(issuer),
             Some(client_id.to_owned()),
-            refresh::stored_tokens(tokens, now),
+            refresh::stored_tokens(tokens, sent_at),
         );
-        file.last_refresh = Some(time::rfc3339(now));
+        file.last_refresh = Some(time::rfc3339(sent_at));
         self.replace_credentials(file)
             .await
             .map_err(|e| e.to_string())
@@ -912,13 +916,22 @@ impl AuthManager {
     pub async fn logout(&self) -> Result<LogoutOutcome, AuthError> {
         let revocable = {
             let (_gate, lock, current) = self.take_turn_and_load().await?;
-            let mut revocable = None;
+            let store = self.store.clone();
+            let unreadable = matches!(current.stored, Stored::Unreadable(_));
+            // A deletion and a folder fsync (or keyring calls): off the runtime's thread.
+            off_runtime(move || {
+                if unreadable {
+                    move_aside(&store, &lock)
+                } else {
+                    store.remove(&lock)
+                }
+            })
+            .await
+            .map_err(AuthError::Unwritable)?;
             match current.stored {
-                Stored::Unreadable(_) => self.move_aside(&lock)?,
                 Stored::Present(file) => {
-                    self.store.remove(&lock).map_err(AuthError::Unwritable)?;
                     let credentials = Credentials::new(*file);
-                    if let Some(token) = credentials.refresh_token() {
+                    credentials.refresh_token().map(|token| {
                         let client = match self.refresh_blocker(&credentials) {
                             Some(blocker) => Err(blocker),
                             None => self
@@ -930,12 +943,11 @@ impl AuthManager {
                                 })
                                 .ok_or_else(|| "no provider".to_owned()),
                         };
-                        revocable = Some((token.clone(), client));
-                    }
+                        (token.clone(), client)
+                    })
                 }
-                Stored::Missing => self.store.remove(&lock).map_err(AuthError::Unwritable)?,
+                Stored::Unreadable(_) | Stored::Missing => None,
             }
-            revocable
         };
         self.lock_inner().unrecorded = None;
         self.install(
@@ -985,7 +997,10 @@ impl AuthManager {
             .lock_within(self.lock_timeout)
             .await
             .map_err(AuthError::Unwritable)?;
-        let current = self.store.load().map_err(AuthError::Unwritable)?;
+        let store = self.store.clone();
+        let current = off_runtime(move || store.load())
+            .await
+            .map_err(AuthError::Unwritable)?;
         Ok((gate, lock, current))
     }
 
@@ -993,20 +1008,23 @@ impl AuthManager {
     /// other tools' unknown top-level fields.
     async fn replace_credentials(&self, file: AuthFile) -> Result<(), AuthError> {
         let (_gate, lock, current) = self.take_turn_and_load().await?;
-        let previous = match current.stored {
-            Stored::Present(previous) => Some(previous),
-            Stored::Unreadable(_) => {
-                self.move_aside(&lock)?;
-                None
-            }
-            Stored::Missing => None,
+        let (previous, unreadable) = match current.stored {
+            Stored::Present(previous) => (Some(previous), false),
+            Stored::Unreadable(_) => (None, true),
+            Stored::Missing => (None, false),
         };
         let file = file.keeping_unknown_fields_of(previous.as_deref());
-        let stamp = self
-            .store
-            .write(&lock, &file)
-            .map_err(AuthError::Unwritable)?;
-        drop(lock);
+        let store = self.store.clone();
+        let written = file.clone();
+        // Two fsyncs (or keyring calls): off the runtime's thread, polls answer meanwhile.
+        let stamp = off_runtime(move || {
+            if unreadable {
+                move_aside(&store, &lock)?;
+            }
+            store.write(&lock, &written)
+        })
+        .await
+        .map_err(AuthError::Unwritable)?;
         self.lock_inner().unrecorded = None;
         self.install(
             Loaded {
@@ -1015,12 +1033,6 @@ impl AuthManager {
             },
             true,
         );
-        Ok(())
-    }
-
-    fn move_aside(&self, lock: &crate::store::WriteLock) -> Result<(), AuthError> {
-        let target = self.store.move_aside(lock).map_err(AuthError::Unwritable)?;
-        tracing::warn!(to = %target, "unreadable credentials moved aside");
         Ok(())
     }
 
@@ -1041,21 +1053,31 @@ impl AuthManager {
         self.unreadable_error(error.source.to_string())
     }
 
-    /// Brings the view up to date with the file: one `stat`, and a read only when it changed.
-    fn sync(&self) -> Result<View, AuthError> {
+    /// Brings the view up to date with the file: one `stat`, and a read only when it changed
+    /// (on a blocking thread: a slow disk or keyring holds up this request, not the others).
+    async fn sync(&self) -> Result<View, AuthError> {
         let stamp = self.store.stamp().map_err(|e| self.unreadable(e))?;
-        {
+        let seen = {
             let inner = self.lock_inner();
             if inner.stamp == Some(stamp) {
                 return Ok(inner.view.clone());
             }
-        }
-        let loaded = self.store.load().map_err(|e| self.unreadable(e))?;
+            inner.stamp
+        };
+        let store = self.store.clone();
+        let loaded = off_runtime(move || store.load())
+            .await
+            .map_err(|e| self.unreadable(e))?;
         tracing::debug!("auth.json changed on disk; reloaded");
         {
+            let mut inner = self.lock_inner();
+            // Another request installed a view while this one read (a write of this process, or
+            // a read of its own): that one is as new, or newer.
+            if inner.stamp != seen {
+                return Ok(inner.view.clone());
+            }
             // Still what the unsaved view was decided from (another process recorded something
             // about those tokens): the unsaved view stays, to be stored over it.
-            let mut inner = self.lock_inner();
             if let (Some(from), Stored::Present(file)) = (&inner.unsaved, &loaded.stored)
                 && refresh::same_tokens(file, from)
             {
@@ -1166,6 +1188,13 @@ impl AuthManager {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Moves unreadable credentials aside (the lock is held), and says where to in the log.
+fn move_aside(store: &AuthStore, lock: &WriteLock) -> Result<(), StoreError> {
+    let target = store.move_aside(lock)?;
+    tracing::warn!(to = %target, "unreadable credentials moved aside");
+    Ok(())
 }
 
 /// The pause after a failed try at storing a refresh's outcome kept in memory.

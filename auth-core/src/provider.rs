@@ -86,6 +86,24 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
+/// A token response and when the request that obtained it was sent. The provider counts
+/// `expires_in` from some moment after that (when it issued the token): counted from the send
+/// time, the stored expiry is never later than the provider's, however long the answer took to
+/// arrive (docs/refresh-policy.md, the refresh).
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub tokens: TokenResponse,
+    /// Unix milliseconds when the request that was answered was sent.
+    pub sent_at_ms: i64,
+}
+
+impl Issued {
+    /// The send time in whole unix seconds, rounded down (never later than the send).
+    pub fn sent_at(&self) -> i64 {
+        self.sent_at_ms.div_euclid(1000)
+    }
+}
+
 #[derive(Deserialize)]
 struct RawTokenResponse {
     access_token: String,
@@ -525,7 +543,7 @@ impl ProviderClient {
         &self,
         refresh_token: &Secret,
         client_id: &str,
-    ) -> Result<TokenResponse, RefreshFailure> {
+    ) -> Result<Issued, RefreshFailure> {
         let endpoint = self
             .token_endpoint()
             .await
@@ -541,20 +559,23 @@ impl ProviderClient {
         self.token_request(&endpoint, &form).await
     }
 
-    /// POSTs `form` to the token endpoint and classifies the outcome.
+    /// POSTs `form` to the token endpoint and classifies the outcome. Tokens come with the
+    /// time their request was sent (of the try that was answered), from which their expiry
+    /// counts.
     pub async fn token_request(
         &self,
         endpoint: &Url,
         form: &[(&str, &str)],
-    ) -> Result<TokenResponse, RefreshFailure> {
+    ) -> Result<Issued, RefreshFailure> {
         let started = Instant::now();
         let mut retries = 0;
         loop {
+            let sent_at_ms = crate::time::now_ms();
             // Only 5xx and transport failures are worth another try within the attempt.
             let (failure, retryable) = match self.post_form(endpoint, form).await {
                 Ok((status, retry_after, body)) if (200..300).contains(&status) => {
                     match parse_token_response(&body) {
-                        Some(tokens) => return Ok(tokens),
+                        Some(tokens) => return Ok(Issued { tokens, sent_at_ms }),
                         None => (
                             classify_token_error(status, retry_after.as_deref(), &body),
                             false,

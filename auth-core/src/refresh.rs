@@ -14,7 +14,7 @@ use crate::policy::{Backoff, backoff_delay};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::registration::{self, Replacement};
 use crate::status::Credentials;
-use crate::store::{AuthStore, Loaded, Stored, WriteLock};
+use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};
 use crate::time;
 
 /// Why this refresh was started.
@@ -133,8 +133,12 @@ pub(crate) async fn run(job: Job) -> Finished {
         ));
     };
     match job.client.refresh(&refresh_token, &client_id).await {
-        Ok(tokens) => {
-            let file = refreshed(base, tokens, job.cause, time::now_unix());
+        Ok(issued) => {
+            // Its lifetime counts from when the request was sent, not from when the answer
+            // arrived: an answer that took seconds must not make the token outlive the
+            // provider's idea of it.
+            let sent_at = issued.sent_at();
+            let file = refreshed(base, issued.tokens, job.cause, sent_at);
             tracing::info!("access token refreshed");
             Finished {
                 outcome: RefreshOutcome::Refreshed,
@@ -259,24 +263,18 @@ fn registration_replaced(mut failure: RefreshFailure, replacement: Replacement) 
     failure
 }
 
-/// Runs `work` with `store`: on a blocking thread when the store may block (the OS keyring:
-/// each call may take its whole 2 s bound, and the runtime's one thread serves every poll
-/// meanwhile), inline for the file (microseconds, no thread hop).
+/// Runs `work` with a clone of `store` on a blocking thread ([`off_runtime`]): a re-read or a
+/// write may wait on the disk (two fsyncs) or the keyring (up to its 2 s bound each call), and
+/// the runtime's one thread answers every poll meanwhile.
 async fn off_thread<T: Send + 'static>(
     store: &AuthStore,
     work: impl FnOnce(&AuthStore) -> T + Send + 'static,
 ) -> T {
-    if !store.may_block() {
-        return work(store);
-    }
     let store = store.clone();
-    match tokio::task::spawn_blocking(move || work(&store)).await {
-        Ok(value) => value,
-        Err(join) => std::panic::resume_unwind(join.into_panic()),
-    }
+    off_runtime(move || work(&store)).await
 }
 
-/// [`reread`], off the runtime's thread when the store may block.
+/// [`reread`], off the runtime's thread.
 async fn reread_off_thread(
     store: &AuthStore,
     expected: &AuthFile,
@@ -290,8 +288,8 @@ async fn reread_off_thread(
     .await
 }
 
-/// [`store`], off the runtime's thread when the store may block; the lock is released when
-/// it is done.
+/// [`store`], off the runtime's thread; the lock is released when it is done (even if the
+/// caller stopped waiting).
 async fn store_off_thread(auth_store: &AuthStore, lock: WriteLock, file: AuthFile) -> NewView {
     off_thread(auth_store, move |auth_store| store(auth_store, &lock, file)).await
 }
@@ -447,8 +445,7 @@ pub(crate) async fn store_unsaved(
         .map_err(still_unsaved)
         .ok()?;
     let (unsaved, from) = (unsaved.clone(), from.clone());
-    // The keyring's calls block for up to their limit: off the runtime's thread, so that
-    // requests keep being answered meanwhile.
+    // A slow disk or keyring: off the runtime's thread, so that requests keep being answered.
     off_thread(store, move |store| {
         let loaded = store.load().map_err(still_unsaved).ok()?;
         match &loaded.stored {
@@ -489,9 +486,10 @@ pub(crate) fn same_tokens(a: &AuthFile, b: &AuthFile) -> bool {
     a.auth_mode == b.auth_mode && a.api_key == b.api_key && tokens(a) == tokens(b)
 }
 
-/// Tokens from a token response as stored at `now`: expiry from `expires_in` (clamped),
-/// `issued_at` = now.
-pub(crate) fn stored_tokens(tokens: TokenResponse, now: i64) -> StoredTokens {
+/// Tokens from a token response whose request was sent at `sent_at` (unix seconds): expiry
+/// `sent_at + expires_in` (clamped), `issued_at` = `sent_at`. Counted from the send, never
+/// from the answer's arrival: the provider's clock started after the send.
+pub(crate) fn stored_tokens(tokens: TokenResponse, sent_at: i64) -> StoredTokens {
     StoredTokens {
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
@@ -500,18 +498,19 @@ pub(crate) fn stored_tokens(tokens: TokenResponse, now: i64) -> StoredTokens {
         scope: tokens.scope,
         expires_at: tokens
             .expires_in
-            .map(|secs| now.saturating_add(secs.clamp(0, MAX_EXPIRES_IN_SECS))),
-        issued_at: Some(now),
+            .map(|secs| sent_at.saturating_add(secs.clamp(0, MAX_EXPIRES_IN_SECS))),
+        issued_at: Some(sent_at),
         refresh_cause: None,
         extra: Default::default(),
     }
 }
 
-/// `base` with the refreshed tokens: the old refresh and id tokens stay when none came back;
-/// `last_refresh` is now; any recorded failure or backoff is gone; unknown fields are kept.
-fn refreshed(mut base: AuthFile, tokens: TokenResponse, cause: Cause, now: i64) -> AuthFile {
+/// `base` with the refreshed tokens, whose request was sent at `sent_at`: the old refresh and
+/// id tokens stay when none came back; `last_refresh` is `sent_at`; any recorded failure or
+/// backoff is gone; unknown fields are kept.
+fn refreshed(mut base: AuthFile, tokens: TokenResponse, cause: Cause, sent_at: i64) -> AuthFile {
     let old = base.tokens.take().expect("oauth credentials have tokens");
-    let new = stored_tokens(tokens, now);
+    let new = stored_tokens(tokens, sent_at);
     base.tokens = Some(StoredTokens {
         refresh_token: new.refresh_token.or(old.refresh_token),
         id_token: new.id_token.or(old.id_token),
@@ -521,7 +520,7 @@ fn refreshed(mut base: AuthFile, tokens: TokenResponse, cause: Cause, now: i64) 
         extra: old.extra,
         ..new
     });
-    base.last_refresh = Some(time::rfc3339(now));
+    base.last_refresh = Some(time::rfc3339(sent_at));
     base.refresh_failure = None;
     base.refresh_backoff = None;
     base

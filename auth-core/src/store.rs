@@ -12,6 +12,11 @@
 //! separate `auth.json.lock` (the rename replaces `auth.json` itself, so a lock on it would
 //! coordinate nothing) from their re-read until their write is done.
 //!
+//! Reads, writes, deletions and keyring calls block the calling thread (a write is two
+//! `fsync`s, which take seconds on a slow disk): the server makes them through [`off_runtime`],
+//! never on the runtime's thread that answers polls. Only [`AuthStore::stamp`] (one `stat`)
+//! and the lock's non-blocking tries run there.
+//!
 //! What a file can make the server do is bounded (docs/storage.md, bounds): `auth.json` that is not
 //! a regular file (a FIFO, a device, through a symlink or not) or holds more than
 //! [`MAX_FILE_BYTES`] is unreadable, and is never opened for a blocking read; the lock file is
@@ -134,10 +139,55 @@ fn place(path: &Path, keyring: bool) -> String {
     }
 }
 
-/// Held while the exclusive lock on `auth.json.lock` is held; dropping it releases the lock.
+/// Held while the exclusive lock on `auth.json.lock` is held; dropping it (its last handle,
+/// see [`WriteLock::share`]) releases the lock.
 #[derive(Debug)]
 pub struct WriteLock {
-    _file: File,
+    _file: std::sync::Arc<File>,
+}
+
+impl WriteLock {
+    fn new(file: File) -> Self {
+        Self {
+            _file: std::sync::Arc::new(file),
+        }
+    }
+
+    /// Another handle on the same lock, for work moved to a blocking thread ([`off_runtime`]):
+    /// the lock is released when the last handle is dropped, so it stays held until that work
+    /// is done even if the task that started it has given up.
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            _file: self._file.clone(),
+        }
+    }
+}
+
+/// Environment knob, **for tests only**: every atomic write of this store sleeps this many
+/// milliseconds between writing (and fsyncing) its temporary file and renaming it, as a slow
+/// `fsync` would (a laptop's encrypted disk, a network home). Read once at start by the binary
+/// ([`AuthStore::with_test_write_delay`]); never set it in production.
+pub const TEST_WRITE_DELAY_ENV: &str = "AUTH_APP_SERVER_TEST_WRITE_DELAY_MS";
+
+/// The test-only write delay of [`TEST_WRITE_DELAY_ENV`], if set to a number of milliseconds.
+pub fn test_write_delay_from_env() -> Option<Duration> {
+    std::env::var(TEST_WRITE_DELAY_ENV)
+        .ok()?
+        .parse::<u64>()
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+}
+
+/// Runs `work` on tokio's blocking pool and waits for it there. Every call that may wait on
+/// the device (a write and its fsyncs, a read of the store, a keyring call) goes through this:
+/// the runtime's one thread answers every request, so a slow disk or keyring on it would make
+/// every poll of the process wait.
+pub(crate) async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
 }
 
 /// Where the credential document is kept.
@@ -166,6 +216,8 @@ pub struct AuthStore {
     marker_path: PathBuf,
     /// `Some` for the keyring backend.
     keyring: Option<KeyringItem>,
+    /// Test only ([`TEST_WRITE_DELAY_ENV`]): a pause inside every atomic write.
+    test_write_delay: Option<Duration>,
 }
 
 impl AuthStore {
@@ -177,8 +229,28 @@ impl AuthStore {
             lock_path: home.join(LOCK_NAME),
             marker_path: home.join(MARKER_NAME),
             keyring: None,
+            test_write_delay: None,
             home,
         }
+    }
+
+    /// This store with every atomic write pausing `delay` between its temporary file and the
+    /// rename (tests only: see [`TEST_WRITE_DELAY_ENV`]).
+    pub fn with_test_write_delay(mut self, delay: Option<Duration>) -> Self {
+        if let Some(delay) = delay {
+            tracing::warn!(
+                delay_ms = delay.as_millis() as u64,
+                "{TEST_WRITE_DELAY_ENV} is set: every write of the credentials is slowed down (for tests only)"
+            );
+        }
+        self.test_write_delay = delay;
+        self
+    }
+
+    /// The test-only write delay, for other files written like this store's
+    /// (`registrations.json`).
+    pub(crate) fn test_write_delay(&self) -> Option<Duration> {
+        self.test_write_delay
     }
 
     /// The keyring backend: the document in the OS keyring item of `home`.
@@ -198,12 +270,6 @@ impl AuthStore {
     /// The keyring item, for the keyring backend.
     pub fn keyring_item(&self) -> Option<&KeyringItem> {
         self.keyring.as_ref()
-    }
-
-    /// Whether the credentials live in the OS keyring, whose calls may each take up to their
-    /// 2 s bound (the file's take microseconds).
-    pub fn may_block(&self) -> bool {
-        self.keyring.is_some()
     }
 
     pub fn home(&self) -> &Path {
@@ -323,14 +389,14 @@ impl AuthStore {
         let file = self.open_lock_file()?;
         file.lock()
             .map_err(|source| self.error("lock", &self.lock_path, source))?;
-        Ok(WriteLock { _file: file })
+        Ok(WriteLock::new(file))
     }
 
     /// Takes the lock if nobody holds it: `Ok(None)` when another holder does.
     pub fn try_lock(&self) -> Result<Option<WriteLock>, StoreError> {
         let file = self.open_lock_file()?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(WriteLock { _file: file })),
+            Ok(()) => Ok(Some(WriteLock::new(file))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(source)) => {
                 Err(self.error("lock", &self.lock_path, source))
@@ -428,6 +494,9 @@ impl AuthStore {
         temp.write_all(bytes)
             .and_then(|()| temp.as_file().sync_all())
             .map_err(|source| self.error("write", temp.path(), source))?;
+        if let Some(delay) = self.test_write_delay {
+            std::thread::sleep(delay);
+        }
         let persisted = temp
             .persist(target)
             .map_err(|e| self.error("replace", target, e.error))?;

@@ -6,6 +6,9 @@
 //! before it gets here). Written like `auth.json`: a complete 0600 temporary file in the home,
 //! fsynced and renamed over the old one, by a writer holding `auth.json.lock`. A file that
 //! cannot be read is moved aside to `registrations.json.corrupt-<unix time>`, never lost.
+//!
+//! Its calls block on the disk (a write is two fsyncs): the sign-in makes them on a blocking
+//! thread, never on the runtime's thread that answers polls.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{MAX_FILE_BYTES, WriteLock};
+use crate::store::{AuthStore, MAX_FILE_BYTES, WriteLock};
 
 const FILE_NAME: &str = "registrations.json";
 const TEMP_PREFIX: &str = ".registrations.json.";
@@ -87,6 +90,8 @@ fn version() -> u32 {
 pub struct RegistrationFile {
     home: PathBuf,
     path: PathBuf,
+    /// Test only: the store's pause inside every atomic write (`TEST_WRITE_DELAY_ENV`).
+    test_write_delay: Option<std::time::Duration>,
 }
 
 impl RegistrationFile {
@@ -94,6 +99,15 @@ impl RegistrationFile {
         Self {
             home: home.to_path_buf(),
             path: home.join(FILE_NAME),
+            test_write_delay: None,
+        }
+    }
+
+    /// The registrations file of `store`'s home, written as slowly as `store` in tests.
+    pub fn of(store: &AuthStore) -> Self {
+        Self {
+            test_write_delay: store.test_write_delay(),
+            ..Self::new(store.home())
         }
     }
 
@@ -172,6 +186,9 @@ impl RegistrationFile {
         let mut temp = builder.tempfile_in(&self.home)?;
         temp.write_all(&bytes)?;
         temp.as_file().sync_all()?;
+        if let Some(delay) = self.test_write_delay {
+            std::thread::sleep(delay);
+        }
         temp.persist(&self.path).map_err(|e| e.error)?;
         if let Ok(dir) = fs::File::open(&self.home) {
             let _ = dir.sync_all();
@@ -188,7 +205,6 @@ impl RegistrationFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::AuthStore;
 
     fn registration(client_id: &str) -> Registration {
         Registration {

@@ -19,7 +19,7 @@ use reqwest::Url;
 
 use crate::error::AuthError;
 use crate::provider::{Endpoints, ProviderClient, describe_transport};
-use crate::store::{AuthStore, WriteLock};
+use crate::store::{AuthStore, WriteLock, off_runtime};
 use crate::time;
 
 pub use file::{Registration, RegistrationFile, Registrations};
@@ -188,8 +188,9 @@ pub(crate) async fn obtain(
     let issuer = client.issuer_identifier().await?;
     let offer = Offer::of(&metadata);
     let redirect_uris = redirect_uris(config.redirect_port);
-    let file = RegistrationFile::new(store.home());
-    let stored = match file.load() {
+    let file = RegistrationFile::of(store);
+    let reading = file.clone();
+    let stored = match off_runtime(move || reading.load()).await {
         Ok(mut all) => all.registrations.remove(&issuer),
         Err(why) => {
             tracing::warn!(%why, "the registrations file cannot be read");
@@ -222,7 +223,7 @@ pub(crate) async fn obtain(
         .lock_within(lock_timeout + client.timeout())
         .await
         .map_err(AuthError::Unwritable)?;
-    let mut all = file.load_for_update(&lock);
+    let mut all = load_for_update(&file, &lock).await;
     if let Some(fresh) = all
         .registrations
         .get(&issuer)
@@ -242,7 +243,7 @@ pub(crate) async fn obtain(
         })?;
     all.registrations
         .insert(issuer.clone(), registration.clone());
-    file.write(&lock, &all).map_err(|source| {
+    write(&file, &lock, all).await.map_err(|source| {
         AuthError::Unwritable(crate::store::StoreError {
             action: "write",
             path: file.path().to_path_buf(),
@@ -252,6 +253,22 @@ pub(crate) async fn obtain(
     })?;
     tracing::info!(%issuer, client_id = %registration.client_id, "client registered (RFC 7591) and stored");
     Ok(ClientIdentity::Registered(registration))
+}
+
+/// [`RegistrationFile::load_for_update`] on a blocking thread (`lock` stays held until it ends).
+async fn load_for_update(file: &RegistrationFile, lock: &WriteLock) -> Registrations {
+    let (file, lock) = (file.clone(), lock.share());
+    off_runtime(move || file.load_for_update(&lock)).await
+}
+
+/// [`RegistrationFile::write`] on a blocking thread (`lock` stays held until it ends).
+async fn write(
+    file: &RegistrationFile,
+    lock: &WriteLock,
+    all: Registrations,
+) -> std::io::Result<()> {
+    let (file, lock) = (file.clone(), lock.share());
+    off_runtime(move || file.write(&lock, &all)).await
 }
 
 fn way(identity: &ClientIdentity) -> &'static str {
@@ -320,8 +337,8 @@ pub(crate) async fn replace_rejected(
     issuer: &str,
     rejected: &str,
 ) -> Replacement {
-    let file = RegistrationFile::new(store.home());
-    let mut all = file.load_for_update(lock);
+    let file = RegistrationFile::of(store);
+    let mut all = load_for_update(&file, lock).await;
     let Some(old) = all.registrations.get(issuer).cloned() else {
         return Replacement::NotRegistered;
     };
@@ -342,7 +359,7 @@ pub(crate) async fn replace_rejected(
         }
         Err(why) => Replacement::Failed(why),
     };
-    if let Err(error) = file.write(lock, &all) {
+    if let Err(error) = write(&file, lock, all).await {
         tracing::error!(%error, "cannot store the replaced client registration");
     }
     replacement
