@@ -711,3 +711,78 @@ async fn rotated_tokens_whose_write_failed_are_stored_once_writes_work_again() {
     assert_eq!(stored["x_other_tool"], json!({"keep": true}));
     assert_eq!(issuer.refresh_hits(), 1);
 }
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn a_token_whose_answer_took_seconds_is_never_handed_out_past_its_real_expiry() {
+    // 4 s tokens, the refresh's answer taking 3 s: counted from its arrival, the token would
+    // seem to live until about 7 s after the request, 3 s past the provider's expiry.
+    let issuer = FakeIssuer::start_with(auth_app_server_tests::IssuerOptions {
+        expires_in: 4,
+        ..Default::default()
+    })
+    .await;
+    issuer.set_mode(TokenMode::Sequence(vec![
+        TokenMode::Slow(Duration::from_secs(3)),
+        TokenMode::Ok,
+    ]));
+    let (home, tokens, mut server) = stale_setup(&issuer).await;
+
+    // Starts the refresh; the old token still works and is handed out meanwhile.
+    let status = server.status(POLL()).await;
+    assert_eq!(status["authToken"], tokens.access_token, "{status}");
+    let stored_token = || read_auth(home.path())["tokens"]["access_token"].clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stored_token() == tokens.access_token {
+        assert!(std::time::Instant::now() < deadline, "never stored");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let slow_token = stored_token();
+    // The provider's expiry: 4 s from when it received the request (the latest its clock
+    // can have started).
+    let received = &issuer.token_requests()[0];
+    let real_expiry_ms = now_ms() - received.at.elapsed().as_millis() as i64 + 4_000;
+    let expires_at = read_auth(home.path())["tokens"]["expires_at"]
+        .as_i64()
+        .unwrap();
+
+    // Just before the real expiry, at or past the stored one: no token, never the one the
+    // provider is about to refuse.
+    let poll_at_ms = (expires_at * 1000)
+        .max(real_expiry_ms - 100)
+        .min(real_expiry_ms);
+    tokio::time::sleep(Duration::from_millis((poll_at_ms - now_ms()).max(0) as u64)).await;
+    let plain = server.status(json!({"includeToken": true})).await;
+    assert_ne!(
+        plain["authToken"], slow_token,
+        "the expired token was handed out: {plain}"
+    );
+    assert!(plain.get("authToken").is_none(), "{plain}");
+    assert!(
+        expires_at * 1000 <= real_expiry_ms,
+        "stored expiry {expires_at} is after the provider's ({real_expiry_ms} ms): counted from the answer, not the request"
+    );
+    assert_eq!(
+        expires_at
+            - read_auth(home.path())["tokens"]["issued_at"]
+                .as_i64()
+                .unwrap(),
+        4,
+        "issued_at is the send time too"
+    );
+
+    // A refreshing poll waits for a new token (answered at once now).
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_ne!(status["authToken"], slow_token, "{status}");
+    assert_ne!(status["authToken"], tokens.access_token, "{status}");
+    assert_eq!(status["authToken"], stored_token());
+    assert_eq!(issuer.refresh_hits(), 2);
+}
