@@ -75,12 +75,16 @@ async fn polls_during_a_slow_refresh_write_answer_at_once_with_the_working_token
     let mut server = slow_disk_server(home.path()).await;
 
     // This poll starts the refresh; the issuer answers at once, and the write begins.
-    let status = server.status(refresh_poll()).await;
-    assert_eq!(status["state"], "active", "{status}");
+    let first = server
+        .send_request("getAuthStatus", Some(refresh_poll()))
+        .await;
     until("the refresh's write starts", || writing(home.path())).await;
     assert_eq!(issuer.refresh_hits(), 1);
 
     polls_answer_at_once(&mut server, home.path(), &tokens.access_token).await;
+    let first = server.response(first).await;
+    assert_eq!(first["result"]["state"], "active", "{first}");
+    assert_eq!(first["result"]["authToken"], tokens.access_token, "{first}");
 
     // The write lands; the refreshed token is stored and handed out, with no second request.
     until("the refresh's write ends", || !writing(home.path())).await;
