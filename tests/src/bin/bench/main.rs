@@ -2,7 +2,7 @@
 //! that speaks the same `initialize` / `getAuthStatus` methods (the Codex CLI's app-server).
 //!
 //! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH] [--quick]
-//! [--keyring | --keyring-only]`
+//! [--keyring | --keyring-only] [--slow-disk-only]`
 //! (it builds the release server first). Everything it measures runs on this machine, over
 //! pipes, one client process; no network but loopback.
 
@@ -19,6 +19,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
 mod keyring;
+mod slow_disk;
 mod storm;
 
 /// How a server is started and where its credentials go.
@@ -639,6 +640,8 @@ async fn main() {
     // `--keyring` adds them to a full run.
     let keyring_only = args.iter().any(|a| a == "--keyring-only");
     let with_keyring = keyring_only || args.iter().any(|a| a == "--keyring");
+    // Only the slow-disk row (polls while a write takes 500 ms).
+    let slow_disk_only = args.iter().any(|a| a == "--slow-disk-only");
     let (runs, count, flood_total, long_total) = if quick {
         (5, 2_000, 20_000, 100_000)
     } else {
@@ -669,6 +672,13 @@ async fn main() {
 
     if keyring_only {
         for (metric, cell) in keyring::run(&ours, count, runs).await {
+            println!("| {metric} | {cell} |");
+        }
+        return;
+    }
+    let slow_writes = if quick { 4 } else { 20 };
+    if slow_disk_only {
+        for (metric, cell) in slow_disk::run(&ours, slow_writes).await {
             println!("| {metric} | {cell} |");
         }
         return;
@@ -762,6 +772,16 @@ async fn main() {
         }
     }
     fleet_rows(&targets, &mut rows).await;
+    if !fleet_only && !storms_only {
+        for (metric, ours) in slow_disk::run(&ours, slow_writes).await {
+            rows.push(Row {
+                metric,
+                ours,
+                peer: peer.is_some().then(String::new),
+                ratio: None,
+            });
+        }
+    }
     if with_keyring {
         for (metric, ours) in keyring::run(&ours, count, runs).await {
             rows.push(Row {
