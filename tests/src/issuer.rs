@@ -224,6 +224,8 @@ struct State {
     device_requests: Vec<HashMap<String, String>>,
     /// Token responses leave `scope` out (RFC 6749 §5.1: the requested scope was granted).
     omit_scope: bool,
+    /// How long code exchanges and device grant polls take to answer (zero: at once).
+    sign_in_delay: Duration,
     registration_mode: RegistrationMode,
     /// client_id → what it registered (forgotten by `forget_registered_clients`).
     registered: HashMap<String, RegisteredClient>,
@@ -365,6 +367,7 @@ impl FakeIssuer {
             code_challenge_methods: Some(vec!["S256".to_owned()]),
             device_requests: Vec::new(),
             omit_scope: false,
+            sign_in_delay: Duration::ZERO,
             registration_mode: RegistrationMode::Off,
             registered: HashMap::new(),
             registrations_made: 0,
@@ -512,6 +515,12 @@ impl FakeIssuer {
     /// granted (by default they say `openid offline_access`).
     pub fn omit_token_scope(&self) {
         self.state().omit_scope = true;
+    }
+
+    /// Code exchanges and device grant polls answer after `delay` (as a slow provider or
+    /// network does); the request is recorded when it arrives ([`TokenRequest::at`]).
+    pub fn delay_sign_in_answers(&self, delay: Duration) {
+        self.state().sign_in_delay = delay;
     }
 
     /// The forms of every device authorization request (`POST /device/code`), in order.
@@ -1055,6 +1064,10 @@ async fn token(form: HashMap<String, String>, state: &Mutex<State>) -> Response<
             TokenMode::Sequence(_) => unreachable!("resolved above"),
         }
         return refresh(&form, state);
+    }
+    let delay = state.lock().unwrap().sign_in_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     match grant_type.as_str() {
         "urn:ietf:params:oauth:grant-type:device_code" => device_poll(&form, state),

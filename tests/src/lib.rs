@@ -32,6 +32,16 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Unix milliseconds at `at` (a moment of this process's monotonic clock, e.g. when the fake
+/// issuer received a request).
+pub fn unix_ms_at(at: std::time::Instant) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64;
+    now - at.elapsed().as_millis() as i64
+}
+
 /// `auth.json` of `home`, parsed.
 pub fn read_auth(home: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(home.join("auth.json")).unwrap()).unwrap()

@@ -461,3 +461,55 @@ async fn a_discovered_resource_without_configured_scopes_gets_the_scopes_it_asks
         "nothing asked for, nothing requested"
     );
 }
+
+/// The stored `(expires_at, issued_at)` against the moment the issuer received the token
+/// request of `grant_type`: the lifetime counts from no later than that (the send), never from
+/// the answer's arrival, which the issuer delayed by 2 s.
+fn lifetime_counts_from_the_request(home: &Path, issuer: &FakeIssuer, grant_type: &str) {
+    let request = issuer
+        .token_requests()
+        .into_iter()
+        .find(|r| r.form["grant_type"] == grant_type)
+        .unwrap();
+    let received = auth_app_server_tests::unix_ms_at(request.at).div_euclid(1000);
+    let tokens = &read_auth(home)["tokens"];
+    let (expires_at, issued_at) = (
+        tokens["expires_at"].as_i64().unwrap(),
+        tokens["issued_at"].as_i64().unwrap(),
+    );
+    assert_eq!(expires_at - issued_at, 3600, "{grant_type}: {tokens}");
+    assert!(
+        issued_at <= received && expires_at <= received + 3600,
+        "{grant_type}: expires_at {expires_at} counts from after the request reached the issuer at {received}: from the answer's arrival"
+    );
+    // And not from long before it either (the server sent it just before).
+    assert!(issued_at >= received - 1, "{grant_type}: {tokens}");
+}
+
+#[tokio::test]
+async fn sign_in_token_lifetimes_count_from_the_request_not_the_slow_answer() {
+    let issuer = FakeIssuer::start().await;
+    issuer.delay_sign_in_answers(Duration::from_secs(2));
+
+    // Browser sign-in: the code exchange answers after 2 s.
+    let (home, mut server) = server_for(&issuer, &[]).await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    let redirect = issuer.approve_authorization(started["authUrl"].as_str().unwrap());
+    let (status, page) = browser_get(&redirect).await.expect("listener is up");
+    assert_eq!(status, 200, "{page}");
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], true, "{completed}");
+    lifetime_counts_from_the_request(home.path(), &issuer, "authorization_code");
+
+    // Device sign-in: the approved grant's token poll answers after 2 s.
+    let (home, mut server) = server_for(&issuer, &[]).await;
+    let started = server.call("login", json!({"type": "deviceCode"})).await;
+    issuer.decide_device(started["userCode"].as_str().unwrap(), true);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], true, "{completed}");
+    lifetime_counts_from_the_request(
+        home.path(),
+        &issuer,
+        "urn:ietf:params:oauth:grant-type:device_code",
+    );
+}
