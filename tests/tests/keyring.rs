@@ -626,3 +626,53 @@ async fn the_backoff_is_shared_through_the_keyring_item() {
     let (wa, wb) = (wait_a.as_u64().unwrap(), wait_b.as_u64().unwrap());
     assert!(wa.abs_diff(wb) <= 1, "one shared window: {wa} and {wb}");
 }
+
+/// A login and a logout whose keyring calls hang (the daemon suspended: each call gives up at
+/// its 2 s bound) hold up no poll: 100 polls during each answer at once from memory with the
+/// key that is stored, and the stuck request fails on its own.
+#[tokio::test]
+async fn polls_during_a_login_or_logout_stuck_in_the_keyring_answer_at_once() {
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let key = "sk-keyring-before-0123456789";
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": key}))
+        .await;
+
+    keyring.suspend();
+    for (method, params) in [
+        (
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-keyring-after-0123456789"}),
+        ),
+        ("logout", json!({})),
+    ] {
+        let sent = std::time::Instant::now();
+        let id = server.send_request(method, Some(params)).await;
+        for n in 0..100 {
+            let asked = std::time::Instant::now();
+            let status = server.status(refresh_poll()).await;
+            let took = asked.elapsed();
+            assert!(
+                took < Duration::from_millis(100),
+                "{method}: poll {n} waited {took:?} for the keyring"
+            );
+            assert_eq!(status["authToken"], key, "{method}: poll {n}: {status}");
+        }
+        let polls_took = sent.elapsed();
+        let answer = server.response(id).await;
+        let answered_after = sent.elapsed();
+        assert_eq!(answer["error"]["code"], -32013, "{method}: {answer}");
+        assert!(
+            polls_took < answered_after && answered_after >= Duration::from_millis(1900),
+            "{method}: the polls ({polls_took:?}) ran while it was stuck ({answered_after:?})"
+        );
+    }
+    keyring.resume();
+    assert_eq!(keyring.document(home.path())["api_key"], key);
+    assert_eq!(
+        server.status(json!({"includeToken": true})).await["authToken"],
+        key
+    );
+}
