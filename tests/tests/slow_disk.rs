@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, now, read_auth, refresh_poll, seed_oauth_home,
+    FakeIssuer, RegistrationMode, ServerProcess, now, read_auth, refresh_poll, seed_oauth_home,
 };
 use serde_json::json;
 
@@ -19,18 +19,28 @@ const POLL_BOUND: Duration = Duration::from_millis(100);
 const POLLS: usize = 100;
 
 async fn slow_disk_server(home: &Path) -> ServerProcess {
+    slow_disk_server_with(home, &[]).await
+}
+
+async fn slow_disk_server_with(home: &Path, args: &[&str]) -> ServerProcess {
     let envs = [("AUTH_APP_SERVER_TEST_WRITE_DELAY_MS", WRITE_DELAY_MS)];
-    let mut server = ServerProcess::start_with(home, &[], &envs).await;
+    let mut server = ServerProcess::start_with(home, args, &envs).await;
     server.initialize().await;
     server
 }
 
 /// Whether a write of `auth.json` is under way: its temporary file exists.
 fn writing(home: &Path) -> bool {
+    writing_file(home, "auth.json")
+}
+
+/// Whether a write of `<home>/<name>` is under way: its temporary file exists.
+fn writing_file(home: &Path, name: &str) -> bool {
+    let prefix = format!(".{name}.");
     std::fs::read_dir(home).unwrap().flatten().any(|entry| {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        name.starts_with(".auth.json.") && name.ends_with(".tmp")
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        file.starts_with(&prefix) && file.ends_with(".tmp")
     })
 }
 
@@ -44,8 +54,19 @@ async fn until(what: &str, done: impl Fn() -> bool) {
 }
 
 /// `POLLS` polls in a row, each answered within `POLL_BOUND` with `token`, all while the write
-/// is still under way.
+/// of `auth.json` is still under way.
 async fn polls_answer_at_once(server: &mut ServerProcess, home: &Path, token: &str) {
+    polls_answer_at_once_during(server, home, "auth.json", token).await;
+}
+
+/// `POLLS` polls in a row, each answered within `POLL_BOUND` with `token`, all while the write
+/// of `<home>/<file>` is still under way.
+async fn polls_answer_at_once_during(
+    server: &mut ServerProcess,
+    home: &Path,
+    file: &str,
+    token: &str,
+) {
     let mut slowest = Duration::ZERO;
     for n in 0..POLLS {
         let started = Instant::now();
@@ -60,7 +81,7 @@ async fn polls_answer_at_once(server: &mut ServerProcess, home: &Path, token: &s
         assert_eq!(status["authToken"], token, "poll {n}: {status}");
     }
     assert!(
-        writing(home),
+        writing_file(home, file),
         "the write ended before the {POLLS} polls did (slowest {slowest:?}): they did not all run during it"
     );
 }
@@ -99,12 +120,17 @@ async fn polls_during_a_slow_refresh_write_answer_at_once_with_the_working_token
     assert_eq!(issuer.refresh_hits(), 1);
 }
 
-#[tokio::test]
-async fn polls_during_a_slow_login_write_answer_at_once_from_memory() {
+/// A home holding the API key `sk-before-0123456789`.
+fn api_key_home() -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path()).unwrap();
     let file = json!({"version": 1, "auth_mode": "api_key", "api_key": "sk-before-0123456789"});
     std::fs::write(home.path().join("auth.json"), file.to_string()).unwrap();
+    home
+}
+
+#[tokio::test]
+async fn polls_during_a_slow_login_write_answer_at_once_from_memory() {
+    let home = api_key_home();
     let mut server = slow_disk_server(home.path()).await;
 
     let login = server
@@ -124,4 +150,45 @@ async fn polls_during_a_slow_login_write_answer_at_once_from_memory() {
         "sk-after-0123456789"
     );
     assert_eq!(read_auth(home.path())["api_key"], "sk-after-0123456789");
+}
+
+#[tokio::test]
+async fn polls_during_a_slow_write_of_registrations_json_answer_at_once() {
+    let issuer = FakeIssuer::start().await;
+    issuer.set_registration_mode(RegistrationMode::Ok);
+    let home = api_key_home();
+    let resource = format!("{}/mcp", issuer.url());
+    let mut server = slow_disk_server_with(home.path(), &["--protected-resource", &resource]).await;
+
+    // A browser sign-in without a client_id registers one and stores it (2 s) before it
+    // answers with the authorization URL.
+    let login = server
+        .send_request("login", Some(json!({"type": "oauth"})))
+        .await;
+    until("the registration's write starts", || {
+        writing_file(home.path(), "registrations.json")
+    })
+    .await;
+    polls_answer_at_once_during(
+        &mut server,
+        home.path(),
+        "registrations.json",
+        "sk-before-0123456789",
+    )
+    .await;
+
+    let started = server.response(login).await;
+    assert!(
+        started["result"]["authUrl"].is_string(),
+        "the sign-in started: {started}"
+    );
+    assert_eq!(issuer.registrations(), 1);
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("registrations.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stored["registrations"].as_object().unwrap().len(),
+        1,
+        "{stored}"
+    );
 }
