@@ -877,6 +877,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_send_time_rounds_down_to_whole_seconds() {
+        let issued = |sent_at_ms| Issued {
+            tokens: parse_token_response(br#"{"access_token":"a"}"#).unwrap(),
+            sent_at_ms,
+        };
+        for (ms, secs) in [
+            (1_999, 1),
+            (2_000, 2),
+            (0, 0),
+            (-1, -1),
+            (i64::MAX, i64::MAX / 1000),
+        ] {
+            assert_eq!(issued(ms).sent_at(), secs, "{ms} ms");
+        }
+    }
+
+    #[test]
     fn metadata_urls_follow_rfc8414_then_openid() {
         let urls = metadata_urls(&Url::parse("https://id.example.com").unwrap());
         let urls: Vec<_> = urls.iter().map(Url::as_str).collect();
