@@ -4,7 +4,7 @@
 
 import { Connection, type Exit } from "./connection.js";
 import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError } from "./errors.js";
-import { RESTART_DEFAULTS, afterRejection, isAuthRejection, restartDelay, type RestartOptions } from "./policy.js";
+import { afterRejection, isAuthRejection, milliseconds, restartDelay, restartOptions, type RestartOptions } from "./policy.js";
 import type {
   AuthStatus,
   ClientInfo,
@@ -79,11 +79,13 @@ export class AuthClient {
   private restartsInARow = 0;
   private cancelWait: (() => void) | undefined;
   private readonly restart: Required<RestartOptions> | undefined;
+  private readonly closeTimeoutMs: number;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly restartListeners = new Set<(event: RestartEvent) => void>();
 
   private constructor(private readonly options: AuthClientOptions) {
-    this.restart = options.restart === false ? undefined : { ...RESTART_DEFAULTS, ...options.restart };
+    this.restart = options.restart === false ? undefined : restartOptions(options.restart);
+    this.closeTimeoutMs = milliseconds("closeTimeoutMs", options.closeTimeoutMs, 5_000, 0);
     this.current = settled(this.launch());
   }
 
@@ -169,8 +171,7 @@ export class AuthClient {
       this.disposed = true;
       this.cancelWait?.();
       const connection = this.connection;
-      const grace = this.options.closeTimeoutMs ?? 5_000;
-      this.closing = connection?.alive ? connection.close(grace).then(() => undefined) : Promise.resolve();
+      this.closing = connection?.alive ? connection.close(this.closeTimeoutMs).then(() => undefined) : Promise.resolve();
     }
     return this.closing;
   }

@@ -5,7 +5,7 @@
 export { AuthClient } from "./client.js";
 export type { AuthClientOptions, ParamsArgs, RequestMethod, RestartEvent } from "./client.js";
 export { AuthFailureError, AuthRequiredError, ClientDisposedError, RpcError, ServerExitedError } from "./errors.js";
-export { afterRejection, restartDelay, RESTART_DEFAULTS } from "./policy.js";
+export { afterRejection, restartDelay, restartOptions, RESTART_DEFAULTS } from "./policy.js";
 export type { RestartOptions } from "./policy.js";
 export { ErrorCode } from "./protocol/index.js";
 export type * from "./protocol/index.js";

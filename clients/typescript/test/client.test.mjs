@@ -2,7 +2,7 @@
 // restart after a kill, dispose.
 
 import assert from "node:assert/strict";
-import { dirname, delimiter } from "node:path";
+import { dirname, delimiter, join } from "node:path";
 import { test } from "node:test";
 
 import {
@@ -14,9 +14,26 @@ import {
   ServerExitedError,
   afterRejection,
   restartDelay,
+  restartOptions,
 } from "@auth-app-server/client";
 
 import { eventually, next, serverArgs, serverBinary, serverEnv, tempHome } from "./helpers.mjs";
+
+/** The stand-in for a broken server (test/fixtures/broken-server.mjs) in `mode`. */
+function brokenServer(mode) {
+  return { binary: process.execPath, args: [join(import.meta.dirname ?? dirname(new URL(import.meta.url).pathname), "fixtures", "broken-server.mjs"), mode] };
+}
+
+/** A promise of the first `count` lines `onLog` receives that match `pattern`. */
+function logLines(pattern, count) {
+  const lines = [];
+  let done;
+  const all = new Promise((resolve) => (done = resolve));
+  const onLog = (line) => {
+    if (pattern.test(line) && lines.push(line) === count) done(lines);
+  };
+  return { onLog, all, lines };
+}
 
 async function start(t, options = {}) {
   const client = await AuthClient.start({
@@ -164,4 +181,40 @@ test("after a rejection: retry once on a new token, never twice", () => {
   for (const [action, retried, expected] of cases) {
     assert.equal(afterRejection(action, retried), expected, `${action} retried=${retried}`);
   }
+});
+
+test("restart options passed as undefined take their defaults; the loop does not spin", async (t) => {
+  const restarts = logLines(/restarting in/, 2);
+  const client = await AuthClient.start({
+    ...brokenServer("crash-after-initialize"),
+    restart: { initialDelayMs: undefined, maxDelayMs: undefined, stableAfterMs: undefined },
+    onLog: restarts.onLog,
+  });
+  t.after(() => client.dispose());
+  const [first, second] = await restarts.all;
+  assert.match(first, /restarting in 250 ms/);
+  assert.match(second, /restarting in 500 ms/);
+});
+
+test("bad restart and close options are refused before anything is spawned", async () => {
+  const cases = [
+    [{ restart: { initialDelayMs: Number.NaN } }, TypeError, /restart\.initialDelayMs must be a number/],
+    [{ restart: { initialDelayMs: "100" } }, TypeError, /restart\.initialDelayMs/],
+    [{ restart: { initialDelayMs: 0 } }, RangeError, /restart\.initialDelayMs must be in 1\.\./],
+    [{ restart: { initialDelayMs: -5 } }, RangeError, /restart\.initialDelayMs/],
+    [{ restart: { maxDelayMs: Infinity } }, RangeError, /restart\.maxDelayMs/],
+    [{ restart: { initialDelayMs: 1000, maxDelayMs: 10 } }, RangeError, /restart\.maxDelayMs must be in 1000\.\./],
+    [{ restart: { stableAfterMs: -1 } }, RangeError, /restart\.stableAfterMs/],
+    [{ restart: true }, TypeError, /restart must be an object or false/],
+    [{ closeTimeoutMs: Number.NaN }, TypeError, /closeTimeoutMs/],
+  ];
+  for (const [options, type, message] of cases) {
+    // A binary that does not exist: had it been spawned, the error would be a ServerExitedError.
+    const error = await AuthClient.start({ binary: "/nonexistent/auth-app-server", ...options }).catch((e) => e);
+    assert.ok(error instanceof type, `${JSON.stringify(options)}: ${error}`);
+    assert.match(error.message, message);
+  }
+  assert.deepEqual(restartOptions({ initialDelayMs: undefined, maxDelayMs: 1_000 }), { ...RESTART_DEFAULTS, maxDelayMs: 1_000 });
+  assert.deepEqual(restartOptions(undefined), RESTART_DEFAULTS);
+  assert.deepEqual(restartOptions({ initialDelayMs: 60_000 }), { ...RESTART_DEFAULTS, initialDelayMs: 60_000, maxDelayMs: 60_000 });
 });
