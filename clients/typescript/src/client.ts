@@ -77,6 +77,8 @@ export class AuthClient {
   private disposed = false;
   private closing: Promise<void> | undefined;
   private restartsInARow = 0;
+  /** A server has answered `initialize` once: `start()` has succeeded, and a death is restarted. */
+  private everReady = false;
   private cancelWait: (() => void) | undefined;
   private readonly restart: Required<RestartOptions> | undefined;
   private readonly closeTimeoutMs: number;
@@ -194,6 +196,8 @@ export class AuthClient {
     const clientInfo = this.options.clientInfo ?? { name: "@auth-app-server/client", version };
     try {
       const hello = (await connection.request("initialize", { clientInfo })) as InitializeResult;
+      connection.ready = true;
+      this.everReady = true;
       connection.notify("initialized");
       this.info = hello.serverInfo;
       return connection;
@@ -206,14 +210,21 @@ export class AuthClient {
   /** Schedules the next start after `connection` ended, unless it was meant to. */
   private died(connection: Connection, exit: Exit): void {
     if (this.disposed || connection !== this.connection) return;
-    const ended = new ServerExitedError(`auth-app-server ended (code ${exit.code}, signal ${exit.signal})`, exit.code, exit.signal);
+    const how = `the server ended (code ${exit.code}, signal ${exit.signal})`;
+    // The first server never answered: start() rejects with its error, and nothing is restarted.
+    if (!this.everReady) {
+      this.options.onLog?.(`auth-app-server client: ${how} before answering initialize; not restarting: start() fails`);
+      return;
+    }
     if (!this.restart) {
+      this.options.onLog?.(`auth-app-server client: ${how}; not restarting (restart: false): requests reject with ServerExitedError`);
+      const ended = new ServerExitedError(`auth-app-server ended (code ${exit.code}, signal ${exit.signal})`, exit.code, exit.signal, connection.stderrTail);
       this.current = settled(Promise.reject(ended));
       return;
     }
     if (Date.now() - connection.startedAt >= this.restart.stableAfterMs) this.restartsInARow = 0;
     const delay = restartDelay(this.restartsInARow++, this.restart);
-    this.options.onLog?.(`auth-app-server client: the server ended (code ${exit.code}, signal ${exit.signal}); restarting in ${delay} ms`);
+    this.options.onLog?.(`auth-app-server client: ${how}; restarting in ${delay} ms`);
     this.current = settled(
       this.wait(delay)
         .then(() => this.launch())

@@ -18,16 +18,22 @@ export class RpcError extends Error {
   }
 }
 
-/** The server process ended (or could not be started) before it answered. */
+/**
+ * The server process ended (or could not be started) before it answered. `stderr` holds the
+ * last lines it wrote to stderr (at most 20, each cut at 500 characters), where it says why
+ * (a usage error, a bad `config.toml`); the message quotes them too.
+ */
 export class ServerExitedError extends Error {
   override readonly name = "ServerExitedError";
   readonly exitCode: number | null;
   readonly signal: string | null;
+  readonly stderr: readonly string[];
 
-  constructor(message: string, exitCode: number | null = null, signal: string | null = null) {
+  constructor(message: string, exitCode: number | null = null, signal: string | null = null, stderr: readonly string[] = []) {
     super(message);
     this.exitCode = exitCode;
     this.signal = signal;
+    this.stderr = stderr;
   }
 }
 

@@ -218,3 +218,40 @@ test("bad restart and close options are refused before anything is spawned", asy
   assert.deepEqual(restartOptions(undefined), RESTART_DEFAULTS);
   assert.deepEqual(restartOptions({ initialDelayMs: 60_000 }), { ...RESTART_DEFAULTS, initialDelayMs: 60_000, maxDelayMs: 60_000 });
 });
+
+test("a server that exits at start: the error quotes its stderr, and nothing says it restarts", async (t) => {
+  const args = [...serverArgs(tempHome(t)), "--no-such-flag"];
+  // Without onLog: the reason is still in the error.
+  const quiet = await AuthClient.start({ binary: serverBinary, args, env: serverEnv() }).catch((error) => error);
+  assert.ok(quiet instanceof ServerExitedError, String(quiet));
+  assert.equal(quiet.exitCode, 64);
+  assert.match(quiet.message, /exited with code 64 before answering initialize/);
+  assert.match(quiet.message, /unexpected argument '--no-such-flag'/);
+  assert.ok(quiet.stderr.some((line) => line.includes("--no-such-flag")), quiet.stderr.join("\n"));
+
+  const logs = [];
+  const logged = await AuthClient.start({ binary: serverBinary, args, env: serverEnv(), onLog: (line) => logs.push(line) }).catch((e) => e);
+  assert.ok(logged instanceof ServerExitedError, String(logged));
+  assert.ok(!logs.some((line) => /restarting/.test(line) && !/not restarting/.test(line)), logs.join("\n"));
+  assert.ok(logs.some((line) => /not restarting: start\(\) fails/.test(line)), logs.join("\n"));
+});
+
+test("the stderr kept for an error is bounded: the last 20 lines, each cut", async () => {
+  const error = await AuthClient.start({ ...brokenServer("spew-and-exit") }).catch((e) => e);
+  assert.ok(error instanceof ServerExitedError, String(error));
+  assert.equal(error.exitCode, 1);
+  assert.equal(error.stderr.length, 20);
+  assert.equal(error.stderr.at(-1), "broken-server: the last line");
+  assert.equal(error.stderr.at(-2), `${"x".repeat(500)}…`);
+  assert.equal(error.stderr.at(0), "broken-server: line 83");
+  assert.ok(error.message.length < 20 * 520 + 200, `${error.message.length} characters`);
+});
+
+test("with restart: false, a server that dies is logged as not restarted", async (t) => {
+  const stopped = logLines(/the server ended/, 1);
+  const client = await start(t, { restart: false, onLog: stopped.onLog });
+  process.kill(client.pid, "SIGKILL");
+  const [line] = await stopped.all;
+  assert.match(line, /signal SIGKILL\); not restarting \(restart: false\)/);
+  await assert.rejects(client.request("getAuthStatus"), ServerExitedError);
+});
