@@ -3,7 +3,7 @@
 // makes API calls that recover from one rejected token, and restarts the server if it dies.
 
 import { Connection, type Exit } from "./connection.js";
-import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError } from "./errors.js";
+import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError, TimeoutError } from "./errors.js";
 import { afterRejection, isAuthRejection, milliseconds, restartDelay, restartOptions, type RestartOptions } from "./policy.js";
 import type {
   AuthStatus,
@@ -28,6 +28,25 @@ export type ParamsArgs<M extends MethodName> = {} extends Methods[M]["params"]
   ? [params?: Methods[M]["params"]]
   : [params: Methods[M]["params"]];
 
+/** The params and options arguments of `request(method, …)`. */
+export type RequestArgs<M extends MethodName> = {} extends Methods[M]["params"]
+  ? [params?: Methods[M]["params"], options?: RequestOptions]
+  : [params: Methods[M]["params"], options?: RequestOptions];
+
+export interface RequestOptions {
+  /** How long to wait for the answer (including a restart under way); `Infinity`: no limit. Default: the client's `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** The default `startTimeoutMs`: how long `start()` (or a restart) waits for `initialize`'s answer. */
+export const DEFAULT_START_TIMEOUT_MS = 10_000;
+/**
+ * The default `requestTimeoutMs`. A request the server answers from memory takes microseconds;
+ * the slowest wait on the provider (discovery, registration and a token request, each bounded
+ * by the server's 15 s HTTP timeout, or the 10 s lock timeout) stays well under it.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
 export interface AuthClientOptions {
   /** The server binary. Default: `$AUTH_APP_SERVER_BIN`, else `auth-app-server` on `PATH`. */
   binary?: string;
@@ -44,6 +63,18 @@ export interface AuthClientOptions {
   onLog?: (line: string) => void;
   /** How long `dispose()` lets the server finish before killing it. Default 5 s. */
   closeTimeoutMs?: number;
+  /**
+   * How long `start()` (and each restart) waits for the server to answer `initialize`; past it
+   * the process is killed and `start()` rejects with `TimeoutError`. Default 10 s; `Infinity`:
+   * no limit.
+   */
+  startTimeoutMs?: number;
+  /**
+   * How long `request()` (and so `getToken()`, `fetchWithAuth()`'s calls to the server) waits
+   * for an answer before rejecting with `TimeoutError`; the server keeps running. Default 60 s;
+   * `Infinity`: no limit; `request(method, params, { timeoutMs })` overrides it per call.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** A server that had died runs again. */
@@ -82,12 +113,16 @@ export class AuthClient {
   private cancelWait: (() => void) | undefined;
   private readonly restart: Required<RestartOptions> | undefined;
   private readonly closeTimeoutMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly restartListeners = new Set<(event: RestartEvent) => void>();
 
   private constructor(private readonly options: AuthClientOptions) {
     this.restart = options.restart === false ? undefined : restartOptions(options.restart);
     this.closeTimeoutMs = milliseconds("closeTimeoutMs", options.closeTimeoutMs, 5_000, 0);
+    this.startTimeoutMs = milliseconds("startTimeoutMs", options.startTimeoutMs, DEFAULT_START_TIMEOUT_MS, 1, true);
+    this.requestTimeoutMs = milliseconds("requestTimeoutMs", options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, true);
     this.current = settled(this.launch());
   }
 
@@ -105,12 +140,18 @@ export class AuthClient {
    * Calls `method`; params and result are typed from the protocol's method list. While the server
    * restarts, waits for it. A server that dies before answering rejects with
    * `ServerExitedError` (the request is not sent again: `login` must not be); an error answer
-   * rejects with `RpcError`.
+   * rejects with `RpcError`. No answer within `timeoutMs` (default: the client's
+   * `requestTimeoutMs`, 60 s), counted from the call and so including a wait for a restart,
+   * rejects with `TimeoutError`.
    */
-  async request<M extends RequestMethod>(method: M, ...params: ParamsArgs<M>): Promise<Methods[M]["result"]> {
+  async request<M extends RequestMethod>(method: M, ...args: RequestArgs<M>): Promise<Methods[M]["result"]> {
     if (this.disposed) throw new ClientDisposedError();
-    const connection = await this.current;
-    return (await connection.request(method, params[0])) as Methods[M]["result"];
+    const [params, options] = args;
+    const timeoutMs = milliseconds("timeoutMs", options?.timeoutMs, this.requestTimeoutMs, 1, true);
+    const deadline = Date.now() + timeoutMs;
+    const connection = await withTimeout(this.current, timeoutMs, () => new TimeoutError(method, timeoutMs, " (the server was restarting)"));
+    const left = Math.max(1, deadline - Date.now());
+    return (await connection.request(method, params, timeoutMs === Infinity ? Infinity : left)) as Methods[M]["result"];
   }
 
   /** Calls `handler` with each `notification` from the server, until the returned function is called. */
@@ -192,10 +233,15 @@ export class AuthClient {
       onLog: this.options.onLog,
     });
     this.connection = connection;
-    void connection.exited.then((exit) => this.died(connection, exit));
+    void connection.ended.then((exit) => this.died(connection, exit));
     const clientInfo = this.options.clientInfo ?? { name: "@auth-app-server/client", version };
     try {
-      const hello = (await connection.request("initialize", { clientInfo })) as InitializeResult;
+      const hello = (await connection.request("initialize", { clientInfo }, this.startTimeoutMs).catch((error: unknown) => {
+        if (!(error instanceof TimeoutError)) throw error;
+        const tail = connection.stderrTail;
+        const said = tail.length > 0 ? `; the end of its stderr:\n${tail.map((line) => `  ${line}`).join("\n")}` : "";
+        throw new TimeoutError("initialize", this.startTimeoutMs, ` (startTimeoutMs): the server was killed${said}`);
+      })) as InitializeResult;
       connection.ready = true;
       this.everReady = true;
       connection.notify("initialized");
@@ -252,6 +298,14 @@ export class AuthClient {
   private emit(method: string, params: unknown): void {
     for (const listener of this.listeners.get(method) ?? []) guard(() => listener(params), this.options.onLog);
   }
+}
+
+/** `promise`, or `timeout()`'s error if it has not settled within `ms` (`Infinity`: no limit). */
+function withTimeout<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  if (ms === Infinity) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** `promise`, marked handled: a rejection nobody awaits (a restart that failed while no request waited) is not an error. */

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 
-import { RpcError, ServerExitedError } from "./errors.js";
+import { RpcError, ServerExitedError, TimeoutError } from "./errors.js";
 import { LineSplitter, frame } from "./lines.js";
 import type { JsonRpcError } from "./protocol/index.js";
 
@@ -45,7 +45,9 @@ export class Connection {
   readonly startedAt = Date.now();
   /** The server answered `initialize`. */
   ready = false;
-  /** Settles once, when the process has ended or could not start. */
+  /** Settles once, as soon as the process has ended or could not start. */
+  readonly ended: Promise<Exit>;
+  /** Settles once, after `ended`, when what it wrote is read and its unanswered requests are rejected. */
   readonly exited: Promise<Exit>;
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly pending = new Map<number, Pending>();
@@ -64,7 +66,11 @@ export class Connection {
     // Node may report the exit before it has read the last of stdout (answers) and stderr (the
     // reason): the exit is acted on once both have ended, or 200 ms after it (a process the
     // server started may hold them open).
-    const drained = Promise.all([ended(this.child.stdout), ended(this.child.stderr)]);
+    const drained = Promise.all([streamEnd(this.child.stdout), streamEnd(this.child.stderr)]);
+    this.ended = new Promise<Exit>((resolve) => {
+      this.child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      this.child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
     this.exited = new Promise<Exit>((resolve) => {
       const finish = (exit: Exit) => {
         if (this.exit) return;
@@ -114,11 +120,26 @@ export class Connection {
     return [...this.tail];
   }
 
-  request(method: string, params: unknown): Promise<unknown> {
+  /**
+   * Sends `method` and settles with its answer; after `timeoutMs` (unless `Infinity`) rejects
+   * with `TimeoutError` and forgets the request (a late answer is dropped).
+   */
+  request(method: string, params: unknown, timeoutMs = Infinity): Promise<unknown> {
     if (this.exit) return Promise.reject(this.exitedError(method));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { method, resolve, reject });
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => clearTimeout(timer);
+      this.pending.set(id, {
+        method,
+        resolve: (result) => (done(), resolve(result)),
+        reject: (error) => (done(), reject(error)),
+      });
+      if (timeoutMs !== Infinity) {
+        timer = setTimeout(() => {
+          if (this.pending.delete(id)) reject(new TimeoutError(method, timeoutMs));
+        }, timeoutMs);
+      }
       this.write(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     });
   }
@@ -194,7 +215,7 @@ function describe(exit: Exit): string {
 }
 
 /** Settles when `stream` has ended or closed (or failed). */
-function ended(stream: NodeJS.ReadableStream): Promise<void> {
+function streamEnd(stream: NodeJS.ReadableStream): Promise<void> {
   return new Promise((resolve) => {
     stream.once("end", resolve);
     stream.once("close", resolve);

@@ -37,6 +37,23 @@ export class ServerExitedError extends Error {
   }
 }
 
+/**
+ * The server did not answer `method` within `timeoutMs`. For `initialize` (`start()`, or a
+ * restart) the process was killed; for any other request the server keeps running and a late
+ * answer is dropped.
+ */
+export class TimeoutError extends Error {
+  override readonly name = "TimeoutError";
+  readonly method: string;
+  readonly timeoutMs: number;
+
+  constructor(method: string, timeoutMs: number, detail = "") {
+    super(`${method}: auth-app-server did not answer within ${timeoutMs} ms${detail}`);
+    this.method = method;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** The client was disposed. */
 export class ClientDisposedError extends Error {
   override readonly name = "ClientDisposedError";

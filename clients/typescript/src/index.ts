@@ -2,9 +2,9 @@
 // VS Code extensions, CLIs). The protocol's types (./protocol, generated from the server's
 // method list) are exported with it.
 
-export { AuthClient } from "./client.js";
-export type { AuthClientOptions, ParamsArgs, RequestMethod, RestartEvent } from "./client.js";
-export { AuthFailureError, AuthRequiredError, ClientDisposedError, RpcError, ServerExitedError } from "./errors.js";
+export { AuthClient, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS } from "./client.js";
+export type { AuthClientOptions, ParamsArgs, RequestArgs, RequestMethod, RequestOptions, RestartEvent } from "./client.js";
+export { AuthFailureError, AuthRequiredError, ClientDisposedError, RpcError, ServerExitedError, TimeoutError } from "./errors.js";
 export { afterRejection, restartDelay, restartOptions, RESTART_DEFAULTS } from "./policy.js";
 export type { RestartOptions } from "./policy.js";
 export { ErrorCode } from "./protocol/index.js";

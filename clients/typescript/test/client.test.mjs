@@ -12,10 +12,13 @@ import {
   RESTART_DEFAULTS,
   RpcError,
   ServerExitedError,
+  TimeoutError,
   afterRejection,
   restartDelay,
   restartOptions,
 } from "@auth-app-server/client";
+
+import { readFileSync } from "node:fs";
 
 import { eventually, next, serverArgs, serverBinary, serverEnv, tempHome } from "./helpers.mjs";
 
@@ -254,4 +257,54 @@ test("with restart: false, a server that dies is logged as not restarted", async
   const [line] = await stopped.all;
   assert.match(line, /signal SIGKILL\); not restarting \(restart: false\)/);
   await assert.rejects(client.request("getAuthStatus"), ServerExitedError);
+});
+
+test("start() gives up on a server that never answers initialize, and kills it", { timeout: 20_000 }, async (t) => {
+  const spawns = join(tempHome(t), "spawns");
+  const began = Date.now();
+  const error = await AuthClient.start({
+    ...brokenServer("silent"),
+    env: { ...process.env, BROKEN_SERVER_SPAWNS: spawns },
+    startTimeoutMs: 300,
+  }).catch((e) => e);
+  assert.ok(error instanceof TimeoutError, String(error));
+  assert.equal(error.method, "initialize");
+  assert.equal(error.timeoutMs, 300);
+  assert.match(error.message, /did not answer within 300 ms \(startTimeoutMs\): the server was killed/);
+  assert.match(error.message, /broken-server: started in mode silent/, "the end of its stderr");
+  assert.ok(Date.now() - began >= 300);
+  const pids = readFileSync(spawns, "utf8").trim().split("\n").map(Number);
+  assert.equal(pids.length, 1, "started once, not restarted");
+  assert.equal(isRunning(pids[0]), false, "the silent server was killed");
+});
+
+test("the start timeout has a default", { timeout: 30_000 }, async () => {
+  const error = await AuthClient.start({ ...brokenServer("silent") }).catch((e) => e);
+  assert.ok(error instanceof TimeoutError, String(error));
+  assert.equal(error.timeoutMs, 10_000);
+});
+
+test("request() gives up on an answer that does not come; the server keeps running", { timeout: 20_000 }, async (t) => {
+  const client = await AuthClient.start({ ...brokenServer("no-answers"), requestTimeoutMs: 200 });
+  t.after(() => client.dispose());
+  const byDefault = await client.request("getAuthStatus").catch((e) => e);
+  assert.ok(byDefault instanceof TimeoutError, String(byDefault));
+  assert.equal(byDefault.method, "getAuthStatus");
+  assert.equal(byDefault.timeoutMs, 200);
+  const perCall = await client.request("logout", undefined, { timeoutMs: 50 }).catch((e) => e);
+  assert.ok(perCall instanceof TimeoutError, String(perCall));
+  assert.equal(perCall.timeoutMs, 50);
+  assert.ok(isRunning(client.pid), "a request timeout does not kill the server");
+  await assert.rejects(client.request("getAuthStatus", undefined, { timeoutMs: 0 }), RangeError);
+  await assert.rejects(AuthClient.start({ ...brokenServer("no-answers"), startTimeoutMs: Number.NaN }), TypeError);
+});
+
+test("a request that waits for a restart counts the wait in its timeout", { timeout: 20_000 }, async (t) => {
+  const restarting = logLines(/restarting in 5000 ms/, 1);
+  const client = await start(t, { restart: { initialDelayMs: 5_000 }, onLog: restarting.onLog });
+  process.kill(client.pid, "SIGKILL");
+  await restarting.all;
+  const error = await client.request("getAuthStatus", undefined, { timeoutMs: 100 }).catch((e) => e);
+  assert.ok(error instanceof TimeoutError, String(error));
+  assert.match(error.message, /the server was restarting/);
 });
