@@ -2,6 +2,7 @@
 // types every request and notification from the protocol's method list, hands out tokens,
 // makes API calls that recover from one rejected token, and restarts the server if it dies.
 
+import { resolveBinary, type ResolvedBinary } from "./binary.js";
 import { Connection, type Exit } from "./connection.js";
 import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError, TimeoutError } from "./errors.js";
 import { afterRejection, isAuthRejection, milliseconds, restartDelay, restartOptions, type RestartOptions } from "./policy.js";
@@ -48,7 +49,12 @@ export const DEFAULT_START_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export interface AuthClientOptions {
-  /** The server binary. Default: `$AUTH_APP_SERVER_BIN`, else `auth-app-server` on `PATH`. */
+  /**
+   * The server binary. Default: `$AUTH_APP_SERVER_BIN`, else `bin/auth-app-server` in the
+   * installed platform package (`@auth-app-server/server-${process.platform}-${process.arch}`),
+   * else `auth-app-server` on `PATH` (of `env`); none of them → `start()` rejects with
+   * `ServerNotFoundError`.
+   */
   binary?: string;
   /** Arguments, e.g. `["--home", dir, "--issuer", url, "--client-id", id]`. */
   args?: readonly string[];
@@ -112,6 +118,7 @@ export class AuthClient {
   private everReady = false;
   private cancelWait: (() => void) | undefined;
   private readonly restart: Required<RestartOptions> | undefined;
+  private readonly resolved: ResolvedBinary;
   private readonly closeTimeoutMs: number;
   private readonly startTimeoutMs: number;
   private readonly requestTimeoutMs: number;
@@ -120,10 +127,16 @@ export class AuthClient {
 
   private constructor(private readonly options: AuthClientOptions) {
     this.restart = options.restart === false ? undefined : restartOptions(options.restart);
+    this.resolved = resolveBinary(options);
     this.closeTimeoutMs = milliseconds("closeTimeoutMs", options.closeTimeoutMs, 5_000, 0);
     this.startTimeoutMs = milliseconds("startTimeoutMs", options.startTimeoutMs, DEFAULT_START_TIMEOUT_MS, 1, true);
     this.requestTimeoutMs = milliseconds("requestTimeoutMs", options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, true);
     this.current = settled(this.launch());
+  }
+
+  /** The binary the client runs, and where it was found (`option`, `AUTH_APP_SERVER_BIN`, `platform package`, `PATH`). */
+  get binary(): ResolvedBinary {
+    return { ...this.resolved };
   }
 
   /** What the running server said of itself in `initialize`. */
@@ -225,7 +238,7 @@ export class AuthClient {
 
   private async launch(): Promise<Connection> {
     const connection = new Connection({
-      command: this.options.binary ?? process.env["AUTH_APP_SERVER_BIN"] ?? "auth-app-server",
+      command: this.resolved.path,
       args: this.options.args ?? [],
       env: this.options.env,
       cwd: this.options.cwd,

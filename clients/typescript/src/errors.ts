@@ -54,6 +54,23 @@ export class TimeoutError extends Error {
   }
 }
 
+/**
+ * No server binary was found: no `binary` option, no `$AUTH_APP_SERVER_BIN`, no platform
+ * package (`packageName`, undefined when none is published for `platform`), nothing on `PATH`.
+ */
+export class ServerNotFoundError extends Error {
+  override readonly name = "ServerNotFoundError";
+  /** `${process.platform}-${process.arch}`, e.g. `linux-x64`. */
+  readonly platform: string;
+  readonly packageName: string | undefined;
+
+  constructor(message: string, platform: string, packageName: string | undefined) {
+    super(message);
+    this.platform = platform;
+    this.packageName = packageName;
+  }
+}
+
 /** The client was disposed. */
 export class ClientDisposedError extends Error {
   override readonly name = "ClientDisposedError";
