@@ -116,6 +116,7 @@ export class AuthClient {
   private restartsInARow = 0;
   /** A server has answered `initialize` once: `start()` has succeeded, and a death is restarted. */
   private everReady = false;
+  private warnedVersion: string | undefined;
   private cancelWait: (() => void) | undefined;
   private readonly restart: Required<RestartOptions> | undefined;
   private readonly resolved: ResolvedBinary;
@@ -142,6 +143,24 @@ export class AuthClient {
   /** What the running server said of itself in `initialize`. */
   get serverInfo(): ServerInfo | undefined {
     return this.info;
+  }
+
+  /** This package's version (`@auth-app-server/client`). */
+  static readonly version: string = version;
+
+  /** The running server's version (`serverInfo.version`). */
+  get serverVersion(): string | undefined {
+    return this.info?.version;
+  }
+
+  /**
+   * The server's version differs from the client's (`AuthClient.version`): they are released
+   * together at one version, so the host runs a binary from another release (an old
+   * `binary`, `$AUTH_APP_SERVER_BIN` or `PATH` entry). `onLog` was told, once per server
+   * version.
+   */
+  get versionMismatch(): boolean {
+    return this.info !== undefined && this.info.version !== version;
   }
 
   /** The running server's process id. */
@@ -259,11 +278,23 @@ export class AuthClient {
       this.everReady = true;
       connection.notify("initialized");
       this.info = hello.serverInfo;
+      this.checkVersion();
       return connection;
     } catch (error) {
       connection.kill("SIGKILL");
       throw error;
     }
+  }
+
+  /** Warns through `onLog` when the server's version is not the client's (once per server version). */
+  private checkVersion(): void {
+    const server = this.info?.version;
+    if (!this.versionMismatch || server === this.warnedVersion) return;
+    this.warnedVersion = server;
+    this.options.onLog?.(
+      `auth-app-server client: WARN version mismatch: @auth-app-server/client ${version}, but the server ${this.resolved.path} ` +
+        `(from ${this.resolved.source}) is ${this.info?.name} ${server}; install the server of the client's release`,
+    );
   }
 
   /** Schedules the next start after `connection` ended, unless it was meant to. */

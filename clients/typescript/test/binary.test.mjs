@@ -5,15 +5,13 @@
 // package holding the real server runs it end to end with nothing configured.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { chmodSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { promisify } from "node:util";
 
 import { ServerNotFoundError, resolveBinary, serverPackageName } from "@auth-app-server/client";
 
-import { packageDir, serverBinary, serverEnv, tempHome } from "./helpers.mjs";
+import { clientProject, runHost, tempHome } from "./helpers.mjs";
 
 const here = `${process.platform}-${process.arch}`;
 const exe = process.platform === "win32" ? "auth-app-server.exe" : "auth-app-server";
@@ -111,26 +109,7 @@ test("each platform's package and binary name", (t) => {
   assert.deepEqual(found, { path: onPath.path, source: "PATH" });
 });
 
-/**
- * A Node project in a temporary folder with the built client in node_modules (a copy: Node
- * resolves a symlinked package from its real place) and, with `withServer`, the platform
- * package whose bin/ holds the real server.
- */
-function project(t, { withServer }) {
-  const root = tempHome(t);
-  const client = join(root, "node_modules", "@auth-app-server", "client");
-  mkdirSync(client, { recursive: true });
-  cpSync(join(packageDir, "package.json"), join(client, "package.json"));
-  cpSync(join(packageDir, "dist"), join(client, "dist"), { recursive: true });
-  if (withServer) {
-    const server = join(root, "node_modules", serverPackageName());
-    mkdirSync(join(server, "bin"), { recursive: true });
-    writeFileSync(join(server, "package.json"), JSON.stringify({ name: serverPackageName(), version: "0.1.0", os: [process.platform], cpu: [process.arch] }));
-    symlinkSync(serverBinary, join(server, "bin", exe));
-  }
-  writeFileSync(
-    join(root, "host.js"),
-    `const { AuthClient } = require("@auth-app-server/client");
+const host = `const { AuthClient } = require("@auth-app-server/client");
 (async () => {
   try {
     const client = await AuthClient.start({ args: ["--home", process.argv[2], "--log-level", "warn"] });
@@ -142,23 +121,16 @@ function project(t, { withServer }) {
     console.log(JSON.stringify({ error: { name: error.name, message: error.message, platform: error.platform, packageName: error.packageName } }));
   }
 })();
-`,
-  );
-  return root;
-}
+`;
 
-/** Runs the project's host.js with no AUTH_APP_SERVER_BIN and a PATH without the server. */
-async function runHost(t, root) {
-  const env = serverEnv();
-  delete env.AUTH_APP_SERVER_BIN;
-  env.PATH = tempHome(t);
-  const { stdout } = await promisify(execFile)(process.execPath, [join(root, "host.js"), tempHome(t)], { cwd: root, env });
-  return JSON.parse(stdout);
+/** Runs `host` in the project with no AUTH_APP_SERVER_BIN and a PATH without the server. */
+function runUnconfigured(t, root) {
+  return runHost(t, root, { AUTH_APP_SERVER_BIN: undefined, PATH: tempHome(t) });
 }
 
 test("a project with the platform package runs the server with nothing configured", async (t) => {
-  const root = project(t, { withServer: true });
-  const outcome = await runHost(t, root);
+  const root = clientProject(t, { withServer: true, host });
+  const outcome = await runUnconfigured(t, root);
   assert.equal(outcome.error, undefined, JSON.stringify(outcome.error));
   assert.equal(outcome.binary.source, "platform package");
   assert.equal(outcome.binary.path, join(root, "node_modules", "@auth-app-server", `server-${here}`, "bin", exe));
@@ -166,8 +138,8 @@ test("a project with the platform package runs the server with nothing configure
 });
 
 test("a project without it: start() rejects with ServerNotFoundError", async (t) => {
-  const root = project(t, { withServer: false });
-  const outcome = await runHost(t, root);
+  const root = clientProject(t, { withServer: false, host });
+  const outcome = await runUnconfigured(t, root);
   assert.equal(outcome.error?.name, "ServerNotFoundError", JSON.stringify(outcome));
   assert.equal(outcome.error.platform, here);
   assert.equal(outcome.error.packageName, `@auth-app-server/server-${here}`);

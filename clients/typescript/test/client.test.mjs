@@ -20,7 +20,7 @@ import {
 
 import { readFileSync } from "node:fs";
 
-import { eventually, next, serverArgs, serverBinary, serverEnv, tempHome } from "./helpers.mjs";
+import { clientProject, eventually, next, packageDir, runHost, serverArgs, serverBinary, serverEnv, tempHome } from "./helpers.mjs";
 
 /** The stand-in for a broken server (test/fixtures/broken-server.mjs) in `mode`. */
 function brokenServer(mode) {
@@ -265,14 +265,15 @@ test("start() gives up on a server that never answers initialize, and kills it",
   const error = await AuthClient.start({
     ...brokenServer("silent"),
     env: { ...process.env, BROKEN_SERVER_SPAWNS: spawns },
-    startTimeoutMs: 300,
+    // Long enough for a loaded machine to start the stand-in (it writes its stderr line first).
+    startTimeoutMs: 2_000,
   }).catch((e) => e);
   assert.ok(error instanceof TimeoutError, String(error));
   assert.equal(error.method, "initialize");
-  assert.equal(error.timeoutMs, 300);
-  assert.match(error.message, /did not answer within 300 ms \(startTimeoutMs\): the server was killed/);
+  assert.equal(error.timeoutMs, 2_000);
+  assert.match(error.message, /did not answer within 2000 ms \(startTimeoutMs\): the server was killed/);
   assert.match(error.message, /broken-server: started in mode silent/, "the end of its stderr");
-  assert.ok(Date.now() - began >= 300);
+  assert.ok(Date.now() - began >= 2_000);
   const pids = readFileSync(spawns, "utf8").trim().split("\n").map(Number);
   assert.equal(pids.length, 1, "started once, not restarted");
   assert.equal(isRunning(pids[0]), false, "the silent server was killed");
@@ -307,4 +308,37 @@ test("a request that waits for a restart counts the wait in its timeout", { time
   const error = await client.request("getAuthStatus", undefined, { timeoutMs: 100 }).catch((e) => e);
   assert.ok(error instanceof TimeoutError, String(error));
   assert.match(error.message, /the server was restarting/);
+});
+
+test("client and server of one release: the versions match, nothing is logged", async (t) => {
+  const logs = [];
+  const client = await start(t, { onLog: (line) => logs.push(line) });
+  const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
+  assert.equal(AuthClient.version, version);
+  assert.equal(client.serverVersion, version);
+  assert.equal(client.versionMismatch, false);
+  assert.ok(!logs.some((line) => /version mismatch/.test(line)), logs.join("\n"));
+});
+
+test("a client of another version warns through onLog and says so", async (t) => {
+  const root = clientProject(t, {
+    withServer: false,
+    version: "9.9.9-test",
+    host: `const { AuthClient } = require("@auth-app-server/client");
+(async () => {
+  const warnings = [];
+  const onLog = (line) => { if (/version mismatch/.test(line)) warnings.push(line); };
+  const client = await AuthClient.start({ binary: process.env.SERVER, args: ["--home", process.argv[2]], onLog });
+  console.log(JSON.stringify({ client: AuthClient.version, server: client.serverVersion, mismatch: client.versionMismatch, warnings }));
+  await client.dispose();
+})();
+`,
+  });
+  const outcome = await runHost(t, root, { SERVER: serverBinary });
+  const { version } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
+  assert.equal(outcome.client, "9.9.9-test");
+  assert.equal(outcome.server, version);
+  assert.equal(outcome.mismatch, true);
+  assert.equal(outcome.warnings.length, 1, outcome.warnings.join("\n"));
+  assert.match(outcome.warnings[0], new RegExp(`WARN version mismatch: @auth-app-server/client 9\\.9\\.9-test, but the server .* \\(from option\\) is auth-app-server ${version.replaceAll(".", "\\.")}`));
 });
