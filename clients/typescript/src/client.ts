@@ -65,7 +65,11 @@ export interface AuthClientOptions {
   clientInfo?: ClientInfo;
   /** Restart a server that dies, waiting longer after each death in a row; `false`: do not. */
   restart?: RestartOptions | false;
-  /** Each line the server logs (stderr). Default: dropped. */
+  /**
+   * Each line the server logs (stderr), and the client's own notes, prefixed
+   * `auth-app-server client:` (a restart or not, a version mismatch). Default: dropped (the
+   * last stderr lines are still quoted in a `ServerExitedError`).
+   */
   onLog?: (line: string) => void;
   /** How long `dispose()` lets the server finish before killing it. Default 5 s. */
   closeTimeoutMs?: number;
