@@ -2,9 +2,10 @@
 // types every request and notification from the protocol's method list, hands out tokens,
 // makes API calls that recover from one rejected token, and restarts the server if it dies.
 
+import { resolveBinary, type ResolvedBinary } from "./binary.js";
 import { Connection, type Exit } from "./connection.js";
-import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError } from "./errors.js";
-import { RESTART_DEFAULTS, afterRejection, isAuthRejection, restartDelay, type RestartOptions } from "./policy.js";
+import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError, TimeoutError } from "./errors.js";
+import { afterRejection, isAuthRejection, milliseconds, restartDelay, restartOptions, type RestartOptions } from "./policy.js";
 import type {
   AuthStatus,
   ClientInfo,
@@ -28,8 +29,32 @@ export type ParamsArgs<M extends MethodName> = {} extends Methods[M]["params"]
   ? [params?: Methods[M]["params"]]
   : [params: Methods[M]["params"]];
 
+/** The params and options arguments of `request(method, …)`. */
+export type RequestArgs<M extends MethodName> = {} extends Methods[M]["params"]
+  ? [params?: Methods[M]["params"], options?: RequestOptions]
+  : [params: Methods[M]["params"], options?: RequestOptions];
+
+export interface RequestOptions {
+  /** How long to wait for the answer (including a restart under way); `Infinity`: no limit. Default: the client's `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** The default `startTimeoutMs`: how long `start()` (or a restart) waits for `initialize`'s answer. */
+export const DEFAULT_START_TIMEOUT_MS = 10_000;
+/**
+ * The default `requestTimeoutMs`. A request the server answers from memory takes microseconds;
+ * the slowest wait on the provider (discovery, registration and a token request, each bounded
+ * by the server's 15 s HTTP timeout, or the 10 s lock timeout) stays well under it.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
 export interface AuthClientOptions {
-  /** The server binary. Default: `$AUTH_APP_SERVER_BIN`, else `auth-app-server` on `PATH`. */
+  /**
+   * The server binary. Default: `$AUTH_APP_SERVER_BIN`, else `bin/auth-app-server` in the
+   * installed platform package (`@auth-app-server/server-${process.platform}-${process.arch}`),
+   * else `auth-app-server` on `PATH` (of `env`); none of them → `start()` rejects with
+   * `ServerNotFoundError`.
+   */
   binary?: string;
   /** Arguments, e.g. `["--home", dir, "--issuer", url, "--client-id", id]`. */
   args?: readonly string[];
@@ -40,10 +65,26 @@ export interface AuthClientOptions {
   clientInfo?: ClientInfo;
   /** Restart a server that dies, waiting longer after each death in a row; `false`: do not. */
   restart?: RestartOptions | false;
-  /** Each line the server logs (stderr). Default: dropped. */
+  /**
+   * Each line the server logs (stderr), and the client's own notes, prefixed
+   * `auth-app-server client:` (a restart or not, a version mismatch). Default: dropped (the
+   * last stderr lines are still quoted in a `ServerExitedError`).
+   */
   onLog?: (line: string) => void;
   /** How long `dispose()` lets the server finish before killing it. Default 5 s. */
   closeTimeoutMs?: number;
+  /**
+   * How long `start()` (and each restart) waits for the server to answer `initialize`; past it
+   * the process is killed and `start()` rejects with `TimeoutError`. Default 10 s; `Infinity`:
+   * no limit.
+   */
+  startTimeoutMs?: number;
+  /**
+   * How long `request()` (and so `getToken()`, `fetchWithAuth()`'s calls to the server) waits
+   * for an answer before rejecting with `TimeoutError`; the server keeps running. Default 60 s;
+   * `Infinity`: no limit; `request(method, params, { timeoutMs })` overrides it per call.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** A server that had died runs again. */
@@ -77,19 +118,53 @@ export class AuthClient {
   private disposed = false;
   private closing: Promise<void> | undefined;
   private restartsInARow = 0;
+  /** A server has answered `initialize` once: `start()` has succeeded, and a death is restarted. */
+  private everReady = false;
+  private warnedVersion: string | undefined;
   private cancelWait: (() => void) | undefined;
   private readonly restart: Required<RestartOptions> | undefined;
+  private readonly resolved: ResolvedBinary;
+  private readonly closeTimeoutMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly requestTimeoutMs: number;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly restartListeners = new Set<(event: RestartEvent) => void>();
 
   private constructor(private readonly options: AuthClientOptions) {
-    this.restart = options.restart === false ? undefined : { ...RESTART_DEFAULTS, ...options.restart };
+    this.restart = options.restart === false ? undefined : restartOptions(options.restart);
+    this.resolved = resolveBinary(options);
+    this.closeTimeoutMs = milliseconds("closeTimeoutMs", options.closeTimeoutMs, 5_000, 0);
+    this.startTimeoutMs = milliseconds("startTimeoutMs", options.startTimeoutMs, DEFAULT_START_TIMEOUT_MS, 1, true);
+    this.requestTimeoutMs = milliseconds("requestTimeoutMs", options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, true);
     this.current = settled(this.launch());
+  }
+
+  /** The binary the client runs, and where it was found (`option`, `AUTH_APP_SERVER_BIN`, `platform package`, `PATH`). */
+  get binary(): ResolvedBinary {
+    return { ...this.resolved };
   }
 
   /** What the running server said of itself in `initialize`. */
   get serverInfo(): ServerInfo | undefined {
     return this.info;
+  }
+
+  /** This package's version (`@auth-app-server/client`). */
+  static readonly version: string = version;
+
+  /** The running server's version (`serverInfo.version`). */
+  get serverVersion(): string | undefined {
+    return this.info?.version;
+  }
+
+  /**
+   * The server's version differs from the client's (`AuthClient.version`): they are released
+   * together at one version, so the host runs a binary from another release (an old
+   * `binary`, `$AUTH_APP_SERVER_BIN` or `PATH` entry). `onLog` was told, once per server
+   * version.
+   */
+  get versionMismatch(): boolean {
+    return this.info !== undefined && this.info.version !== version;
   }
 
   /** The running server's process id. */
@@ -101,12 +176,18 @@ export class AuthClient {
    * Calls `method`; params and result are typed from the protocol's method list. While the server
    * restarts, waits for it. A server that dies before answering rejects with
    * `ServerExitedError` (the request is not sent again: `login` must not be); an error answer
-   * rejects with `RpcError`.
+   * rejects with `RpcError`. No answer within `timeoutMs` (default: the client's
+   * `requestTimeoutMs`, 60 s), counted from the call and so including a wait for a restart,
+   * rejects with `TimeoutError`.
    */
-  async request<M extends RequestMethod>(method: M, ...params: ParamsArgs<M>): Promise<Methods[M]["result"]> {
+  async request<M extends RequestMethod>(method: M, ...args: RequestArgs<M>): Promise<Methods[M]["result"]> {
     if (this.disposed) throw new ClientDisposedError();
-    const connection = await this.current;
-    return (await connection.request(method, params[0])) as Methods[M]["result"];
+    const [params, options] = args;
+    const timeoutMs = milliseconds("timeoutMs", options?.timeoutMs, this.requestTimeoutMs, 1, true);
+    const deadline = Date.now() + timeoutMs;
+    const connection = await withTimeout(this.current, timeoutMs, () => new TimeoutError(method, timeoutMs, " (the server was restarting)"));
+    const left = Math.max(1, deadline - Date.now());
+    return (await connection.request(method, params, timeoutMs === Infinity ? Infinity : left)) as Methods[M]["result"];
   }
 
   /** Calls `handler` with each `notification` from the server, until the returned function is called. */
@@ -169,8 +250,7 @@ export class AuthClient {
       this.disposed = true;
       this.cancelWait?.();
       const connection = this.connection;
-      const grace = this.options.closeTimeoutMs ?? 5_000;
-      this.closing = connection?.alive ? connection.close(grace).then(() => undefined) : Promise.resolve();
+      this.closing = connection?.alive ? connection.close(this.closeTimeoutMs).then(() => undefined) : Promise.resolve();
     }
     return this.closing;
   }
@@ -181,7 +261,7 @@ export class AuthClient {
 
   private async launch(): Promise<Connection> {
     const connection = new Connection({
-      command: this.options.binary ?? process.env["AUTH_APP_SERVER_BIN"] ?? "auth-app-server",
+      command: this.resolved.path,
       args: this.options.args ?? [],
       env: this.options.env,
       cwd: this.options.cwd,
@@ -189,12 +269,20 @@ export class AuthClient {
       onLog: this.options.onLog,
     });
     this.connection = connection;
-    void connection.exited.then((exit) => this.died(connection, exit));
+    void connection.ended.then((exit) => this.died(connection, exit));
     const clientInfo = this.options.clientInfo ?? { name: "@auth-app-server/client", version };
     try {
-      const hello = (await connection.request("initialize", { clientInfo })) as InitializeResult;
+      const hello = (await connection.request("initialize", { clientInfo }, this.startTimeoutMs).catch((error: unknown) => {
+        if (!(error instanceof TimeoutError)) throw error;
+        const tail = connection.stderrTail;
+        const said = tail.length > 0 ? `; the end of its stderr:\n${tail.map((line) => `  ${line}`).join("\n")}` : "";
+        throw new TimeoutError("initialize", this.startTimeoutMs, ` (startTimeoutMs): the server was killed${said}`);
+      })) as InitializeResult;
+      connection.ready = true;
+      this.everReady = true;
       connection.notify("initialized");
       this.info = hello.serverInfo;
+      this.checkVersion();
       return connection;
     } catch (error) {
       connection.kill("SIGKILL");
@@ -202,17 +290,35 @@ export class AuthClient {
     }
   }
 
+  /** Warns through `onLog` when the server's version is not the client's (once per server version). */
+  private checkVersion(): void {
+    const server = this.info?.version;
+    if (!this.versionMismatch || server === this.warnedVersion) return;
+    this.warnedVersion = server;
+    this.options.onLog?.(
+      `auth-app-server client: WARN version mismatch: @auth-app-server/client ${version}, but the server ${this.resolved.path} ` +
+        `(from ${this.resolved.source}) is ${this.info?.name} ${server}; install the server of the client's release`,
+    );
+  }
+
   /** Schedules the next start after `connection` ended, unless it was meant to. */
   private died(connection: Connection, exit: Exit): void {
     if (this.disposed || connection !== this.connection) return;
-    const ended = new ServerExitedError(`auth-app-server ended (code ${exit.code}, signal ${exit.signal})`, exit.code, exit.signal);
+    const how = `the server ended (code ${exit.code}, signal ${exit.signal})`;
+    // The first server never answered: start() rejects with its error, and nothing is restarted.
+    if (!this.everReady) {
+      this.options.onLog?.(`auth-app-server client: ${how} before answering initialize; not restarting: start() fails`);
+      return;
+    }
     if (!this.restart) {
+      this.options.onLog?.(`auth-app-server client: ${how}; not restarting (restart: false): requests reject with ServerExitedError`);
+      const ended = new ServerExitedError(`auth-app-server ended (code ${exit.code}, signal ${exit.signal})`, exit.code, exit.signal, connection.stderrTail);
       this.current = settled(Promise.reject(ended));
       return;
     }
     if (Date.now() - connection.startedAt >= this.restart.stableAfterMs) this.restartsInARow = 0;
     const delay = restartDelay(this.restartsInARow++, this.restart);
-    this.options.onLog?.(`auth-app-server client: the server ended (code ${exit.code}, signal ${exit.signal}); restarting in ${delay} ms`);
+    this.options.onLog?.(`auth-app-server client: ${how}; restarting in ${delay} ms`);
     this.current = settled(
       this.wait(delay)
         .then(() => this.launch())
@@ -240,6 +346,14 @@ export class AuthClient {
   private emit(method: string, params: unknown): void {
     for (const listener of this.listeners.get(method) ?? []) guard(() => listener(params), this.options.onLog);
   }
+}
+
+/** `promise`, or `timeout()`'s error if it has not settled within `ms` (`Infinity`: no limit). */
+function withTimeout<T>(promise: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  if (ms === Infinity) return promise;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(timeout()), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** `promise`, marked handled: a rejection nobody awaits (a restart that failed while no request waited) is not an error. */

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 
-import { RpcError, ServerExitedError } from "./errors.js";
+import { RpcError, ServerExitedError, TimeoutError } from "./errors.js";
 import { LineSplitter, frame } from "./lines.js";
 import type { JsonRpcError } from "./protocol/index.js";
 
@@ -37,14 +37,24 @@ interface Incoming {
   error?: JsonRpcError;
 }
 
+/** How many of the last stderr lines a connection keeps for its errors, and how long each may be. */
+export const STDERR_TAIL_LINES = 20;
+export const STDERR_LINE_CHARS = 500;
+
 export class Connection {
   readonly startedAt = Date.now();
-  /** Settles once, when the process has ended or could not start. */
+  /** The server answered `initialize`. */
+  ready = false;
+  /** Settles once, as soon as the process has ended or could not start. */
+  readonly ended: Promise<Exit>;
+  /** Settles once, after `ended`, when what it wrote is read and its unanswered requests are rejected. */
   readonly exited: Promise<Exit>;
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private exit: Exit | undefined;
+  /** The last lines of stderr (bounded): the reason a server gives when it exits at once. */
+  private readonly tail: string[] = [];
 
   constructor(private readonly options: SpawnOptions) {
     this.child = spawn(options.command, [...options.args], {
@@ -53,19 +63,31 @@ export class Connection {
       cwd: options.cwd,
       windowsHide: true,
     });
+    // Node may report the exit before it has read the last of stdout (answers) and stderr (the
+    // reason): the exit is acted on once both have ended, or 200 ms after it (a process the
+    // server started may hold them open).
+    const drained = Promise.all([streamEnd(this.child.stdout), streamEnd(this.child.stderr)]);
+    this.ended = new Promise<Exit>((resolve) => {
+      this.child.once("error", (error) => resolve({ code: null, signal: null, error }));
+      this.child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
     this.exited = new Promise<Exit>((resolve) => {
       const finish = (exit: Exit) => {
         if (this.exit) return;
         this.exit = exit;
-        const reason = describe(exit);
-        for (const [, pending] of this.pending) {
-          pending.reject(new ServerExitedError(`${pending.method}: ${reason}`, exit.code, exit.signal));
-        }
+        for (const [, pending] of this.pending) pending.reject(this.exitedError(pending.method));
         this.pending.clear();
         resolve(exit);
       };
       this.child.once("error", (error) => finish({ code: null, signal: null, error }));
-      this.child.once("exit", (code, signal) => finish({ code, signal }));
+      this.child.once("exit", (code, signal) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 200)));
+        void Promise.race([drained, late]).then(() => {
+          clearTimeout(timer);
+          finish({ code, signal });
+        });
+      });
     });
     // A write after the process died fails with EPIPE: its requests are rejected on exit.
     this.child.stdin.on("error", () => {});
@@ -75,7 +97,11 @@ export class Connection {
     this.child.stdout.on("data", (chunk: string) => messages.push(chunk));
     this.child.stdout.on("end", () => messages.end());
 
-    const log = new LineSplitter((line) => options.onLog?.(line));
+    const log = new LineSplitter((line) => {
+      this.tail.push(line.length > STDERR_LINE_CHARS ? `${line.slice(0, STDERR_LINE_CHARS)}…` : line);
+      if (this.tail.length > STDERR_TAIL_LINES) this.tail.shift();
+      options.onLog?.(line);
+    });
     this.child.stderr.setEncoding("utf8");
     this.child.stderr.on("data", (chunk: string) => log.push(chunk));
     this.child.stderr.on("end", () => log.end());
@@ -89,13 +115,31 @@ export class Connection {
     return this.exit === undefined;
   }
 
-  request(method: string, params: unknown): Promise<unknown> {
-    if (this.exit) {
-      return Promise.reject(new ServerExitedError(`${method}: ${describe(this.exit)}`, this.exit.code, this.exit.signal));
-    }
+  /** The last lines the server wrote to stderr (at most `STDERR_TAIL_LINES`). */
+  get stderrTail(): readonly string[] {
+    return [...this.tail];
+  }
+
+  /**
+   * Sends `method` and settles with its answer; after `timeoutMs` (unless `Infinity`) rejects
+   * with `TimeoutError` and forgets the request (a late answer is dropped).
+   */
+  request(method: string, params: unknown, timeoutMs = Infinity): Promise<unknown> {
+    if (this.exit) return Promise.reject(this.exitedError(method));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { method, resolve, reject });
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => clearTimeout(timer);
+      this.pending.set(id, {
+        method,
+        resolve: (result) => (done(), resolve(result)),
+        reject: (error) => (done(), reject(error)),
+      });
+      if (timeoutMs !== Infinity) {
+        timer = setTimeout(() => {
+          if (this.pending.delete(id)) reject(new TimeoutError(method, timeoutMs));
+        }, timeoutMs);
+      }
       this.write(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     });
   }
@@ -154,10 +198,27 @@ export class Connection {
     if (message.error) pending.reject(new RpcError(pending.method, message.error));
     else pending.resolve(message.result);
   }
+
+  /** `method` could not be answered: how the process ended, and the end of its stderr. */
+  private exitedError(method: string): ServerExitedError {
+    const exit = this.exit as Exit;
+    const before = this.ready ? "" : " before answering initialize";
+    const tail = this.tail.length > 0 ? `; the end of its stderr:\n${this.tail.map((line) => `  ${line}`).join("\n")}` : "";
+    return new ServerExitedError(`${method}: ${describe(exit)}${before}${tail}`, exit.code, exit.signal, [...this.tail]);
+  }
 }
 
 function describe(exit: Exit): string {
   if (exit.error) return `auth-app-server could not be started or talked to: ${exit.error.message}`;
   if (exit.signal) return `auth-app-server was ended by ${exit.signal}`;
   return `auth-app-server exited with code ${exit.code}`;
+}
+
+/** Settles when `stream` has ended or closed (or failed). */
+function streamEnd(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", () => resolve());
+  });
 }

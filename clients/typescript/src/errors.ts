@@ -1,6 +1,8 @@
 // The errors the client rejects with. Each is its own class, so a host can tell them apart
 // with `instanceof` and read what it needs without parsing messages.
 
+import { inspect, type InspectOptionsStylized } from "node:util";
+
 import type { AuthFailureAction, AuthStatus, JsonRpcError, ReportAuthFailureResult } from "./protocol/index.js";
 
 /** The server answered a request with a JSON-RPC error (`code` is one of `ErrorCode`). */
@@ -16,16 +18,56 @@ export class RpcError extends Error {
   }
 }
 
-/** The server process ended (or could not be started) before it answered. */
+/**
+ * The server process ended (or could not be started) before it answered. `stderr` holds the
+ * last lines it wrote to stderr (at most 20, each cut at 500 characters), where it says why
+ * (a usage error, a bad `config.toml`); the message quotes them too.
+ */
 export class ServerExitedError extends Error {
   override readonly name = "ServerExitedError";
   readonly exitCode: number | null;
   readonly signal: string | null;
+  readonly stderr: readonly string[];
 
-  constructor(message: string, exitCode: number | null = null, signal: string | null = null) {
+  constructor(message: string, exitCode: number | null = null, signal: string | null = null, stderr: readonly string[] = []) {
     super(message);
     this.exitCode = exitCode;
     this.signal = signal;
+    this.stderr = stderr;
+  }
+}
+
+/**
+ * The server did not answer `method` within `timeoutMs`. For `initialize` (`start()`, or a
+ * restart) the process was killed; for any other request the server keeps running and a late
+ * answer is dropped.
+ */
+export class TimeoutError extends Error {
+  override readonly name = "TimeoutError";
+  readonly method: string;
+  readonly timeoutMs: number;
+
+  constructor(method: string, timeoutMs: number, detail = "") {
+    super(`${method}: auth-app-server did not answer within ${timeoutMs} ms${detail}`);
+    this.method = method;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * No server binary was found: no `binary` option, no `$AUTH_APP_SERVER_BIN`, no platform
+ * package (`packageName`, undefined when none is published for `platform`), nothing on `PATH`.
+ */
+export class ServerNotFoundError extends Error {
+  override readonly name = "ServerNotFoundError";
+  /** `${process.platform}-${process.arch}`, e.g. `linux-x64`. */
+  readonly platform: string;
+  readonly packageName: string | undefined;
+
+  constructor(message: string, platform: string, packageName: string | undefined) {
+    super(message);
+    this.platform = platform;
+    this.packageName = packageName;
   }
 }
 
@@ -55,6 +97,12 @@ export class AuthRequiredError extends Error {
  * (`needsLogin`, `refreshDidNotHelp`, `retryLater`, `insufficientScope`, `apiKeyRejected`, or
  * `refreshed`/`alreadyRotated` when the one retry was rejected too), `response` the API's last
  * answer (its body unread).
+ *
+ * `advice` is the server's whole answer; its `authToken`, when there is one, is a live bearer
+ * token, so it is kept out of sight: a non-enumerable property (readable as
+ * `error.advice.authToken`, skipped by `JSON.stringify`, `util.inspect`, `console.log` and
+ * object spread), and the error's own `util.inspect` and `toJSON` show `authToken: "[redacted]"`
+ * even with `showHidden`.
  */
 export class AuthFailureError extends Error {
   override readonly name = "AuthFailureError";
@@ -67,7 +115,32 @@ export class AuthFailureError extends Error {
     super(`the API answered ${response.status}; auth-app-server says ${advice.action}${advice.hint ? `: ${advice.hint}` : ""}`);
     this.action = advice.action;
     this.hint = advice.hint;
-    this.advice = advice;
+    this.advice = hideToken(advice);
     this.response = response;
   }
+
+  /** For `JSON.stringify`: what a log needs, never the token. */
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, message: this.message, action: this.action, hint: this.hint, advice: redacted(this.advice), status: this.response.status };
+  }
+
+  /** For `util.inspect` and `console.log`: the stack and the fields, the token redacted (with `showHidden` too). */
+  [inspect.custom](depth: number, options: InspectOptionsStylized, show: typeof inspect = inspect): string {
+    if (depth < 0) return `[${this.name}: ${this.message}]`;
+    const fields = { action: this.action, hint: this.hint, advice: redacted(this.advice), response: this.response };
+    return `${this.stack ?? `${this.name}: ${this.message}`} ${show(fields, { ...options, depth: options.depth === null ? null : (options.depth ?? 2) - 1 })}`;
+  }
+}
+
+/** A copy of `advice` whose `authToken` is non-enumerable. */
+function hideToken(advice: ReportAuthFailureResult): ReportAuthFailureResult {
+  const { authToken, ...rest } = advice;
+  const copy: ReportAuthFailureResult = { ...rest };
+  if (authToken !== undefined) Object.defineProperty(copy, "authToken", { value: authToken, enumerable: false });
+  return Object.freeze(copy);
+}
+
+/** `advice` for display: the token, when there is one, replaced by a marker. */
+function redacted(advice: ReportAuthFailureResult): Record<string, unknown> {
+  return advice.authToken === undefined ? { ...advice } : { ...advice, authToken: "[redacted]" };
 }

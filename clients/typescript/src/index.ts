@@ -2,10 +2,20 @@
 // VS Code extensions, CLIs). The protocol's types (./protocol, generated from the server's
 // method list) are exported with it.
 
-export { AuthClient } from "./client.js";
-export type { AuthClientOptions, ParamsArgs, RequestMethod, RestartEvent } from "./client.js";
-export { AuthFailureError, AuthRequiredError, ClientDisposedError, RpcError, ServerExitedError } from "./errors.js";
-export { afterRejection, restartDelay, RESTART_DEFAULTS } from "./policy.js";
+export { AuthClient, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_START_TIMEOUT_MS } from "./client.js";
+export type { AuthClientOptions, ParamsArgs, RequestArgs, RequestMethod, RequestOptions, RestartEvent } from "./client.js";
+export { resolveBinary, serverPackageName, SERVER_PACKAGE_PLATFORMS } from "./binary.js";
+export type { BinarySource, ResolveContext, ResolvedBinary } from "./binary.js";
+export {
+  AuthFailureError,
+  AuthRequiredError,
+  ClientDisposedError,
+  RpcError,
+  ServerExitedError,
+  ServerNotFoundError,
+  TimeoutError,
+} from "./errors.js";
+export { afterRejection, restartDelay, restartOptions, RESTART_DEFAULTS } from "./policy.js";
 export type { RestartOptions } from "./policy.js";
 export { ErrorCode } from "./protocol/index.js";
 export type * from "./protocol/index.js";

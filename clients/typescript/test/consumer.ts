@@ -25,6 +25,10 @@ export async function host(client: AuthClient): Promise<void> {
   const advice = await client.request("reportAuthFailure", { status: 401, rejectedToken: status.authToken });
   console.log(advice.action, advice.authToken);
 
+  await client.request("getAuthStatus", undefined, { timeoutMs: 1_000 });
+  await client.request("login", { type: "apiKey", apiKey: "sk-1" }, { timeoutMs: Infinity });
+  // @ts-expect-error: not a request option
+  await client.request("getAuthStatus", {}, { timeout: 5 });
   // @ts-expect-error: no such method
   await client.request("getAuthStatuz", {});
   // @ts-expect-error: initialize is the client's own
@@ -73,5 +77,5 @@ export async function host(client: AuthClient): Promise<void> {
 }
 
 export async function started(): Promise<AuthClient> {
-  return AuthClient.start({ binary: "/opt/app/bin/auth-app-server", args: ["--home", "/tmp/h"], restart: { initialDelayMs: 100 } });
+  return AuthClient.start({ binary: "/opt/app/bin/auth-app-server", args: ["--home", "/tmp/h"], restart: { initialDelayMs: 100 }, startTimeoutMs: 5_000, requestTimeoutMs: 30_000 });
 }

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { inspect } from "node:util";
 
 import { AuthClient, AuthFailureError, AuthRequiredError } from "@auth-app-server/client";
 
@@ -87,4 +88,34 @@ test("without a token, fetchWithAuth rejects before calling the API", async (t) 
   assert.ok(failure instanceof AuthRequiredError, String(failure));
   assert.equal(failure.status.state, "signedOut");
   assert.equal(api.tokens.length, 0);
+});
+
+test("an AuthFailureError keeps the token out of inspect and JSON, and readable", async (t) => {
+  const key = "sk-live-secret-0123456789abcdef";
+  const client = await AuthClient.start({ binary: serverBinary, args: serverArgs(tempHome(t)), env: serverEnv() });
+  t.after(() => client.dispose());
+  await client.request("login", { type: "apiKey", apiKey: key });
+  const api = await startApi(t, () => 401);
+
+  const failure = await client.fetchWithAuth(api.url).catch((error) => error);
+
+  assert.ok(failure instanceof AuthFailureError, String(failure));
+  assert.equal(failure.action, "apiKeyRejected");
+  assert.equal(failure.advice.authToken, key, "the token is still readable");
+  const shown = {
+    inspect: inspect(failure),
+    inspectHidden: inspect(failure, { showHidden: true, depth: Infinity }),
+    inspectAdvice: inspect(failure.advice, { depth: Infinity }),
+    json: JSON.stringify(failure),
+    jsonAdvice: JSON.stringify(failure.advice),
+    spread: JSON.stringify({ ...failure.advice }),
+    string: String(failure),
+    stack: failure.stack,
+    nested: inspect({ cause: failure }, { depth: Infinity }),
+  };
+  for (const [how, text] of Object.entries(shown)) assert.ok(!text.includes(key), `${how} shows the token: ${text}`);
+  assert.match(shown.inspect, /apiKeyRejected/);
+  assert.match(shown.inspect, /authToken: '\[redacted\]'/);
+  assert.equal(JSON.parse(shown.json).advice.authToken, "[redacted]");
+  assert.equal(JSON.parse(shown.json).status, 401);
 });

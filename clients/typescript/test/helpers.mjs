@@ -1,13 +1,14 @@
 // What the tests share: the real server binary, the fake OAuth issuer (the tests crate's
 // `fake-issuer` binary), a temporary home, and a small local HTTP API.
 
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 export const packageDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const repo = join(packageDir, "..", "..");
@@ -110,4 +111,37 @@ export async function eventually(check, ms = 10_000) {
     if (Date.now() > end) throw new Error(`not true within ${ms} ms: ${check}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A Node project in a temporary folder with the built client in node_modules (a copy: Node
+ * resolves a symlinked package from its real place; `version` overrides its package.json's),
+ * with `withServer` the platform package whose bin/ holds the real server, and `host` as
+ * host.js.
+ */
+export function clientProject(t, { withServer, host, version }) {
+  const root = tempHome(t);
+  const client = join(root, "node_modules", "@auth-app-server", "client");
+  mkdirSync(client, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"));
+  if (version) manifest.version = version;
+  writeFileSync(join(client, "package.json"), JSON.stringify(manifest, null, 2));
+  cpSync(join(packageDir, "dist"), join(client, "dist"), { recursive: true });
+  if (withServer) {
+    const name = `@auth-app-server/server-${process.platform}-${process.arch}`;
+    const server = join(root, "node_modules", name);
+    mkdirSync(join(server, "bin"), { recursive: true });
+    writeFileSync(join(server, "package.json"), JSON.stringify({ name, version: manifest.version, os: [process.platform], cpu: [process.arch] }));
+    symlinkSync(serverBinary, join(server, "bin", process.platform === "win32" ? "auth-app-server.exe" : "auth-app-server"));
+  }
+  writeFileSync(join(root, "host.js"), host);
+  return root;
+}
+
+/** Runs the project's host.js with a new home as its argument and `env` over serverEnv() (undefined deletes); parses its stdout as JSON. */
+export async function runHost(t, root, env = {}) {
+  const merged = { ...serverEnv(), ...env };
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete merged[name];
+  const { stdout } = await promisify(execFile)(process.execPath, [join(root, "host.js"), tempHome(t)], { cwd: root, env: merged });
+  return JSON.parse(stdout);
 }
