@@ -551,9 +551,14 @@ async fn a_broken_config_toml_exits_4_and_says_where() {
 
 #[tokio::test]
 async fn a_broken_config_toml_is_told_once() {
-    let home = tempfile::tempdir().unwrap();
+    // A private home (as `mkdir -m 700` makes it), so no permission warning mixes in.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&home)
+        .unwrap();
     std::fs::write(
-        home.path().join("config.toml"),
+        home.join("config.toml"),
         "[provider]\nissuer = https://login.example.com\n",
     )
     .unwrap();
@@ -565,13 +570,13 @@ async fn a_broken_config_toml_is_told_once() {
         (&["login", "--with-api-key"], KEY),
         (&["logout"], ""),
     ] {
-        let out = run(home.path(), args, stdin).await;
+        let out = run(&home, args, stdin).await;
         let said = text(&out.stderr);
         assert_eq!(said.matches(where_).count(), 1, "{args:?}: {said}");
         assert!(!said.contains("WARN"), "no log line beside it: {said}");
     }
     // The server logs it once too (as an error), and serves API keys all the same.
-    let mut server = auth_app_server_tests::ServerProcess::start(home.path()).await;
+    let mut server = auth_app_server_tests::ServerProcess::start(&home).await;
     server.initialize().await;
     let mut said = server.stderr();
     for _ in 0..100 {
