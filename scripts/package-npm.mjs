@@ -140,7 +140,10 @@ function clientPackage({ out }, version) {
   rmSync(join(clientDir, "dist"), { recursive: true, force: true });
   const stage = mkdtempSync(join(tmpdir(), "auth-app-server-npm-"));
   try {
-    // The build's chatter goes to stderr: stdout is npm pack's JSON.
+    // The build's chatter goes to stderr: stdout is npm pack's JSON. The build needs the
+    // client's development dependencies (TypeScript).
+    if (!statSync(join(clientDir, "node_modules"), { throwIfNoEntry: false })?.isDirectory())
+      execFileSync(npm, ["ci", "--no-audit", "--no-fund"], { cwd: clientDir, stdio: ["ignore", 2, "inherit"] });
     execFileSync(npm, ["run", "build"], { cwd: clientDir, stdio: ["ignore", 2, "inherit"] });
     const built = pack(clientDir, stage, ["--ignore-scripts"]);
     run("tar", ["-xzf", built, "-C", stage]);
