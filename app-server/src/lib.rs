@@ -82,11 +82,14 @@ pub fn run() -> ExitCode {
             eprintln!("auth-app-server: {error}; fix it and start again");
             return ExitCode::from(commands::exit::ERROR);
         }
-        // config.toml itself is broken (and reported as such with the provider): the
-        // credentials stay where they are now, which the home says.
-        Err(error) => {
+        // config.toml itself is broken: the credentials stay where they are now, which the
+        // home says. The error itself was reported once already, with the provider (logged by
+        // the server, told in its own words by a command): it is not repeated here.
+        Err(_) => {
             let backend = auth_core::storage::in_use(&home);
-            tracing::warn!(%error, storage = ?backend, "the storage backend cannot be read from config.toml; using the one that holds the credentials now");
+            if cli.command.is_none() {
+                tracing::warn!(storage = ?backend, "config.toml cannot be read (above), so neither can its storage backend; using the one that holds the credentials now");
+            }
             backend
         }
     };

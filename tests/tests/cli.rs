@@ -103,8 +103,9 @@ async fn api_key_login_status_token_and_logout() {
 #[tokio::test]
 async fn the_key_is_never_taken_from_the_command_line_and_failures_are_clear() {
     let home = tempfile::tempdir().unwrap();
+    // No method flag is a usage error (64), like any other, and says what to choose.
     let out = run(home.path(), &["login"], "").await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("--with-api-key"),
         "{}",
@@ -545,6 +546,69 @@ async fn a_broken_config_toml_exits_4_and_says_where() {
         !text(&out.stderr).contains("restart"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_broken_config_toml_is_told_once() {
+    // A private home (as `mkdir -m 700` makes it), so no permission warning mixes in.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&home)
+        .unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        "[provider]\nissuer = https://login.example.com\n",
+    )
+    .unwrap();
+    let where_ = "line 2, column 10";
+    for (args, stdin) in [
+        (&["status"][..], ""),
+        (&["token"], ""),
+        (&["login", "--device"], ""),
+        (&["login", "--with-api-key"], KEY),
+        (&["logout"], ""),
+    ] {
+        let out = run(&home, args, stdin).await;
+        let said = text(&out.stderr);
+        assert_eq!(said.matches(where_).count(), 1, "{args:?}: {said}");
+        assert!(!said.contains("WARN"), "no log line beside it: {said}");
+    }
+    // The server logs it once too (as an error), and serves API keys all the same.
+    let mut server = auth_app_server_tests::ServerProcess::start(&home).await;
+    server.initialize().await;
+    let mut said = server.stderr();
+    for _ in 0..100 {
+        if said.contains("auth-app-server starting") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        said = server.stderr();
+    }
+    assert!(said.contains("auth-app-server starting"), "{said}");
+    assert_eq!(said.matches(where_).count(), 1, "{said}");
+}
+
+#[tokio::test]
+async fn the_version_is_the_package_version_everywhere() {
+    let version = env!("CARGO_PKG_VERSION");
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["--version"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("auth-app-server {version}\n"));
+
+    let mut server = auth_app_server_tests::ServerProcess::start(home.path()).await;
+    let answer = server.initialize().await;
+    assert_eq!(answer["serverInfo"]["version"], version, "{answer}");
+
+    // The npm client carries the same version; scripts/package-npm.mjs stamps it on the
+    // platform packages and the client's optionalDependencies, and refuses a mismatch.
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/typescript/package.json");
+    let client: Value = serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    assert_eq!(
+        client["version"], version,
+        "clients/typescript/package.json"
     );
 }
 

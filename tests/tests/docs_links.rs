@@ -77,6 +77,63 @@ fn the_contract_index_links_every_contract_page() {
     }
 }
 
+#[test]
+fn each_contents_line_lists_every_section_of_its_page() {
+    let root = repo_root();
+    let mut checked = 0;
+    for file in markdown_files(&root.join("docs")) {
+        let text = fs::read_to_string(&file).unwrap();
+        let problems = contents_problems(&text);
+        if text.lines().any(|l| l.starts_with("Contents:")) {
+            checked += 1;
+        }
+        assert!(
+            problems.is_empty(),
+            "{}: {}",
+            shown(&root, &file),
+            problems.join("; ")
+        );
+    }
+    assert!(checked >= 2, "pages with a Contents line: {checked}");
+}
+
+#[test]
+fn the_contents_check_finds_a_missing_section() {
+    let text = "# T\n\nContents: [A](#a) ·\n[C](#c)\n\n## A\n\n## B\n\n### B.1\n\n## C\n";
+    assert_eq!(contents_problems(text), ["misses `## B` (#b)"]);
+    let text = "# T\n\nContents: [A](#a) · [B](#b)\n\n## A\n\n## B\n";
+    assert!(contents_problems(text).is_empty());
+}
+
+/// A page's `Contents:` paragraph must link each of its `## ` sections.
+fn contents_problems(text: &str) -> Vec<String> {
+    let Some(start) = text.lines().position(|l| l.starts_with("Contents:")) else {
+        return Vec::new();
+    };
+    let paragraph: Vec<&str> = text
+        .lines()
+        .skip(start)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    let listed: BTreeSet<String> = links(&paragraph.join("\n"))
+        .into_iter()
+        .filter_map(|(_, target)| target.strip_prefix('#').map(str::to_owned))
+        .collect();
+    let mut taken = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (_, line) in prose_lines(text) {
+        let Some(title) = line.strip_prefix("## ") else {
+            continue;
+        };
+        let anchor = slug(title.trim_end_matches('#').trim_end(), &taken);
+        if !listed.contains(&anchor) {
+            problems.push(format!("misses `## {title}` (#{anchor})"));
+        }
+        taken.insert(anchor);
+    }
+    problems
+}
+
 /// The checker itself, on a small repository made for the purpose: it must find what is
 /// broken and nothing else.
 #[test]

@@ -61,7 +61,7 @@ pub async fn run(
         }
         How::Unspecified => fail(
             "choose how to sign in: --device, --browser, or --with-api-key (reads the key from stdin)",
-            exit::SIGNED_OUT_OR_FAILED,
+            exit::USAGE,
         ),
     }
 }
