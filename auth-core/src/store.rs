@@ -645,10 +645,18 @@ pub(crate) fn remove_temp_files(home: &Path, prefixes: &[&str], suffix: &str) {
     }
 }
 
-/// What a document's bytes hold.
+/// What a document's bytes hold. An ill-typed advisory member is logged, never fatal.
 fn parsed(bytes: &[u8]) -> Stored {
     match AuthFile::parse(bytes) {
-        Ok(file) => Stored::Present(Box::new(file)),
+        Ok(file) => {
+            if !file.ignored.is_empty() {
+                tracing::warn!(
+                    "the stored credentials have ill-typed advisory members ({}): ignored; the credentials are used, and the next write records them afresh",
+                    file.ignored.join(", ")
+                );
+            }
+            Stored::Present(Box::new(file))
+        }
         Err(FormatError { .. }) if bytes.is_empty() => {
             Stored::Unreadable("the document is empty".into())
         }
