@@ -384,10 +384,17 @@ mod tests {
         let file = AuthFile::parse(text.as_bytes()).unwrap();
         assert_eq!(
             file.ignored,
-            ["refresh_backoff", "tokens.issued_at", "tokens.refresh_cause"]
+            [
+                "refresh_backoff",
+                "tokens.issued_at",
+                "tokens.refresh_cause"
+            ]
         );
         let tokens = file.tokens.as_ref().unwrap();
-        assert_eq!((tokens.issued_at, tokens.refresh_cause.as_deref()), (None, None));
+        assert_eq!(
+            (tokens.issued_at, tokens.refresh_cause.as_deref()),
+            (None, None)
+        );
         assert_eq!(file.refresh_backoff, None);
         // The server's own records: a rewrite states its current ones (none here).
         let again: Value = serde_json::from_slice(&file.to_bytes()).unwrap();
