@@ -66,6 +66,9 @@ pub async fn open(home: PathBuf, backend: StorageBackend) -> AuthStore {
             "moved the credentials from the OS keyring into {}; the keyring item is deleted",
             store.path().display()
         ),
+        Ok(Migration::StaleDeleted) => tracing::warn!(
+            "deleted the OS keyring item of this folder: it held credentials signed out or replaced with the file backend"
+        ),
         Ok(Migration::Left(why)) => tracing::warn!("{why}"),
         Err(error) => tracing::error!(
             %error,
