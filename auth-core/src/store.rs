@@ -707,6 +707,41 @@ pub(crate) fn open_without_waiting(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Reads a file that a setting names (`config.toml`, a PEM bundle) as `auth.json` is read:
+/// a path that is not a regular file (a FIFO, a device, a folder, through a symlink or not) is
+/// refused without a byte read, the open never waits (a FIFO swapped in meanwhile), and at most
+/// `max` bytes are read (one more tells that it is larger). The error's text says which of
+/// these it is, never the content; a missing file keeps its `NotFound` kind.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let refuse = |metadata: &fs::Metadata| -> io::Result<()> {
+        if !metadata.is_file() {
+            let kind = kind_of(&metadata.file_type());
+            return Err(io::Error::other(format!(
+                "it is {kind}, not a regular file"
+            )));
+        }
+        if metadata.len() > max {
+            return Err(io::Error::other(format!(
+                "it holds {} bytes, more than the {max} this file may hold",
+                metadata.len()
+            )));
+        }
+        Ok(())
+    };
+    refuse(&fs::metadata(path)?)?;
+    let file = open_without_waiting(path)?;
+    let metadata = file.metadata()?;
+    refuse(&metadata)?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::other(format!(
+            "it holds more than the {max} bytes this file may hold"
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Removes the files in `home` named `<one of prefixes>…<suffix>`: temporary files of atomic
 /// writes, which exist only while a writer holds the lock, so one found by the lock's holder
 /// was left by a writer that was killed mid-write.
@@ -1124,6 +1159,38 @@ mod tests {
         .unwrap();
         std::os::unix::fs::symlink(&target, store.path()).unwrap();
         assert!(matches!(store.load().unwrap().stored, Stored::Present(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_setting_s_file_is_read_bounded_and_never_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings");
+        fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_bounded(&path, 10).unwrap(), b"0123456789");
+        let error = read_bounded(&path, 9).unwrap_err().to_string();
+        assert!(error.contains("more than the 9"), "{error}");
+        let missing = read_bounded(&dir.path().join("none"), 9).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let fifo = path.clone();
+        let error = without_hanging(move || read_bounded(&fifo, 9).unwrap_err().to_string());
+        assert!(
+            error.contains("FIFO (named pipe), not a regular file"),
+            "{error}"
+        );
+        let error = without_hanging(|| {
+            read_bounded(Path::new("/dev/zero"), 1 << 20)
+                .unwrap_err()
+                .to_string()
+        });
+        assert!(error.contains("a device, not a regular file"), "{error}");
     }
 
     #[cfg(unix)]
