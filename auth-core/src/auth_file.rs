@@ -304,8 +304,9 @@ where
     D: serde::Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let value = Value::deserialize(deserializer)?;
-    Ok(T::deserialize(value).ok())
+    // As its text: any JSON (even a number too large for a float) is then read or ignored.
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    Ok(serde_json::from_str(raw.get()).ok())
 }
 
 /// The advisory members present in the file (not `null`) that [`advisory`] read as absent.
@@ -405,6 +406,8 @@ mod tests {
         for backoff in [
             r#"{"refresh_token_sha256":"x","retry_at":1}"#,
             r#"{"refresh_token_sha256":"x","retry_at":1e300,"failures":1,"message":""}"#,
+            r#"{"refresh_token_sha256":"x","retry_at":1e400,"failures":1,"message":""}"#,
+            "1e400",
         ] {
             let text = format!(
                 r#"{{"version":1,"auth_mode":"api_key","api_key":"k","refresh_backoff":{backoff}}}"#
@@ -422,6 +425,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(file.ignored.len(), 3);
+        assert!(
+            AuthFile::parse(br#"{"version":1,"auth_mode":"api_key","api_key":"k","x":1e400}"#)
+                .is_ok()
+        );
         // A well-typed record is read.
         let file = AuthFile::parse(
             br#"{"version":1,"auth_mode":"oauth","tokens":{"access_token":"a","issued_at":5,"refresh_cause":"rejected"}}"#,
