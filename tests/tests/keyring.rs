@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use auth_app_server_tests::keyring::{SecretService, SilentBus, files_containing, no_bus_address};
+use auth_app_server_tests::keyring::{NoBus, SecretService, SilentBus, files_containing};
 use auth_app_server_tests::{
     FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, browser_sign_in, now, refresh_poll,
     seed_oauth_home, server_binary, two_processes_refresh_once,
@@ -249,13 +249,8 @@ async fn signed_out_with_the_file_while_the_keyring_was_away(keyring: &SecretSer
         .await;
     server.finish().await;
 
-    let nowhere = tempfile::tempdir().unwrap();
-    let no_bus = no_bus_address(nowhere.path());
-    let runtime_dir = nowhere.path().display().to_string();
-    let env = [
-        ("DBUS_SESSION_BUS_ADDRESS", no_bus.as_str()),
-        ("XDG_RUNTIME_DIR", runtime_dir.as_str()),
-    ];
+    let no_bus = NoBus::new();
+    let env = no_bus.env();
     let mut server = ServerProcess::start_with(home, &["--storage", "file"], &env).await;
     server.initialize().await;
     server
@@ -375,13 +370,8 @@ async fn auto_uses_the_keyring_when_one_answers_and_says_so() {
 #[tokio::test]
 async fn auto_without_a_session_bus_falls_back_to_the_file_and_says_so() {
     let home = tempfile::tempdir().unwrap();
-    let nowhere = tempfile::tempdir().unwrap();
-    let no_bus = no_bus_address(nowhere.path());
-    let runtime_dir = nowhere.path().display().to_string();
-    let env = [
-        ("DBUS_SESSION_BUS_ADDRESS", no_bus.as_str()),
-        ("XDG_RUNTIME_DIR", runtime_dir.as_str()),
-    ];
+    let no_bus = NoBus::new();
+    let env = no_bus.env();
     let mut server = ServerProcess::start_with(home.path(), &["--storage", "auto"], &env).await;
     server.initialize().await;
     server

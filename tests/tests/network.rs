@@ -8,7 +8,9 @@
 use std::path::Path;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, now};
+use auth_app_server_tests::{
+    ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, memory_kib, now,
+};
 use serde_json::{Value, json};
 
 /// The name the TLS issuer goes by in the proxy tests; never resolved (the proxy maps it).
@@ -226,15 +228,6 @@ fn mkfifo(path: &Path) {
     assert!(made.success(), "mkfifo {}", path.display());
 }
 
-fn peak_resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// `SSL_CERT_FILE` at a FIFO nobody writes to: it was read on the runtime's only thread at the
 /// first provider request, which then waited for ever (nothing more answered, EOF ignored).
 #[tokio::test]
@@ -335,6 +328,6 @@ async fn a_huge_ca_file_is_refused_by_its_size_without_being_read() {
             && message.contains("it holds 134217728 bytes, more than the 4194304"),
         "{error}"
     );
-    let peak = peak_resident_kib(server.pid());
+    let peak = memory_kib(server.pid(), "VmHWM");
     assert!(peak < 64 * 1024, "peak {peak} KiB");
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, TokenMode, now, seed_oauth_home, server_binary,
+    FakeIssuer, ServerProcess, TokenMode, memory_kib, now, seed_oauth_home, server_binary,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -74,12 +74,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap()
+    memory_kib(pid, "VmRSS")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,15 +211,6 @@ async fn a_client_that_stops_reading_cannot_grow_the_server_or_stall_refreshes()
 /// wait unwritten up to 4 MiB, plus one line being read (1 MiB) and one being built.
 const BATCH_RSS_LIMIT_KIB: u64 = 40 * 1024;
 
-fn peak_resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// Writes `line` `lines` times without reading; watches until the server stops taking input
 /// (neither the client's writes nor the server's CPU time move for half a second) or takes
 /// everything, asserting the memory bound at every look and on the peak. Returns the writer
@@ -257,7 +243,7 @@ async fn write_without_reading(
         last = now;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let peak = peak_resident_kib(pid);
+    let peak = memory_kib(pid, "VmHWM");
     assert!(
         peak < BATCH_RSS_LIMIT_KIB,
         "the server's peak was {peak} KiB while nobody read its answers"
