@@ -23,6 +23,15 @@ use crate::transport::{Outgoing, OutgoingSender};
 /// Requests being handled or answered but not yet written; past this, `-32001`.
 pub const MAX_IN_FLIGHT: usize = 1024;
 
+/// The most elements one batch may have; a larger one is answered with one `-32600` naming
+/// the limit (as geth and others do), whatever its elements hold.
+pub const MAX_BATCH: usize = 1024;
+
+/// The most bytes of the dispatcher's own answers (error lines) that may wait unwritten: a
+/// client that sends invalid requests or batches and does not read makes the server hold no
+/// more than this (plus one line), however long the ids it makes the server echo.
+pub const MAX_OWN_LINE_BYTES: usize = 4 * 1024 * 1024;
+
 /// The members of a request this server reads. Every member is kept raw so that a wrong type
 /// is told apart from broken JSON.
 #[derive(Deserialize)]
@@ -63,8 +72,10 @@ pub struct Dispatcher {
     methods: Methods,
     handshake: Handshake,
     in_flight: Arc<Semaphore>,
-    /// Bounds the dispatcher's own error lines while stdout is not being read.
+    /// Bounds the dispatcher's own error lines while stdout is not being read: their count...
     own_lines: Arc<Semaphore>,
+    /// ...and their bytes.
+    own_bytes: Arc<Semaphore>,
     out: OutgoingSender,
 }
 
@@ -75,6 +86,7 @@ impl Dispatcher {
             handshake: Handshake::default(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             own_lines: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            own_bytes: Arc::new(Semaphore::new(MAX_OWN_LINE_BYTES)),
             out,
         })
     }
@@ -126,33 +138,46 @@ impl Dispatcher {
     pub async fn drain(&self) {
         let _calls = self.in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
         let _lines = self.own_lines.acquire_many(MAX_IN_FLIGHT as u32).await;
+        let _bytes = self.own_bytes.acquire_many(MAX_OWN_LINE_BYTES as u32).await;
         let (ack, flushed) = oneshot::channel();
         if self.out.send(Outgoing::Flush(ack)).is_ok() {
             let _ = flushed.await;
         }
     }
 
-    /// A batch counts toward the bounds element by element, like as many single lines: each
-    /// call holds an in-flight permit (past the bound it is answered `-32001`), and each answer
-    /// the dispatcher gives itself waits for an own-line permit. Every permit is held until the
-    /// batch's answer is written, so a client that sends large batches and does not read
-    /// cannot make the server buffer without limit.
+    /// A batch has at most [`MAX_BATCH`] elements (counted before anything is kept, so a huge
+    /// one costs nothing but its one error line), and counts toward the bounds element by
+    /// element, like as many single lines: each call holds an in-flight permit (past the bound
+    /// it is answered `-32001`), and each answer the dispatcher gives itself waits for its
+    /// own-line permits (one, and its bytes). Every permit is held until the batch's answer is
+    /// written, so a client that sends large batches and does not read cannot make the server
+    /// buffer without limit.
     async fn handle_batch(self: &Arc<Self>, text: &str) {
+        let invalid = |message: &str| envelope::error(None, error_code::INVALID_REQUEST, message);
+        match serde_json::from_str::<BatchLength>(text) {
+            Err(error) => return self.reply(decode_error_line(&error)).await,
+            Ok(BatchLength(0)) => {
+                let message = "invalid request: the batch is empty; send at least one request";
+                return self.reply(invalid(message)).await;
+            }
+            Ok(BatchLength(n)) if n > MAX_BATCH => {
+                let message = format!(
+                    "invalid request: the batch has {n} elements, more than the limit of {MAX_BATCH}; send it in smaller batches"
+                );
+                return self.reply(invalid(&message)).await;
+            }
+            Ok(_) => {}
+        }
         let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(items) => items,
             Err(error) => return self.reply(decode_error_line(&error)).await,
         };
-        if items.is_empty() {
-            let message = "invalid request: the batch is empty; send at least one request";
-            return self
-                .reply(envelope::error(None, error_code::INVALID_REQUEST, message))
-                .await;
-        }
         let mut replies = Vec::new();
         let mut calls = tokio::task::JoinSet::new();
         let mut calls_held: Option<OwnedSemaphorePermit> = None;
         let mut lines_held: Option<OwnedSemaphorePermit> = None;
-        let mut lines_counted = 0;
+        let mut bytes_held: Option<OwnedSemaphorePermit> = None;
+        let mut bytes_counted = 0;
         for item in items {
             match self.admit(item.get()) {
                 Admission::Call(call) => {
@@ -160,15 +185,22 @@ impl Dispatcher {
                     calls.spawn(run(call.id, call.callback, call.params));
                 }
                 Admission::Reply(line) => {
-                    // Never more than the whole bound: the batch would wait on itself. The
-                    // answers past it ride along; the line limit bounds how many there are.
-                    if lines_counted < MAX_IN_FLIGHT {
-                        hold(
-                            &mut lines_held,
-                            self.own_lines.clone().acquire_owned().await.ok(),
-                        );
-                        lines_counted += 1;
-                    }
+                    // Never more bytes than the whole bound: the batch would wait on itself.
+                    // The bytes past it ride along; the line limit bounds how many there are.
+                    let bytes = line.len().min(MAX_OWN_LINE_BYTES - bytes_counted);
+                    hold(
+                        &mut bytes_held,
+                        self.own_bytes
+                            .clone()
+                            .acquire_many_owned(bytes as u32)
+                            .await
+                            .ok(),
+                    );
+                    bytes_counted += bytes;
+                    hold(
+                        &mut lines_held,
+                        self.own_lines.clone().acquire_owned().await.ok(),
+                    );
                     replies.push(line);
                 }
                 Admission::Nothing => {}
@@ -185,7 +217,11 @@ impl Dispatcher {
                 }
             }
             if !replies.is_empty() {
-                let permits = calls_held.into_iter().chain(lines_held).collect();
+                let permits = calls_held
+                    .into_iter()
+                    .chain(lines_held)
+                    .chain(bytes_held)
+                    .collect();
                 let _ = out.send(Outgoing::Line {
                     text: envelope::batch(&replies),
                     permits,
@@ -274,10 +310,13 @@ impl Dispatcher {
         })
     }
 
-    /// Queues one of the dispatcher's own answers, waiting while too many are unwritten.
+    /// Queues one of the dispatcher's own answers, waiting while too many (or too many bytes)
+    /// are unwritten.
     async fn reply(&self, text: String) {
-        let permit = self.own_lines.clone().acquire_owned().await;
-        let permits = permit.into_iter().collect();
+        let bytes = text.len().min(MAX_OWN_LINE_BYTES) as u32;
+        let bytes = self.own_bytes.clone().acquire_many_owned(bytes).await;
+        let line = self.own_lines.clone().acquire_owned().await;
+        let permits = line.into_iter().chain(bytes).collect();
         let _ = self.out.send(Outgoing::Line { text, permits });
     }
 }
@@ -317,6 +356,32 @@ async fn run(
         }
     };
     Some(envelope::answer(&id?, &response))
+}
+
+/// The number of elements of a JSON array, counted without keeping any.
+struct BatchLength(usize);
+
+impl<'de> Deserialize<'de> for BatchLength {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> serde::de::Visitor<'de> for Count {
+            type Value = BatchLength;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a batch array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<BatchLength, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(BatchLength(n))
+            }
+        }
+        deserializer.deserialize_seq(Count)
+    }
 }
 
 /// Adds `permit` to those a batch already holds from the same semaphore.
@@ -384,11 +449,14 @@ mod tests {
         dispatcher.handle_line(init.as_bytes()).await;
         let _ = lines.recv().await;
 
-        let calls: Vec<String> = (1..=MAX_IN_FLIGHT + 100)
+        // 100 calls in flight elsewhere, then a batch of 1021 calls and 3 non-requests.
+        let elsewhere = dispatcher.in_flight.clone().acquire_many_owned(100).await;
+        let calls: Vec<String> = (1..=MAX_BATCH - 3)
             .map(|n| format!(r#"{{"id":{n},"method":"ping"}}"#))
             .collect();
         let batch = format!("[{},1,2,3]", calls.join(","));
         dispatcher.handle_line(batch.as_bytes()).await;
+        drop(elsewhere);
         let Some(Outgoing::Line { text, permits }) = lines.recv().await else {
             panic!("no answer");
         };
@@ -399,18 +467,48 @@ mod tests {
                 .filter(|a| a["error"]["code"] == code)
                 .count()
         };
-        assert_eq!(answers.len(), MAX_IN_FLIGHT + 103);
-        assert_eq!(code(-32001), 100, "calls past the bound");
+        assert_eq!(answers.len(), MAX_BATCH);
+        assert_eq!(code(-32001), 97, "calls past the bound");
         assert_eq!(code(-32600), 3, "elements that are not requests");
-        // Unwritten, the answer holds the bound: a single request is refused now.
-        assert_eq!(dispatcher.in_flight.available_permits(), 0);
+        // Unwritten, the answer holds its permits: 924 in flight, 100 own lines and their bytes.
+        assert_eq!(dispatcher.in_flight.available_permits(), 100);
         assert_eq!(
             dispatcher.own_lines.available_permits(),
-            MAX_IN_FLIGHT - 103
+            MAX_IN_FLIGHT - 100
         );
+        assert!(dispatcher.own_bytes.available_permits() < MAX_OWN_LINE_BYTES - 100 * 60);
         drop(permits);
         assert_eq!(dispatcher.in_flight.available_permits(), MAX_IN_FLIGHT);
         assert_eq!(dispatcher.own_lines.available_permits(), MAX_IN_FLIGHT);
+        assert_eq!(dispatcher.own_bytes.available_permits(), MAX_OWN_LINE_BYTES);
+    }
+
+    #[tokio::test]
+    async fn a_batch_over_the_limit_gets_one_error_naming_it() {
+        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let dispatcher = Dispatcher::new(Methods::new(), out);
+        for (n, answered) in [(MAX_BATCH, false), (MAX_BATCH + 1, true), (524_288, true)] {
+            let batch = format!("[{}1]", "1,".repeat(n - 1));
+            dispatcher.handle_line(batch.as_bytes()).await;
+            let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
+                panic!("no answer");
+            };
+            let expected = envelope::error(
+                None,
+                -32600,
+                &format!(
+                    "invalid request: the batch has {n} elements, more than the limit of 1024; send it in smaller batches"
+                ),
+            );
+            assert_eq!(text == expected, answered, "{n} elements: {}", &text[..100]);
+        }
+        // Broken JSON is still a parse error, however long.
+        let broken = format!("[{}", "1,".repeat(5000));
+        dispatcher.handle_line(broken.as_bytes()).await;
+        let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
+            panic!("no answer");
+        };
+        assert!(text.contains("-32700"), "{text}");
     }
 
     #[test]

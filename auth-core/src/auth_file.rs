@@ -38,10 +38,21 @@ pub struct AuthFile {
     pub last_refresh: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_failure: Option<RefreshFailureRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Advisory: an ill-typed record is ignored (see [`AuthFile::ignored`]), never a reason to
+    /// refuse the credentials.
+    #[serde(
+        default,
+        deserialize_with = "advisory",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_backoff: Option<RefreshBackoffRecord>,
     #[serde(flatten, skip_deserializing)]
     pub extra: Unknown,
+    /// The advisory members (`refresh_backoff`, `tokens.issued_at`, `tokens.refresh_cause`)
+    /// that were in the file but ill-typed, so ignored: the reader logs them. They are the
+    /// server's own records, so a rewrite states its current ones instead.
+    #[serde(skip)]
+    pub ignored: Vec<&'static str>,
 }
 
 const FILE_MEMBERS: [&str; 9] = [
@@ -71,11 +82,21 @@ pub struct StoredTokens {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     /// Unix seconds when these tokens were stored: with `expires_at`, their lifetime.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Advisory: ignored when ill-typed; a reader never trusts it past the present.
+    #[serde(
+        default,
+        deserialize_with = "advisory",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub issued_at: Option<i64>,
     /// `"rejected"` when these tokens came from a refresh that a `reportAuthFailure` caused
-    /// (bounds such refreshes to one a minute). An addition of this project.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (bounds such refreshes to one a minute). An addition of this project. Advisory: ignored
+    /// when ill-typed.
+    #[serde(
+        default,
+        deserialize_with = "advisory",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_cause: Option<String>,
     #[serde(flatten, skip_deserializing)]
     pub extra: Unknown,
@@ -190,6 +211,7 @@ impl AuthFile {
             refresh_failure: None,
             refresh_backoff: None,
             extra: Unknown::default(),
+            ignored: Vec::new(),
         }
     }
 
@@ -214,6 +236,7 @@ impl AuthFile {
         if let (Some(tokens), Some(raw)) = (&mut file.tokens, top.get("tokens")) {
             tokens.extra = Unknown::of(members(raw.get())?, &TOKEN_MEMBERS);
         }
+        file.ignored = ill_typed_advisory_members(&file, &top)?;
         file.extra = Unknown::of(top, &FILE_MEMBERS);
         file.check()?;
         Ok(file)
@@ -273,6 +296,43 @@ impl AuthFile {
     }
 }
 
+/// A member that only advises (a shared backoff, when tokens were stored, why): one of the
+/// wrong type is read as absent instead of making the whole file unreadable, since the
+/// credentials beside it are still good.
+fn advisory<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    // As its text: any JSON (even a number too large for a float) is then read or ignored.
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    Ok(serde_json::from_str(raw.get()).ok())
+}
+
+/// The advisory members present in the file (not `null`) that [`advisory`] read as absent.
+fn ill_typed_advisory_members(
+    file: &AuthFile,
+    top: &BTreeMap<String, &RawValue>,
+) -> Result<Vec<&'static str>, FormatError> {
+    let present = |members: &BTreeMap<String, &RawValue>, name: &str| {
+        members.get(name).is_some_and(|raw| raw.get() != "null")
+    };
+    let mut ignored = Vec::new();
+    if file.refresh_backoff.is_none() && present(top, "refresh_backoff") {
+        ignored.push("refresh_backoff");
+    }
+    if let (Some(tokens), Some(raw)) = (&file.tokens, top.get("tokens")) {
+        let members = members(raw.get())?;
+        if tokens.issued_at.is_none() && present(&members, "issued_at") {
+            ignored.push("tokens.issued_at");
+        }
+        if tokens.refresh_cause.is_none() && present(&members, "refresh_cause") {
+            ignored.push("tokens.refresh_cause");
+        }
+    }
+    Ok(ignored)
+}
+
 /// An object's members by name, each as its JSON text.
 fn members(object: &str) -> Result<BTreeMap<String, &RawValue>, FormatError> {
     serde_json::from_str(object).map_err(describe_json_error)
@@ -316,6 +376,66 @@ mod tests {
         let new = AuthFile::api_key(Secret::new("k2")).keeping_unknown_fields_of(Some(&old));
         assert_eq!(new.extra.get("x_app"), Some(r#""keep""#));
         assert_eq!(new.api_key.unwrap().expose(), "k2");
+    }
+
+    #[test]
+    fn an_ill_typed_advisory_member_is_ignored_not_fatal() {
+        let text = r#"{"version":1,"auth_mode":"oauth","refresh_backoff":"soon",
+            "tokens":{"access_token":"at","issued_at":"yesterday","refresh_cause":7}}"#;
+        let file = AuthFile::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            file.ignored,
+            [
+                "refresh_backoff",
+                "tokens.issued_at",
+                "tokens.refresh_cause"
+            ]
+        );
+        let tokens = file.tokens.as_ref().unwrap();
+        assert_eq!(
+            (tokens.issued_at, tokens.refresh_cause.as_deref()),
+            (None, None)
+        );
+        assert_eq!(file.refresh_backoff, None);
+        // The server's own records: a rewrite states its current ones (none here).
+        let again: Value = serde_json::from_slice(&file.to_bytes()).unwrap();
+        assert_eq!(again["refresh_backoff"], Value::Null);
+        assert_eq!(again["tokens"]["issued_at"], Value::Null);
+
+        // A backoff record missing a member, a number out of range, null: the same.
+        for backoff in [
+            r#"{"refresh_token_sha256":"x","retry_at":1}"#,
+            r#"{"refresh_token_sha256":"x","retry_at":1e300,"failures":1,"message":""}"#,
+            r#"{"refresh_token_sha256":"x","retry_at":1e400,"failures":1,"message":""}"#,
+            "1e400",
+        ] {
+            let text = format!(
+                r#"{{"version":1,"auth_mode":"api_key","api_key":"k","refresh_backoff":{backoff}}}"#
+            );
+            let file = AuthFile::parse(text.as_bytes()).unwrap();
+            assert_eq!(file.ignored, ["refresh_backoff"], "{backoff}");
+        }
+        let file = AuthFile::parse(
+            br#"{"version":1,"auth_mode":"oauth","refresh_backoff":null,"tokens":{"access_token":"a","issued_at":99999999999999999999}}"#,
+        )
+        .unwrap();
+        assert_eq!(file.ignored, ["tokens.issued_at"]);
+        let file = AuthFile::parse(
+            br#"{"auth_mode":"oauth","client_id":"c","issuer":"http://127.0.0.1:35801/","refresh_backoff":"soon","tokens":{"access_token":"a","expires_at":5,"id_token":"x","issued_at":"yesterday","refresh_cause":7,"refresh_token":"r","x_token_note":"kept"},"version":1,"x_other_tool":{"keep":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(file.ignored.len(), 3);
+        assert!(
+            AuthFile::parse(br#"{"version":1,"auth_mode":"api_key","api_key":"k","x":1e400}"#)
+                .is_ok()
+        );
+        // A well-typed record is read.
+        let file = AuthFile::parse(
+            br#"{"version":1,"auth_mode":"oauth","tokens":{"access_token":"a","issued_at":5,"refresh_cause":"rejected"}}"#,
+        )
+        .unwrap();
+        assert!(file.ignored.is_empty());
+        assert_eq!(file.tokens.unwrap().issued_at, Some(5));
     }
 
     #[test]

@@ -76,20 +76,27 @@ pub fn load_storage(
         .unwrap_or_default())
 }
 
-/// `<home>/config.toml`, parsed; empty when there is none.
+/// The most `config.toml` may hold; settings take a few hundred bytes.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// `<home>/config.toml`, parsed; empty when there is none. Read as `auth.json` is: a FIFO or
+/// a device is refused without waiting on it, and so is a file over [`MAX_CONFIG_BYTES`].
 fn read_config_file(home: &Path) -> Result<ConfigFile, ConfigError> {
     let path = home.join("config.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Invalid {
-            path: path.clone(),
-            reason: toml_reason(&text, &e),
-        }),
-        Err(e) if crate::store::is_absent(&e) => Ok(ConfigFile::default()),
-        Err(e) => Err(ConfigError::Unreadable {
-            path,
-            reason: e.to_string(),
-        }),
-    }
+    let unreadable = |reason: String| ConfigError::Unreadable {
+        path: path.clone(),
+        reason: format!("{reason}; make it a regular TOML file (or delete it)"),
+    };
+    let bytes = match crate::store::read_bounded(&path, MAX_CONFIG_BYTES) {
+        Ok(bytes) => bytes,
+        Err(e) if crate::store::is_absent(&e) => return Ok(ConfigFile::default()),
+        Err(e) => return Err(unreadable(e.to_string())),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".into()))?;
+    toml::from_str::<ConfigFile>(&text).map_err(|e| ConfigError::Invalid {
+        path: path.clone(),
+        reason: toml_reason(&text, &e),
+    })
 }
 
 /// The OAuth provider this server signs in with. All URLs are checked: https, or http on a

@@ -1,8 +1,9 @@
-//! What a provider's answer can make the server do, as one function for the fuzz target
-//! `provider_answer` (fuzz/) and its quick siblings in the test suite: any bytes as a token
+//! What a provider's answer or a stored file can make the server do, as one function per fuzz
+//! target (fuzz/) shared with their quick siblings in the test suite: any bytes as a token
 //! response, a token endpoint error, a device authorization response, a metadata document or
 //! a client registration answer must never panic, and what comes out stays inside the bounds
-//! of docs/refresh-policy.md.
+//! of docs/refresh-policy.md; any bytes as `auth.json` parse or fail without a panic, round
+//! trip, and never make the advisory records reach past their bounds (docs/storage.md).
 
 use reqwest::Url;
 
@@ -13,6 +14,46 @@ use crate::provider::{MAX_EXPIRES_IN_SECS, parse_metadata, parse_token_response}
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
 use crate::status::{Credentials, describe};
+use crate::time;
+
+/// `data` as `auth.json`: never a panic; a file accepted is written (`to_bytes`) as bytes that
+/// parse back to the same file (less the ill-typed advisory members it ignored, which a write
+/// drops), and writing again gives the same bytes; whatever its advisory records say, the
+/// backoff they set ends at most 300 s from now (so `retryAfterSecs` is at most 300), and
+/// tokens count as stored no later than now. Panics when one of these does not hold.
+pub fn auth_file(data: &[u8]) {
+    let Ok(file) = AuthFile::parse(data) else {
+        return;
+    };
+    let written = file.to_bytes();
+    let again = AuthFile::parse(&written).expect("what to_bytes writes parses");
+    assert!(again.ignored.is_empty(), "a write kept {:?}", again.ignored);
+    let mut expected = file.clone();
+    expected.ignored.clear();
+    assert_eq!(again, expected, "the file changed on a round trip");
+    assert_eq!(again.to_bytes(), written, "writing is not stable");
+
+    let credentials = Credentials::new(file);
+    let now_ms = time::now_ms();
+    if let Some(backoff) = &credentials.backoff {
+        assert!(
+            backoff.retry_at_ms <= now_ms.saturating_add(300_000),
+            "a backoff {} ms ahead",
+            backoff.retry_at_ms.saturating_sub(now_ms)
+        );
+    }
+    if let Some(at) = credentials.report_refresh_at {
+        assert!(at <= now_ms.div_euclid(1000), "stored in the future: {at}");
+    }
+    let backoff = credentials.backoff_with(None);
+    let report = describe(&credentials, true, backoff.as_ref(), now_ms, true);
+    if let Some(secs) = report.refresh_error.and_then(|e| e.retry_after_secs) {
+        assert!(secs <= 300, "retryAfterSecs {secs}");
+    }
+    for now_ms in [i64::MIN, 0, i64::MAX] {
+        describe(&credentials, true, backoff.as_ref(), now_ms, false);
+    }
+}
 
 /// Feeds `data` to the parser its first byte selects (250 and above: a registration answer,
 /// else by the byte modulo 4); the next two bytes are an HTTP status where one is needed, the

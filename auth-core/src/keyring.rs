@@ -6,7 +6,10 @@
 //! that says what to do, never a hang. The calls run on one worker thread of their own (with
 //! its own small async runtime and a cached connection), so that the store's API stays
 //! synchronous like the file's; the caller waits for the answer at most the limit, and the
-//! worker drops a call that overruns it.
+//! worker drops a call that overruns it. Each call carries the caller's deadline: a call
+//! queued behind a slow one only gets what is left of its caller's time, and one whose caller
+//! has given up is never performed (a write must not land after its caller reported failure
+//! and released the lock).
 //!
 //! Items are keyed by `service = auth-app-server` and `home = <canonical home path>`, so two
 //! homes never share one. Nothing here logs or formats a secret: errors carry the keyring's
@@ -76,7 +79,12 @@ enum Reply {
     Read(Option<Vec<u8>>),
 }
 
-type Call = (Request, mpsc::Sender<Result<Reply, KeyringError>>);
+/// A request, where to answer, and when its caller stops waiting for the keyring.
+type Call = (
+    Request,
+    mpsc::Sender<Result<Reply, KeyringError>>,
+    std::time::Instant,
+);
 
 /// The keyring item of one home. Cheap to clone; the worker thread starts on first use, so a
 /// store that never touches the keyring never starts it.
@@ -144,9 +152,11 @@ impl KeyringItem {
     }
 
     /// Hands `request` to the worker and waits for its answer, at most the limit (plus a
-    /// margin: the worker bounds the call itself and answers `TimedOut`).
+    /// margin: the worker bounds the call itself by the same deadline and answers `TimedOut`,
+    /// so once this gives up the worker is done with the call or never starts it).
     fn call(&self, request: Request) -> Result<Reply, KeyringError> {
         let (reply, answer) = mpsc::channel();
+        let deadline = std::time::Instant::now() + KEYRING_TIMEOUT;
         {
             let mut worker = self.worker.lock().unwrap_or_else(|p| p.into_inner());
             let sender = match worker.as_ref() {
@@ -157,7 +167,7 @@ impl KeyringItem {
                     sender
                 }
             };
-            if sender.send((request, reply)).is_err() {
+            if sender.send((request, reply, deadline)).is_err() {
                 // The worker is gone (it could not start its runtime): start afresh next time.
                 *worker = None;
                 return Err(KeyringError::Failed(
@@ -203,7 +213,7 @@ mod worker {
 
     use secret_service::{EncryptionType, Error, SecretService};
 
-    use super::{Call, KEYRING_TIMEOUT, KeyringError, Reply, Request, SERVICE};
+    use super::{Call, KeyringError, Reply, Request, SERVICE};
 
     const CONTENT_TYPE: &str = "application/json";
 
@@ -224,9 +234,17 @@ mod worker {
     /// dropped after any failure (the daemon may have restarted).
     fn serve(runtime: tokio::runtime::Runtime, home: &str, calls: mpsc::Receiver<Call>) {
         let mut service: Option<SecretService<'static>> = None;
-        for (request, reply) in calls {
+        for (request, reply, deadline) in calls {
+            // Queued behind a call that took its whole bound, this one's caller has given up
+            // (or is about to): performing it now could store a document after the caller
+            // reported the write failed and released the lock.
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                let _ = reply.send(Err(KeyringError::TimedOut));
+                continue;
+            }
             let result = runtime.block_on(async {
-                let bounded = tokio::time::timeout(KEYRING_TIMEOUT, async {
+                let bounded = tokio::time::timeout(left, async {
                     if let Some(connected) = &service {
                         match perform(connected, home, &request).await {
                             // A stale connection: retry once on a new one.

@@ -4,7 +4,7 @@
 
 use crate::auth_file::{AuthFile, AuthMode, REFRESH_CAUSE_REJECTED, RefreshFailureRecord};
 use crate::jwt;
-use crate::policy::{Backoff, TokenTimes};
+use crate::policy::{Backoff, MAX_BACKOFF, TokenTimes};
 use crate::secret::Secret;
 use crate::time;
 
@@ -105,8 +105,16 @@ impl Credentials {
         let expires_at = tokens
             .and_then(|t| t.expires_at)
             .or_else(|| access_claims.as_ref()?.exp);
+        // Advisory records are never trusted past what this server itself would write: tokens
+        // stored in the future, or a backoff longer than the longest one, are a broken clock
+        // or a hostile file, and would block refreshes for as long as they claim.
+        let now_ms = time::now_ms();
+        let issued_at = tokens
+            .and_then(|t| t.issued_at)
+            .map(|at| at.min(now_ms.div_euclid(1000)));
+        let latest_retry_ms = now_ms.saturating_add(MAX_BACKOFF.as_millis() as i64);
         // Lifetime: as stored, else as the JWT says.
-        let lifetime = match (expires_at, tokens.and_then(|t| t.issued_at)) {
+        let lifetime = match (expires_at, issued_at) {
             (Some(at), Some(issued)) => Some(at.saturating_sub(issued)),
             _ => access_claims
                 .as_ref()
@@ -145,14 +153,14 @@ impl Credentials {
             .filter(|record| applies(&record.refresh_token_sha256))
             .map(|record| Backoff {
                 fingerprint: record.refresh_token_sha256.clone(),
-                retry_at_ms: record.retry_at.saturating_mul(1000),
+                retry_at_ms: record.retry_at.saturating_mul(1000).min(latest_retry_ms),
                 failures: record.failures,
                 code: record.code.clone(),
                 message: record.message.clone(),
             });
         let report_refresh_at = tokens
             .filter(|t| t.refresh_cause.as_deref() == Some(REFRESH_CAUSE_REJECTED))
-            .and_then(|t| t.issued_at);
+            .and(issued_at);
         Self {
             file,
             method,
@@ -451,6 +459,35 @@ mod tests {
         assert_eq!(Credentials::new(file.clone()).report_refresh_at, None);
         file.tokens.as_mut().unwrap().refresh_cause = Some(REFRESH_CAUSE_REJECTED.into());
         assert_eq!(Credentials::new(file).report_refresh_at, Some(900));
+    }
+
+    #[test]
+    fn advisory_records_are_never_trusted_past_what_this_server_writes() {
+        let now_ms = time::now_ms();
+        let mut file = oauth(Some("rt"), Some(i64::MAX)).file;
+        file.refresh_backoff = Some(RefreshBackoffRecord {
+            refresh_token_sha256: Secret::new("rt").fingerprint(),
+            retry_at: i64::MAX,
+            failures: 1,
+            message: "m".into(),
+            code: None,
+        });
+        let tokens = file.tokens.as_mut().unwrap();
+        tokens.issued_at = Some(i64::MAX - 1);
+        tokens.refresh_cause = Some(REFRESH_CAUSE_REJECTED.into());
+        let credentials = Credentials::new(file);
+        let after_ms = time::now_ms();
+        // A backoff at most 300 s ahead (an i64::MAX one would block refreshes forever and
+        // give clients a retryAfterSecs past JavaScript's safe integers).
+        let backoff = credentials.backoff.as_ref().unwrap();
+        assert!(backoff.retry_at_ms <= after_ms + 300_000, "{backoff:?}");
+        assert!(backoff.retry_at_ms >= now_ms + 300_000, "{backoff:?}");
+        assert!(backoff.retry_after_secs(now_ms) <= 300);
+        // Tokens stored "in the future" count as stored now: the report bound lasts 60 s from
+        // here, not forever.
+        let at = credentials.report_refresh_at.unwrap();
+        assert!((now_ms / 1000..=after_ms / 1000).contains(&at), "{at}");
+        assert_eq!(credentials.times.lifetime, Some(i64::MAX - at));
     }
 
     #[test]

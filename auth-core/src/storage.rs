@@ -10,7 +10,8 @@ use crate::keyring::KeyringItem;
 use crate::store::{AuthStore, Migration};
 
 /// The backend that holds `home`'s credentials now, for when the configured one cannot be
-/// read: the keyring when its marker is in the home, else the file.
+/// read: the keyring when its marker says the item holds them (not superseded by the file
+/// backend), else the file.
 pub fn in_use(home: &Path) -> StorageBackend {
     if AuthStore::keyring(home).has_marker() {
         StorageBackend::Keyring
@@ -65,6 +66,9 @@ pub async fn open(home: PathBuf, backend: StorageBackend) -> AuthStore {
         Ok(Migration::IntoFile) => tracing::warn!(
             "moved the credentials from the OS keyring into {}; the keyring item is deleted",
             store.path().display()
+        ),
+        Ok(Migration::StaleDeleted) => tracing::warn!(
+            "deleted the OS keyring item of this folder: it held credentials signed out or replaced with the file backend"
         ),
         Ok(Migration::Left(why)) => tracing::warn!("{why}"),
         Err(error) => tracing::error!(

@@ -33,6 +33,20 @@ use crate::keyring::{KeyringError, KeyringItem};
 const FILE_NAME: &str = "auth.json";
 const MARKER_NAME: &str = "auth.storage";
 const MARKER_TEMP_PREFIX: &str = ".auth.storage.";
+/// The marker's `backend` when the keyring item holds the credentials...
+const KEYRING_BACKEND: &str = "keyring";
+/// ...and when the file backend signed in or out since, so that the item is stale.
+const FILE_BACKEND: &str = "file";
+
+/// What `auth.storage` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Absent,
+    /// The keyring item holds this home's credentials.
+    Keyring,
+    /// The file backend signed in or out after the item was written: the item is stale.
+    Superseded,
+}
 const LOCK_NAME: &str = "auth.json.lock";
 const TEMP_PREFIX: &str = ".auth.json.";
 const TEMP_SUFFIX: &str = ".tmp";
@@ -328,6 +342,14 @@ impl AuthStore {
     /// the two changes the marker again, so the next request reads once more.
     fn load_keyring(&self, item: &KeyringItem) -> Result<Loaded, StoreError> {
         let stamp = self.stamp()?;
+        if self.marker() == Marker::Superseded {
+            // The file backend signed in or out after the item was written: what the item
+            // still holds is stale, signed out, and never comes back.
+            return Ok(Loaded {
+                stamp,
+                stored: Stored::Missing,
+            });
+        }
         let bytes = item
             .read()
             .map_err(|e| self.keyring_error("read the credentials from", e))?;
@@ -467,7 +489,10 @@ impl AuthStore {
                     .map_err(|e| self.keyring_error("store the credentials in", e))?;
                 self.bump_marker(lock)
             }
-            None => self.write_file(lock, file),
+            None => {
+                self.supersede_marker(lock)?;
+                self.write_file(lock, file)
+            }
         }
     }
 
@@ -510,23 +535,23 @@ impl AuthStore {
     /// Rewrites the keyring backend's marker with the next generation (a new file, so a new
     /// stamp every time). It holds no secret: it only tells other processes to read again.
     fn bump_marker(&self, _lock: &WriteLock) -> Result<FileStamp, StoreError> {
-        // Read like auth.json: never waiting in the open, a regular file only, bounded.
-        let generation = open_without_waiting(&self.marker_path)
-            .ok()
-            .filter(|file| file.metadata().is_ok_and(|m| m.is_file()))
-            .and_then(|file| {
-                let mut text = String::new();
-                file.take(4096).read_to_string(&mut text).ok()?;
-                Some(text)
-            })
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        self.write_marker(
+            KEYRING_BACKEND,
+            "the credentials of this folder are in the OS keyring (service auth-app-server); this file holds no secret and only tells other processes that they changed",
+        )
+    }
+
+    /// Writes the marker with the next generation: a new file, so a new stamp every time.
+    fn write_marker(&self, backend: &str, note: &str) -> Result<FileStamp, StoreError> {
+        let generation = self
+            .read_marker()
             .and_then(|marker| marker.get("generation")?.as_u64())
             .unwrap_or(0)
             .wrapping_add(1);
         let marker = serde_json::json!({
-            "backend": "keyring",
+            "backend": backend,
             "generation": generation,
-            "note": "the credentials of this folder are in the OS keyring (service auth-app-server); this file holds no secret and only tells other processes that they changed",
+            "note": note,
         });
         self.replace_atomically(
             MARKER_TEMP_PREFIX,
@@ -535,10 +560,57 @@ impl AuthStore {
         )
     }
 
-    /// Whether the keyring backend's marker is in the home (the keyring held this home's
-    /// credentials last).
+    /// The marker's content; `None` when missing or not JSON. Read like auth.json: never
+    /// waiting in the open, a regular file only, bounded.
+    fn read_marker(&self) -> Option<serde_json::Value> {
+        let file = open_without_waiting(&self.marker_path).ok()?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(4096).read_to_string(&mut text).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// What the marker says about the keyring item of this home.
+    fn marker(&self) -> Marker {
+        if !self.marker_path.exists() {
+            return Marker::Absent;
+        }
+        // Anything but a marker the file backend wrote counts as the keyring's (as markers
+        // of earlier versions do): the item is then never deleted on a guess.
+        match self.read_marker() {
+            Some(marker)
+                if marker.get("backend").and_then(|b| b.as_str()) == Some(FILE_BACKEND) =>
+            {
+                Marker::Superseded
+            }
+            _ => Marker::Keyring,
+        }
+    }
+
+    /// Whether the marker says that the keyring held this home's credentials last (not
+    /// superseded by a sign-in or sign-out with the file backend since).
     pub fn has_marker(&self) -> bool {
-        self.marker_path.exists()
+        self.marker() == Marker::Keyring
+    }
+
+    /// With the file backend, before `auth.json` is written or deleted: a marker that says
+    /// the keyring holds the credentials (its item could not be moved into the file, the
+    /// keyring did not answer) is rewritten to say that the item is stale. Otherwise a logout
+    /// would leave that item for the next start to move back: signed-out credentials
+    /// resurrected. The item itself is not touched here (the keyring may not answer); it is
+    /// never read again as credentials, and the next start that reaches the keyring deletes
+    /// it ([`Self::migrate`]).
+    fn supersede_marker(&self, _lock: &WriteLock) -> Result<(), StoreError> {
+        if self.marker() != Marker::Keyring {
+            return Ok(());
+        }
+        self.write_marker(
+            FILE_BACKEND,
+            "the file backend signed in or out after the OS keyring held the credentials of this folder: its item (service auth-app-server) is stale, is never used, and is deleted at the next start that reaches the keyring; this file holds no secret",
+        )?;
+        Ok(())
     }
 
     fn remove_marker(&self) -> Result<(), StoreError> {
@@ -560,11 +632,17 @@ impl AuthStore {
     ///
     /// With the keyring backend: the item is deleted, then the marker (and an `auth.json` that
     /// should not be there: no secret stays in the home after a logout).
+    ///
+    /// With the file backend, a marker that says the keyring holds the credentials is first
+    /// superseded (see [`Self::supersede_marker`]): nothing signed out comes back.
     pub fn remove(&self, lock: &WriteLock) -> Result<(), StoreError> {
-        if let Some(item) = &self.keyring {
-            item.delete()
-                .map_err(|e| self.keyring_error("delete the credentials from", e))?;
-            self.remove_marker()?;
+        match &self.keyring {
+            Some(item) => {
+                item.delete()
+                    .map_err(|e| self.keyring_error("delete the credentials from", e))?;
+                self.remove_marker()?;
+            }
+            None => self.supersede_marker(lock)?,
         }
         self.remove_file(lock)
     }
@@ -698,6 +776,41 @@ pub(crate) fn open_without_waiting(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Reads a file that a setting names (`config.toml`, a PEM bundle) as `auth.json` is read:
+/// a path that is not a regular file (a FIFO, a device, a folder, through a symlink or not) is
+/// refused without a byte read, the open never waits (a FIFO swapped in meanwhile), and at most
+/// `max` bytes are read (one more tells that it is larger). The error's text says which of
+/// these it is, never the content; a missing file keeps its `NotFound` kind.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let refuse = |metadata: &fs::Metadata| -> io::Result<()> {
+        if !metadata.is_file() {
+            let kind = kind_of(&metadata.file_type());
+            return Err(io::Error::other(format!(
+                "it is {kind}, not a regular file"
+            )));
+        }
+        if metadata.len() > max {
+            return Err(io::Error::other(format!(
+                "it holds {} bytes, more than the {max} this file may hold",
+                metadata.len()
+            )));
+        }
+        Ok(())
+    };
+    refuse(&fs::metadata(path)?)?;
+    let file = open_without_waiting(path)?;
+    let metadata = file.metadata()?;
+    refuse(&metadata)?;
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::other(format!(
+            "it holds more than the {max} bytes this file may hold"
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Removes the files in `home` named `<one of prefixes>…<suffix>`: temporary files of atomic
 /// writes, which exist only while a writer holds the lock, so one found by the lock's holder
 /// was left by a writer that was killed mid-write.
@@ -714,10 +827,18 @@ pub(crate) fn remove_temp_files(home: &Path, prefixes: &[&str], suffix: &str) {
     }
 }
 
-/// What a document's bytes hold.
+/// What a document's bytes hold. An ill-typed advisory member is logged, never fatal.
 fn parsed(bytes: &[u8]) -> Stored {
     match AuthFile::parse(bytes) {
-        Ok(file) => Stored::Present(Box::new(file)),
+        Ok(file) => {
+            if !file.ignored.is_empty() {
+                tracing::warn!(
+                    "the stored credentials have ill-typed advisory members ({}): ignored; the credentials are used, and the next write records them afresh",
+                    file.ignored.join(", ")
+                );
+            }
+            Stored::Present(Box::new(file))
+        }
         Err(FormatError { .. }) if bytes.is_empty() => {
             Stored::Unreadable("the document is empty".into())
         }
@@ -734,6 +855,8 @@ pub enum Migration {
     IntoKeyring,
     /// The keyring item was moved into `auth.json` (and deleted once the file was written).
     IntoFile,
+    /// A stale keyring item (signed out or replaced with the file backend) was deleted.
+    StaleDeleted,
     /// Something is left where it was; the reason says what and what to do.
     Left(String),
 }
@@ -744,7 +867,14 @@ impl AuthStore {
     /// item is written and read back; with the file, a keyring item that the marker says holds
     /// this home's credentials goes into `auth.json` and is deleted only once the file is
     /// written. A file backend with no marker never touches the keyring.
+    ///
+    /// A stale item (the marker superseded by the file backend, [`Self::supersede_marker`]) is
+    /// never moved anywhere: either backend deletes it, then the marker, when the keyring
+    /// answers and the marker, read again under the lock, still says it is stale.
     pub async fn migrate(&self, lock_timeout: Duration) -> Result<Migration, StoreError> {
+        if self.marker() == Marker::Superseded && self.stamp_of_file()?.is_none() {
+            return self.delete_stale_item(lock_timeout).await;
+        }
         match &self.keyring {
             Some(item) => {
                 if self.stamp_of_file()?.is_none() {
@@ -798,6 +928,23 @@ impl AuthStore {
                     }
                 }
             }
+        }
+    }
+
+    async fn delete_stale_item(&self, lock_timeout: Duration) -> Result<Migration, StoreError> {
+        let lock = self.lock_within(lock_timeout).await?;
+        if self.marker() != Marker::Superseded {
+            return Ok(Migration::None);
+        }
+        match KeyringItem::for_home(&self.home).delete() {
+            Ok(()) => {
+                self.remove_marker()?;
+                drop(lock);
+                Ok(Migration::StaleDeleted)
+            }
+            Err(error) => Ok(Migration::Left(format!(
+                "the OS keyring item of this folder holds credentials that were signed out or replaced with the file backend; it is never used, but it could not be deleted now ({error}); deleting it is tried again at the next start"
+            ))),
         }
     }
 
@@ -1081,6 +1228,38 @@ mod tests {
         .unwrap();
         std::os::unix::fs::symlink(&target, store.path()).unwrap();
         assert!(matches!(store.load().unwrap().stored, Stored::Present(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_setting_s_file_is_read_bounded_and_never_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings");
+        fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_bounded(&path, 10).unwrap(), b"0123456789");
+        let error = read_bounded(&path, 9).unwrap_err().to_string();
+        assert!(error.contains("more than the 9"), "{error}");
+        let missing = read_bounded(&dir.path().join("none"), 9).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+
+        fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let fifo = path.clone();
+        let error = without_hanging(move || read_bounded(&fifo, 9).unwrap_err().to_string());
+        assert!(
+            error.contains("FIFO (named pipe), not a regular file"),
+            "{error}"
+        );
+        let error = without_hanging(|| {
+            read_bounded(Path::new("/dev/zero"), 1 << 20)
+                .unwrap_err()
+                .to_string()
+        });
+        assert!(error.contains("a device, not a regular file"), "{error}");
     }
 
     #[cfg(unix)]

@@ -147,11 +147,36 @@ proptest! {
     fn any_bytes_parse_or_fail_and_what_parses_round_trips(
         bytes in prop::collection::vec(any::<u8>(), 0..256)
     ) {
-        if let Ok(file) = AuthFile::parse(&bytes) {
-            let written = file.to_bytes();
-            let again = AuthFile::parse(&written);
-            prop_assert_eq!(again.as_ref(), Ok(&file));
+        auth_core::fuzzing::auth_file(&bytes);
+    }
+
+    #[test]
+    fn any_advisory_records_stay_within_their_bounds(
+        retry_at in prop_oneof![any::<i64>(), Just(i64::MAX), Just(i64::MIN)],
+        issued_at in prop_oneof![any::<i64>(), Just(i64::MAX)],
+        ill_typed in prop::sample::select(vec!["\"x\"", "1.5", "[]", "{}", "true", "1e400", "99999999999999999999"]),
+        which in 0..4usize,
+    ) {
+        let fingerprint = Secret::new("rt").fingerprint();
+        let mut backoff = format!(
+            r#"{{"refresh_token_sha256":"{fingerprint}","retry_at":{retry_at},"failures":1,"message":"m"}}"#
+        );
+        let mut issued = issued_at.to_string();
+        let mut cause = r#""rejected""#.to_owned();
+        match which {
+            0 => backoff = ill_typed.to_owned(),
+            1 => issued = ill_typed.to_owned(),
+            2 => cause = ill_typed.to_owned(),
+            _ => {}
         }
+        let text = format!(
+            r#"{{"version":1,"auth_mode":"oauth","refresh_backoff":{backoff},"tokens":{{"access_token":"at","refresh_token":"rt","expires_at":{issued_at},"issued_at":{issued},"refresh_cause":{cause}}}}}"#
+        );
+        let file = AuthFile::parse(text.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // A string is a well-typed refresh_cause (one this version does not act on).
+        let ill = which < 2 || (which == 2 && ill_typed != "\"x\"");
+        prop_assert_eq!(file.ignored.len(), usize::from(ill));
+        auth_core::fuzzing::auth_file(text.as_bytes());
     }
 
     #[test]

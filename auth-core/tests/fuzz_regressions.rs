@@ -12,12 +12,8 @@ fn the_auth_file_fuzz_findings_stay_fixed() {
     for entry in std::fs::read_dir(&folder).expect("the regressions folder") {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        if let Ok(file) = AuthFile::parse(&bytes) {
-            let written = file.to_bytes();
-            let again = AuthFile::parse(&written).expect("what to_bytes writes parses");
-            assert_eq!(again, file, "{} changed on a round trip", path.display());
-            assert_eq!(again.to_bytes(), written, "{}", path.display());
-        }
+        eprintln!("replaying {}", path.display());
+        auth_core::fuzzing::auth_file(&bytes);
         replayed += 1;
     }
     assert!(replayed > 0, "nothing in {}", folder.display());

@@ -227,9 +227,37 @@ impl SilentBus {
     }
 }
 
-/// A bus address where nothing listens: no session bus at all.
-pub fn no_bus_address(dir: &Path) -> String {
-    format!("unix:path={}", dir.join("no-bus-here").display())
+/// No session bus at all: a bus address where nothing listens, and a runtime folder without
+/// a `bus` socket (where a client would look next). Removed on drop.
+pub struct NoBus {
+    _dir: tempfile::TempDir,
+    address: String,
+    runtime_dir: String,
+}
+
+impl NoBus {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        Self {
+            address: format!("unix:path={}", dir.path().join("no-bus-here").display()),
+            runtime_dir: dir.path().display().to_string(),
+            _dir: dir,
+        }
+    }
+
+    /// The environment a server needs to find no keyring.
+    pub fn env(&self) -> [(&str, &str); 2] {
+        [
+            ("DBUS_SESSION_BUS_ADDRESS", self.address.as_str()),
+            ("XDG_RUNTIME_DIR", self.runtime_dir.as_str()),
+        ]
+    }
+}
+
+impl Default for NoBus {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Every file under `dir` whose bytes contain one of `secrets`: (file, secret).

@@ -25,6 +25,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 /// Unix seconds now.
+/// A memory figure of process `pid` from `/proc/PID/status`, in KiB: `"VmRSS"` (resident
+/// now) or `"VmHWM"` (the peak so far).
+pub fn memory_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("read /proc/PID/status")
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

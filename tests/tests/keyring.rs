@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use auth_app_server_tests::keyring::{SecretService, SilentBus, files_containing, no_bus_address};
+use auth_app_server_tests::keyring::{NoBus, SecretService, SilentBus, files_containing};
 use auth_app_server_tests::{
     FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, browser_sign_in, now, refresh_poll,
     seed_oauth_home, server_binary, two_processes_refresh_once,
@@ -236,6 +236,115 @@ async fn switching_from_the_file_to_the_keyring_and_back_moves_the_credentials()
     assert!(!home.path().join("auth.storage").exists());
 }
 
+/// A home whose keyring item holds key A (signed in with the keyring backend), then signed
+/// in with key B and out again with the file backend while no session bus answered (so the
+/// item could not be moved into the file at start, nor deleted).
+async fn signed_out_with_the_file_while_the_keyring_was_away(keyring: &SecretService, home: &Path) {
+    let mut server = start(home, keyring, &KEYRING).await;
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-key-a-in-the-item"}),
+        )
+        .await;
+    server.finish().await;
+
+    let no_bus = NoBus::new();
+    let env = no_bus.env();
+    let mut server = ServerProcess::start_with(home, &["--storage", "file"], &env).await;
+    server.initialize().await;
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-key-b-in-the-file"}),
+        )
+        .await;
+    server.call("logout", json!({})).await;
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+    server.finish().await;
+
+    assert!(!home.join("auth.json").exists());
+    assert!(
+        keyring
+            .lookup(home)
+            .unwrap()
+            .contains("sk-key-a-in-the-item"),
+        "the item could not be deleted while the keyring was away"
+    );
+    assert_no_secret_in_files(home, &["sk-key-a-in-the-item", "sk-key-b-in-the-file"]);
+}
+
+#[tokio::test]
+async fn a_logout_with_the_file_backend_sticks_after_a_switch_from_the_keyring() {
+    let keyring = SecretService::start();
+
+    // The next start with the file backend, the keyring answering again: signed out, and the
+    // stale item deleted (before, it was moved back into auth.json: key A active again).
+    let home = tempfile::tempdir().unwrap();
+    signed_out_with_the_file_while_the_keyring_was_away(&keyring, home.path()).await;
+    let mut server = start(home.path(), &keyring, &["--storage", "file"]).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["state"], "signedOut", "{status}");
+    assert!(!home.path().join("auth.json").exists());
+    assert_eq!(
+        keyring.lookup(home.path()),
+        None,
+        "the stale item is deleted"
+    );
+    assert!(!home.path().join("auth.storage").exists());
+    assert!(
+        server
+            .stderr()
+            .contains("deleted the OS keyring item of this folder")
+    );
+    server.finish().await;
+
+    // The next start with the keyring backend instead: signed out too (the item is never
+    // read as credentials), and the stale item deleted. A login then works as usual.
+    let home = tempfile::tempdir().unwrap();
+    signed_out_with_the_file_while_the_keyring_was_away(&keyring, home.path()).await;
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["state"], "signedOut", "{status}");
+    assert_eq!(
+        keyring.lookup(home.path()),
+        None,
+        "the stale item is deleted"
+    );
+    assert!(!home.path().join("auth.storage").exists());
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": "sk-key-c"}))
+        .await;
+    assert_eq!(keyring.document(home.path())["api_key"], "sk-key-c");
+    server.finish().await;
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["authToken"], "sk-key-c", "{status}");
+}
+
+#[tokio::test]
+async fn a_keyring_backend_never_uses_an_item_the_file_backend_superseded() {
+    // The keyring does not answer at the next start (its daemon suspended): the stale item
+    // cannot be deleted; signed out all the same, and still once the keyring answers again.
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    signed_out_with_the_file_while_the_keyring_was_away(&keyring, home.path()).await;
+    keyring.suspend();
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["state"], "signedOut", "{status}");
+    let log = server.stderr();
+    assert!(log.contains("could not be deleted now"), "{log}");
+    keyring.resume();
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["state"], "signedOut", "{status}");
+    assert!(
+        keyring.lookup(home.path()).is_some(),
+        "left while unreachable"
+    );
+    server.finish().await;
+}
+
 #[tokio::test]
 async fn auto_uses_the_keyring_when_one_answers_and_says_so() {
     let keyring = SecretService::start();
@@ -261,13 +370,8 @@ async fn auto_uses_the_keyring_when_one_answers_and_says_so() {
 #[tokio::test]
 async fn auto_without_a_session_bus_falls_back_to_the_file_and_says_so() {
     let home = tempfile::tempdir().unwrap();
-    let nowhere = tempfile::tempdir().unwrap();
-    let no_bus = no_bus_address(nowhere.path());
-    let runtime_dir = nowhere.path().display().to_string();
-    let env = [
-        ("DBUS_SESSION_BUS_ADDRESS", no_bus.as_str()),
-        ("XDG_RUNTIME_DIR", runtime_dir.as_str()),
-    ];
+    let no_bus = NoBus::new();
+    let env = no_bus.env();
     let mut server = ServerProcess::start_with(home.path(), &["--storage", "auto"], &env).await;
     server.initialize().await;
     server

@@ -8,7 +8,9 @@
 use std::path::Path;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, now};
+use auth_app_server_tests::{
+    ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, memory_kib, now,
+};
 use serde_json::{Value, json};
 
 /// The name the TLS issuer goes by in the proxy tests; never resolved (the proxy maps it).
@@ -216,4 +218,116 @@ async fn loopback_is_never_proxied() {
         );
     }
     assert_eq!(proxy.requests(), Vec::<String>::new());
+}
+
+fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// `SSL_CERT_FILE` at a FIFO nobody writes to: it was read on the runtime's only thread at the
+/// first provider request, which then waited for ever (nothing more answered, EOF ignored).
+#[tokio::test]
+async fn an_ssl_cert_file_that_is_a_fifo_is_refused_never_waited_on() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer, None);
+    let fifo = home.path().join("certs.pipe");
+    mkfifo(&fifo);
+    let envs = [("SSL_CERT_FILE", fifo.to_str().unwrap())];
+    let mut server = ServerProcess::start_with(home.path(), &[], &envs).await;
+    server.initialize().await;
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    assert!(
+        started["authUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&issuer.url())
+    );
+    assert_eq!(server.status(json!({})).await["state"], "signedOut");
+    let log = server.stderr();
+    assert!(
+        log.contains("extra certificate authorities not loaded")
+            && log.contains(&format!(
+                "cannot read {}: it is a FIFO (named pipe), not a regular file; point it at a PEM file",
+                fifo.display()
+            )),
+        "{log}"
+    );
+    let (status, _) = server.finish().await;
+    assert!(status.success(), "EOF stops the server: {status}");
+}
+
+/// `config.toml`, or the `ca_file` it names, as a FIFO: both were read with a blocking read
+/// before the server answered anything. Now each is a configuration error naming the file,
+/// the server answers at once, and API keys still work.
+#[tokio::test]
+async fn a_config_toml_or_ca_file_that_is_a_fifo_is_a_configuration_error_not_a_hang() {
+    let issuer = FakeIssuer::start().await;
+
+    let home = tempfile::tempdir().unwrap();
+    mkfifo(&home.path().join("ca.pipe"));
+    configure(home.path(), &issuer, Some(Path::new("ca.pipe")));
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("ca_file")
+            && message.contains("ca.pipe: it is a FIFO (named pipe), not a regular file"),
+        "{error}"
+    );
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-still-works"}),
+        )
+        .await;
+    let (status, _) = server.finish().await;
+    assert!(status.success());
+
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    mkfifo(&config);
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "cannot read {}: it is a FIFO (named pipe), not a regular file; make it a regular TOML file",
+            config.display()
+        )),
+        "{error}"
+    );
+    let log = server.stderr();
+    assert!(log.contains("config.toml"), "{log}");
+    let (status, _) = server.finish().await;
+    assert!(status.success());
+}
+
+/// A `ca_file` far larger than any bundle of certificates (before, `/dev/zero` took the server
+/// past 900 MB): refused by its size, without reading it. (A device such as `/dev/zero` is
+/// refused as not a regular file; the store's unit tests read it.)
+#[tokio::test]
+async fn a_huge_ca_file_is_refused_by_its_size_without_being_read() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let huge = home.path().join("huge.pem");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(128 * 1024 * 1024)
+        .unwrap();
+    configure(home.path(), &issuer, Some(&huge));
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("ca_file")
+            && message.contains("it holds 134217728 bytes, more than the 4194304"),
+        "{error}"
+    );
+    let peak = memory_kib(server.pid(), "VmHWM");
+    assert!(peak < 64 * 1024, "peak {peak} KiB");
 }

@@ -2,7 +2,9 @@
 //! clients"): the server stops taking input instead of buffering answers without bound, its
 //! refresh work still finishes (auth.json written, lock released) so other processes on the
 //! same home are served, and once the client reads again every request gets exactly one answer.
-//! The same holds for large batches, which count toward the bounds element by element.
+//! The same holds for batches: at most 1024 elements each (a larger one gets one error), counted
+//! toward the bounds element by element, and the error lines the server writes itself count by
+//! their bytes too.
 //! The flood past 1024 in flight with a reading client is in foundation_transport.rs.
 
 use std::collections::HashSet;
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, TokenMode, now, seed_oauth_home, server_binary,
+    FakeIssuer, ServerProcess, TokenMode, memory_kib, now, seed_oauth_home, server_binary,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -72,12 +74,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap()
+    memory_kib(pid, "VmRSS")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,35 +207,29 @@ async fn a_client_that_stops_reading_cannot_grow_the_server_or_stall_refreshes()
     assert_eq!(issuer.refresh_hits(), 1);
 }
 
-/// Elements of each batch line (`[1,1,…]`, 256 KiB): each is answered `-32600`, about 160
-/// bytes, so one line's answer is about 20 MB.
-const BATCH_ELEMENTS: usize = 131_071;
-/// Batch lines the client writes without reading: about 170 MB of answers if each line
-/// counted once, as before.
-const BATCH_LINES: usize = 8;
-/// Generous: the server may hold one batch answer being written and another being built.
-const BATCH_RSS_LIMIT_KIB: u64 = 96 * 1024;
+/// The most the server may hold while nobody reads its answers to batches: its own error lines
+/// wait unwritten up to 4 MiB, plus one line being read (1 MiB) and one being built.
+const BATCH_RSS_LIMIT_KIB: u64 = 40 * 1024;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_batches_from_a_client_that_stops_reading_cannot_grow_the_server() {
-    let home = tempfile::tempdir().unwrap();
-    let (mut child, mut stdin, mut stdout) = start_initialized(home.path()).await;
-    let pid = child.id().unwrap();
-
-    // From here on the client writes and does not read.
+/// Writes `line` `lines` times without reading; watches until the server stops taking input
+/// (neither the client's writes nor the server's CPU time move for half a second) or takes
+/// everything, asserting the memory bound at every look and on the peak. Returns the writer
+/// (it gives back stdin once the client reads again) and how many lines the server took.
+async fn write_without_reading(
+    pid: u32,
+    mut stdin: ChildStdin,
+    line: String,
+    lines: usize,
+) -> (tokio::task::JoinHandle<ChildStdin>, usize) {
     let written = Arc::new(AtomicUsize::new(0));
     let counter = written.clone();
     let writer = tokio::spawn(async move {
-        let line = format!("[{}1]\n", "1,".repeat(BATCH_ELEMENTS - 1));
-        for _ in 0..BATCH_LINES {
+        for _ in 0..lines {
             stdin.write_all(line.as_bytes()).await.unwrap();
             counter.fetch_add(1, Ordering::SeqCst);
         }
         stdin
     });
-
-    // Watch until the server stops taking input: neither the client's writes nor the server's
-    // CPU time move for half a second. The bound is asserted at every look.
     let (mut last, mut idle) = (None, 0);
     while idle < 5 {
         let rss = resident_kib(pid);
@@ -247,31 +238,25 @@ async fn large_batches_from_a_client_that_stops_reading_cannot_grow_the_server()
             "the server holds {rss} KiB after taking {} batch lines while nobody reads its answers",
             written.load(Ordering::SeqCst)
         );
-        assert!(
-            !writer.is_finished(),
-            "the server took all {BATCH_LINES} batch lines while nobody read its answers ({rss} KiB)"
-        );
         let now = Some((written.load(Ordering::SeqCst), cpu_ticks(pid)));
         idle = if now == last { idle + 1 } else { 0 };
         last = now;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let peak = memory_kib(pid, "VmHWM");
+    assert!(
+        peak < BATCH_RSS_LIMIT_KIB,
+        "the server's peak was {peak} KiB while nobody read its answers"
+    );
+    (writer, written.load(Ordering::SeqCst))
+}
 
-    // The client reads again: every element of every line is answered, and the server goes on
-    // serving.
-    let reader = tokio::spawn(async move {
-        let mut line = Vec::new();
-        for n in 0..BATCH_LINES {
-            line.clear();
-            stdout.read_until(b'\n', &mut line).await.unwrap();
-            let text = std::str::from_utf8(&line).unwrap();
-            assert!(text.starts_with('['), "line {n} is not a batch answer");
-            assert_eq!(text.matches("\"code\":-32600").count(), BATCH_ELEMENTS);
-        }
-        stdout
-    });
-    let mut stdin = writer.await.unwrap();
-    let mut stdout = reader.await.unwrap();
+/// After the client read everything: one more request is answered, and EOF ends the server.
+async fn still_serving(
+    mut child: Child,
+    mut stdin: ChildStdin,
+    mut stdout: BufReader<ChildStdout>,
+) {
     stdin
         .write_all(
             b"{\"jsonrpc\":\"2.0\",\"id\":\"last\",\"method\":\"getAuthStatus\",\"params\":{}}\n",
@@ -285,4 +270,81 @@ async fn large_batches_from_a_client_that_stops_reading_cannot_grow_the_server()
     assert_eq!(last["result"]["state"], "signedOut", "{last}");
     drop(stdin);
     assert!(child.wait().await.unwrap().success());
+}
+
+/// `[1,1,…]` lines of 1 MiB (524,287 elements): before the limit, each was answered by a
+/// 40 MB line of `-32600` errors, and two such lines took the server past 300 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_1024_elements_gets_one_error_and_costs_nothing() {
+    const ELEMENTS: usize = 524_287;
+    const LINES: usize = 16;
+    let home = tempfile::tempdir().unwrap();
+    let (child, stdin, mut stdout) = start_initialized(home.path()).await;
+    let pid = child.id().unwrap();
+    let line = format!("[{}1]\n", "1,".repeat(ELEMENTS - 1));
+    assert_eq!(line.len(), 1024 * 1024, "the longest line the server reads");
+    let (writer, _) = write_without_reading(pid, stdin, line, LINES).await;
+
+    let expected = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message":
+        "invalid request: the batch has 524287 elements, more than the limit of 1024; send it in smaller batches"}});
+    for _ in 0..LINES {
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).await.unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&answer).unwrap(), expected);
+    }
+    let stdin = writer.await.unwrap();
+    still_serving(child, stdin, stdout).await;
+}
+
+/// Batches of one invalid element whose id is almost 1 MiB: each is answered with an error
+/// echoing that id. Counted by lines only, 1024 such answers (1 GiB) could wait unwritten;
+/// counted by bytes too, 4 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_invalid_elements_from_a_client_that_stops_reading_cannot_grow_the_server() {
+    const LINES: usize = 48;
+    let home = tempfile::tempdir().unwrap();
+    let (child, stdin, mut stdout) = start_initialized(home.path()).await;
+    let pid = child.id().unwrap();
+    let id = "i".repeat(1024 * 1024 - 100);
+    let line = format!("[{{\"jsonrpc\":\"1.0\",\"id\":\"{id}\",\"method\":\"getAuthStatus\"}}]\n");
+    let (writer, taken) = write_without_reading(pid, stdin, line, LINES).await;
+    assert!(
+        taken < LINES,
+        "the server took all {LINES} lines ({LINES} MiB of answers) while nobody read them"
+    );
+
+    // The client reads again: every line is answered, in order, with its id.
+    for n in 0..LINES {
+        let mut answer = String::new();
+        stdout.read_line(&mut answer).await.unwrap();
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(answer[0]["id"], id.as_str(), "line {n}");
+        assert_eq!(answer[0]["error"]["code"], -32600, "line {n}");
+        assert_eq!(answer.as_array().unwrap().len(), 1);
+    }
+    let stdin = writer.await.unwrap();
+    still_serving(child, stdin, stdout).await;
+}
+
+/// Batches of 1024 invalid elements, the most a batch may have: each line's answer holds 1024
+/// errors, and the server holds a few of them at most while nobody reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_batches_of_invalid_elements_are_each_answered_in_full() {
+    const LINES: usize = 64;
+    let home = tempfile::tempdir().unwrap();
+    let (child, stdin, mut stdout) = start_initialized(home.path()).await;
+    let pid = child.id().unwrap();
+    let element = format!("{{\"jsonrpc\":\"1.0\",\"id\":\"{}\"}}", "j".repeat(900));
+    let line = format!("[{}]\n", vec![element; 1024].join(","));
+    let (writer, taken) = write_without_reading(pid, stdin, line, LINES).await;
+    assert!(taken < LINES, "the server took all {LINES} lines");
+    for n in 0..LINES {
+        let mut answer = Vec::new();
+        stdout.read_until(b'\n', &mut answer).await.unwrap();
+        let text = std::str::from_utf8(&answer).unwrap();
+        assert!(text.starts_with('['), "line {n} is not a batch answer");
+        assert_eq!(text.matches("\"code\":-32600").count(), 1024, "line {n}");
+    }
+    let stdin = writer.await.unwrap();
+    still_serving(child, stdin, stdout).await;
 }

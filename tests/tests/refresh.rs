@@ -786,3 +786,89 @@ async fn a_token_whose_answer_took_seconds_is_never_handed_out_past_its_real_exp
     assert_eq!(status["authToken"], stored_token());
     assert_eq!(issuer.refresh_hits(), 2);
 }
+
+/// A home whose `auth.json` holds the given advisory members (the tokens' expiry `secs` away).
+fn seed_with_advisory(
+    home: &std::path::Path,
+    issuer: &FakeIssuer,
+    tokens: &IssuedTokens,
+    secs: i64,
+    members: Value,
+    token_members: Value,
+) {
+    seed_oauth_home(home, issuer, tokens, now() + secs);
+    let path = home.join("auth.json");
+    let mut file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (name, value) in members.as_object().unwrap() {
+        file[name] = value.clone();
+    }
+    for (name, value) in token_members.as_object().unwrap() {
+        file["tokens"][name] = value.clone();
+    }
+    std::fs::write(&path, file.to_string()).unwrap();
+}
+
+#[tokio::test]
+async fn a_recorded_backoff_far_ahead_waits_at_most_300_s() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    let backoff = json!({"refresh_token_sha256": fingerprint(&tokens.refresh_token),
+        "retry_at": i64::MAX, "failures": 3, "message": "the provider failed (503); will retry"});
+    seed_with_advisory(
+        home.path(),
+        &issuer,
+        &tokens,
+        60,
+        json!({ "refresh_backoff": backoff }),
+        json!({}),
+    );
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "degraded", "{status}");
+    assert_eq!(status["authToken"], tokens.access_token.as_str());
+    let wait = status["refreshError"]["retryAfterSecs"].as_u64().unwrap();
+    assert!((299..=300).contains(&wait), "{status}");
+    assert_eq!(issuer.refresh_hits(), 0, "inside the (clamped) window");
+}
+
+#[tokio::test]
+async fn ill_typed_advisory_members_are_ignored_with_a_warning_not_fatal() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_with_advisory(
+        home.path(),
+        &issuer,
+        &tokens,
+        -1,
+        json!({ "refresh_backoff": "soon" }),
+        json!({ "issued_at": "yesterday", "refresh_cause": 7 }),
+    );
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let status = server.status(json!({"includeToken": true})).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert!(status.get("refreshError").is_none(), "{status}");
+
+    // The expired token is refreshed as if the members were absent, and the rewrite records
+    // this server's own advisory members; other tools' members stay.
+    let status = server.status(POLL()).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert_eq!(issuer.refresh_hits(), 1);
+    let stored = read_auth(home.path());
+    assert!(stored["tokens"]["issued_at"].is_i64(), "{stored}");
+    assert!(stored["tokens"].get("refresh_cause").is_none(), "{stored}");
+    assert!(stored.get("refresh_backoff").is_none(), "{stored}");
+    assert_eq!(stored["x_other_tool"], json!({"keep": true}));
+    assert_eq!(stored["tokens"]["x_token_note"], "kept");
+
+    let log = server.stderr();
+    assert!(
+        log.contains("WARN")
+            && log.contains(
+                "ill-typed advisory members (refresh_backoff, tokens.issued_at, tokens.refresh_cause): ignored"
+            ),
+        "{log}"
+    );
+    assert!(!log.contains(&tokens.access_token), "{log}");
+}
