@@ -225,6 +225,9 @@ struct State {
     /// Token responses leave `scope` out (RFC 6749 §5.1: the requested scope was granted).
     omit_scope: bool,
     registration_mode: RegistrationMode,
+    /// The client_id the next registrations issue (`None`: `dyn-client-<n>`), for hostile
+    /// answers.
+    issued_client_id: Option<String>,
     /// client_id → what it registered (forgotten by `forget_registered_clients`).
     registered: HashMap<String, RegisteredClient>,
     /// Successful registrations ever made.
@@ -366,6 +369,7 @@ impl FakeIssuer {
             device_requests: Vec::new(),
             omit_scope: false,
             registration_mode: RegistrationMode::Off,
+            issued_client_id: None,
             registered: HashMap::new(),
             registrations_made: 0,
             registration_requests: Vec::new(),
@@ -523,6 +527,11 @@ impl FakeIssuer {
     /// metadata.
     pub fn set_registration_mode(&self, mode: RegistrationMode) {
         self.state().registration_mode = mode;
+    }
+
+    /// The client_id registrations issue from now on (`None`: a fresh `dyn-client-<n>`).
+    pub fn set_issued_client_id(&self, client_id: Option<&str>) {
+        self.state().issued_client_id = client_id.map(str::to_owned);
     }
 
     /// Clients registered successfully so far (forgotten ones included).
@@ -1257,7 +1266,10 @@ async fn register(body: &[u8], content_type: &str, state: &Mutex<State>) -> Resp
     let mut state = state.lock().unwrap();
     state.counter += 1;
     state.registrations_made += 1;
-    let client_id = format!("dyn-client-{}", state.counter);
+    let client_id = state
+        .issued_client_id
+        .clone()
+        .unwrap_or_else(|| format!("dyn-client-{}", state.counter));
     state.registered.insert(
         client_id.clone(),
         RegisteredClient {

@@ -152,7 +152,7 @@ async fn metadata_without_s256_fails_a_browser_login_saying_why() {
     assert_eq!(error["code"], -32012, "{error}");
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("code_challenge_methods_supported [plain] without S256"),
+        message.contains("code_challenge_methods_supported [\"plain\"] without S256"),
         "{message}"
     );
     assert!(message.contains("deviceCode"), "says what to do: {message}");

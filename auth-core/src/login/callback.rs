@@ -4,6 +4,7 @@
 //! loopback listener and `completeLogin` both carry out its verdict.
 
 use crate::provider::same_identifier;
+use crate::provider_text::shown;
 use crate::secret::Secret;
 
 /// What an authorization response is checked against.
@@ -102,11 +103,6 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Words from the provider (or whoever forged the response), cut short and quoted.
-fn shown(text: &str) -> String {
-    format!("{:?}", text.chars().take(200).collect::<String>())
 }
 
 #[cfg(test)]

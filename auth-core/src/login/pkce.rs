@@ -4,7 +4,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::provider_text::shown;
 use crate::secret::Secret;
+
+/// How many of a provider's listed PKCE methods an error names.
+const SHOWN_METHODS: usize = 8;
 
 /// A code verifier (32 random bytes, base64url) and its S256 challenge.
 pub struct Pkce {
@@ -43,11 +47,21 @@ pub fn check_methods(methods: Option<&[String]>) -> Result<(), String> {
         None => Ok(()),
         Some(methods) if methods.iter().any(|m| m == "S256") => Ok(()),
         Some(methods) => Err(format!(
-            "the provider's metadata lists code_challenge_methods_supported [{}] without S256; \
+            "the provider's metadata lists code_challenge_methods_supported [{}{}] without S256; \
              this server signs in only with PKCE S256 (RFC 7636), which the provider says it does \
              not support, so a browser sign-in could not be protected: enable S256 for this \
              client at the provider, or use login type \"deviceCode\"",
-            methods.join(", ")
+            methods
+                .iter()
+                .take(SHOWN_METHODS)
+                .map(|m| shown(m))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if methods.len() > SHOWN_METHODS {
+                ", …"
+            } else {
+                ""
+            }
         )),
     }
 }
@@ -86,6 +100,14 @@ mod tests {
                 assert!(why.contains("S256") && why.contains("deviceCode"), "{why}");
             }
         }
+        // The provider's words are quoted and bounded: no forged log line, no huge error.
+        let hostile: Vec<String> = (0..10_000)
+            .map(|i| format!("m{i}\n\u{1b}[2J{}", "x".repeat(1000)))
+            .collect();
+        let why = check_methods(Some(&hostile)).unwrap_err();
+        assert!(why.len() < 3000, "{}", why.len());
+        assert!(!why.contains('\n') && !why.contains('\u{1b}'), "{why}");
+        assert!(why.contains("[\"m0\\n\\u{1b}[2J"), "{why}");
     }
 
     #[test]
