@@ -736,6 +736,8 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
+        // Bad params are refused before anything is registered or written.
+        login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
         let identity = crate::registration::obtain(
             &client,
             &self.store,
@@ -757,6 +759,7 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
+        login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
         // A client obtained without configuration is registered for the browser sign-in only
         // (grant types authorization_code and refresh_token).
         let Some(client_id) = client.config().client_id.clone() else {
@@ -780,11 +783,6 @@ impl AuthManager {
         client_id: &str,
         extra: &[String],
     ) -> Result<Vec<String>, AuthError> {
-        if let Some(bad) = extra.iter().find(|s| !login::is_scope_token(s)) {
-            return Err(AuthError::InvalidInput(format!(
-                "\"scopes\" holds {bad:?}, which is not a scope: each scope is one word of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
-            )));
-        }
         let configured = client.scopes().await.map_err(AuthError::from)?;
         let granted = match self.sync() {
             Ok(View::Present(credentials)) => {
@@ -803,16 +801,9 @@ impl AuthManager {
             _ => None,
         };
         let granted = granted.unwrap_or_default();
+        let granted = login::provider_scopes(granted.split_ascii_whitespace(), "granted scope");
         Ok(login::scope_union(
-            [
-                configured.as_slice(),
-                &granted
-                    .split_ascii_whitespace()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>(),
-                extra,
-            ]
-            .concat(),
+            [configured.as_slice(), &granted, extra].concat(),
         ))
     }
 

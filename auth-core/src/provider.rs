@@ -16,7 +16,7 @@ use crate::classify::{
     RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
 };
 use crate::config::{ProviderConfig, is_loopback, provider_url};
-use crate::login::is_scope_token;
+use crate::login::provider_scopes;
 use crate::network::{self, ProxyEnv};
 use crate::policy;
 use crate::provider_text::{MAX_TOKEN_BYTES, shown};
@@ -528,11 +528,13 @@ impl ProviderClient {
         tracing::info!(%issuer, "authorization server found from the protected resource");
         // What the resource asked for in the challenge is what it wants; its list of all the
         // scopes it knows comes second (the MCP authorization specification's order).
-        let scopes = challenge_scopes
-            .unwrap_or_else(|| supported_scopes(&metadata.scopes_supported))
-            .into_iter()
-            .filter(|scope| is_scope_token(scope))
-            .collect();
+        let scopes = match challenge_scopes {
+            Some(scopes) => scopes,
+            None => provider_scopes(
+                supported_scopes(&metadata.scopes_supported),
+                "protected resource scopes_supported",
+            ),
+        };
         let _ = self.resource_scopes.set(scopes);
         Ok(issuer)
     }
@@ -806,18 +808,14 @@ fn protected_resource_metadata_url(resource: &Url) -> Url {
     url
 }
 
-/// `scopes_supported` of protected resource metadata: the strings of an array, in order;
-/// nothing when it is absent or not an array.
-fn supported_scopes(value: &serde_json::Value) -> Vec<String> {
+/// `scopes_supported` of a metadata document: the strings of an array, in order; nothing when
+/// it is absent or not an array.
+fn supported_scopes(value: &serde_json::Value) -> impl Iterator<Item = &str> {
     value
         .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
 }
 
 /// The `resource_metadata` parameter of a `WWW-Authenticate: Bearer ...` challenge.
