@@ -738,6 +738,7 @@ impl AuthManager {
         let client = self.interactive_client()?;
         // Bad params are refused before anything is registered or written.
         login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
+        login::check_pkce(&client).await?;
         let identity = crate::registration::obtain(
             &client,
             &self.store,
@@ -774,7 +775,8 @@ impl AuthManager {
     }
 
     /// The scopes of a new sign-in: the configured ones (or the protected resource's, see
-    /// [`ProviderClient::scopes`]), then those of the current grant (so that a step-up keeps
+    /// [`ProviderClient::scopes`]; in the MCP flow `offline_access` too when the authorization
+    /// server lists it in `scopes_supported`), then those of the current grant (so that a step-up keeps
     /// what the user already consented to), then `extra`, without repeats. The current grant
     /// counts only when it is this provider's (same issuer and client_id).
     async fn scopes_to_request(
@@ -783,7 +785,17 @@ impl AuthManager {
         client_id: &str,
         extra: &[String],
     ) -> Result<Vec<String>, AuthError> {
-        let configured = client.scopes().await.map_err(AuthError::from)?;
+        let mut configured = client.scopes().await.map_err(AuthError::from)?;
+        // SPEC §14: a refresh token is the point of this server; an MCP authorization server
+        // that offers `offline_access` is asked for it.
+        if client.is_mcp_flow()
+            && client
+                .discovered_metadata()
+                .await
+                .is_ok_and(|metadata| metadata.offline_access_supported)
+        {
+            configured.push("offline_access".to_owned());
+        }
         let granted = match self.sync() {
             Ok(View::Present(credentials)) => {
                 let file = &credentials.file;

@@ -4,6 +4,7 @@
 //! errors or logs; no answer is read past [`MAX_BODY_BYTES`]. Proxies and extra trust anchors
 //! are as `network` decides.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,8 @@ pub struct Endpoints {
     /// The metadata says `client_id_metadata_document_supported: true`: a client may use the
     /// URL of its Client ID Metadata Document as its client_id.
     pub client_id_metadata_document_supported: bool,
+    /// `offline_access` is in the metadata's `scopes_supported`.
+    pub offline_access_supported: bool,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -168,6 +171,8 @@ pub struct ProviderClient {
     resource_scopes: OnceLock<Vec<String>>,
     discovered: OnceCell<Endpoints>,
     timeout: Duration,
+    /// The WARN about metadata without `code_challenge_methods_supported` was logged.
+    unstated_pkce_warned: AtomicBool,
 }
 
 impl ProviderClient {
@@ -183,6 +188,23 @@ impl ProviderClient {
             http: OnceLock::new(),
             discovered: OnceCell::new(),
             timeout,
+            unstated_pkce_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// A sign-in of the MCP flow: the authorization server is the one the protected resource
+    /// names (RFC 9728), not a configured issuer.
+    pub fn is_mcp_flow(&self) -> bool {
+        self.config.issuer.is_none() && self.config.protected_resource.is_some()
+    }
+
+    /// Logs, once per provider, that its metadata does not list its PKCE methods (S256 is sent
+    /// anyway).
+    pub(crate) fn warn_unstated_pkce_once(&self) {
+        if !self.unstated_pkce_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the provider's metadata has no code_challenge_methods_supported; signing in with PKCE S256 anyway (a protected resource's authorization server would be refused)"
+            );
         }
     }
 
@@ -341,6 +363,7 @@ impl ProviderClient {
             code_challenge_methods: discovered.code_challenge_methods.clone(),
             registration: discovered.registration.clone(),
             client_id_metadata_document_supported: discovered.client_id_metadata_document_supported,
+            offline_access_supported: discovered.offline_access_supported,
         })
     }
 
@@ -425,6 +448,8 @@ impl ProviderClient {
                             client_id_metadata_document_supported: first
                                 .client_id_metadata_document_supported
                                 || endpoints.client_id_metadata_document_supported,
+                            offline_access_supported: first.offline_access_supported
+                                || endpoints.offline_access_supported,
                         },
                     });
                 }
@@ -727,6 +752,8 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         registration_endpoint: Option<String>,
         #[serde(default)]
         client_id_metadata_document_supported: serde_json::Value,
+        #[serde(default)]
+        scopes_supported: serde_json::Value,
     }
     let metadata: Metadata =
         serde_json::from_slice(body).map_err(|_| "not a JSON metadata document".to_owned())?;
@@ -754,6 +781,8 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         registration: endpoint("registration_endpoint", metadata.registration_endpoint)?,
         client_id_metadata_document_supported: metadata.client_id_metadata_document_supported
             == serde_json::Value::Bool(true),
+        offline_access_supported: supported_scopes(&metadata.scopes_supported)
+            .any(|scope| scope == "offline_access"),
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported
             == serde_json::Value::Bool(true),
         code_challenge_methods: metadata.code_challenge_methods_supported.as_array().map(

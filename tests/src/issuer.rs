@@ -208,6 +208,11 @@ struct State {
     claimed_resource: Option<String>,
     /// `scopes_supported` of `/.well-known/oauth-protected-resource/mcp` (`None`: not stated).
     resource_scopes: Option<Vec<String>>,
+    /// The authorization server `/.well-known/oauth-protected-resource/mcp` names (`None`:
+    /// this issuer).
+    resource_authorization_server: Option<String>,
+    /// `scopes_supported` of the authorization server metadata (`None`: not stated).
+    metadata_scopes: Option<Vec<String>>,
     /// The `scope=` of the challenge `/mcp` answers with (`None`: no `scope`).
     challenge_scope: Option<String>,
     jwt_access_tokens: bool,
@@ -357,6 +362,8 @@ impl FakeIssuer {
             mount: options.mount.clone(),
             claimed_resource: None,
             resource_scopes: None,
+            resource_authorization_server: None,
+            metadata_scopes: None,
             challenge_scope: None,
             jwt_access_tokens: options.jwt_access_tokens,
             client_ids: std::iter::once(CLIENT_ID.to_owned())
@@ -586,6 +593,17 @@ impl FakeIssuer {
     /// Makes the protected resource metadata claim another resource (an impersonation).
     pub fn claim_resource(&self, resource: &str) {
         self.state().claimed_resource = Some(resource.to_owned());
+    }
+
+    /// The authorization server the protected resource metadata names (`None`: this issuer),
+    /// as a resource that moved to another one.
+    pub fn set_resource_authorization_server(&self, issuer: Option<&str>) {
+        self.state().resource_authorization_server = issuer.map(str::to_owned);
+    }
+
+    /// What the authorization server metadata states as `scopes_supported` (`None`: nothing).
+    pub fn set_metadata_scopes(&self, scopes: Option<&[&str]>) {
+        self.state().metadata_scopes = scopes.map(|s| s.iter().map(|s| s.to_string()).collect());
     }
 
     /// What the protected resource metadata states as `scopes_supported` (`None`: nothing).
@@ -919,6 +937,9 @@ async fn handle(
         if state.metadata_documents {
             metadata["client_id_metadata_document_supported"] = json!(true);
         }
+        if let Some(scopes) = &state.metadata_scopes {
+            metadata["scopes_supported"] = json!(scopes);
+        }
         return json_response(200, metadata);
     }
     match path.as_str() {
@@ -954,7 +975,11 @@ async fn handle(
                 .claimed_resource
                 .clone()
                 .unwrap_or_else(|| format!("{base}/mcp"));
-            let mut metadata = json!({"resource": claimed, "authorization_servers": [base]});
+            let server = state
+                .resource_authorization_server
+                .clone()
+                .unwrap_or_else(|| base.to_owned());
+            let mut metadata = json!({"resource": claimed, "authorization_servers": [server]});
             if let Some(scopes) = &state.resource_scopes {
                 metadata["scopes_supported"] = json!(scopes);
             }

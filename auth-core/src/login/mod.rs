@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::classify::RefreshFailure;
 
-pub(crate) use browser::{Inbox, start as start_browser};
+pub(crate) use browser::{Inbox, check_pkce, start as start_browser};
 pub(crate) use device::start as start_device;
 pub use scope::{MAX_SCOPE_BYTES, MAX_SCOPES};
 pub(crate) use scope::{check_requested, provider_scopes, scope_union};
