@@ -786,7 +786,7 @@ impl AuthManager {
         extra: &[String],
     ) -> Result<Vec<String>, AuthError> {
         let mut configured = client.scopes().await.map_err(AuthError::from)?;
-        // SPEC §14: a refresh token is the point of this server; an MCP authorization server
+        // MCP authorization 2026-07-28: a refresh token is the point of this server; an MCP authorization server
         // that offers `offline_access` is asked for it.
         if client.is_mcp_flow()
             && client

@@ -137,7 +137,7 @@ async fn the_sdk_example_server_s_401_leads_to_a_registered_client_and_a_token_i
         "{auth_url}"
     );
     let client_id = query_param(&auth_url, "client_id").expect("a registered client_id");
-    // SPEC §14 against a real MCP authorization server: its metadata lists
+    // MCP authorization 2026-07-28 against a real authorization server: its metadata lists
     // code_challenge_methods_supported ["S256"], so the MCP flow's refusal does not fire and
     // S256 is sent; its scopes_supported is ["mcp:tools"], without offline_access, so nothing
     // is added to the resource's scopes.

@@ -1,4 +1,4 @@
-//! MCP authorization 2026-07-28 (SPEC §14, docs/configuration.md, finding the issuer from a
+//! MCP authorization 2026-07-28 (docs/configuration.md, finding the issuer from a
 //! protected resource): the authorization server a protected resource names must list its PKCE
 //! methods; `offline_access` is asked for when it is offered; registrations are bound to the
 //! issuer that accepted them, and a refresh token never goes to another issuer. Over pipes

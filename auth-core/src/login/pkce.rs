@@ -52,7 +52,7 @@ pub enum PkceSupport {
 /// can be signed in with: this server only uses S256, so a list without it (`plain` only, or
 /// nothing) cannot work. No list at all says nothing: proceed, except in the MCP flow
 /// (`mcp_flow`: the authorization server a protected resource names), whose specification
-/// requires the member (SPEC §14). The error is the reason, for the person who configures the
+/// requires the member (MCP authorization 2026-07-28). The error is the reason, for the person who configures the
 /// provider. Pure.
 pub fn check_methods(methods: Option<&[String]>, mcp_flow: bool) -> Result<PkceSupport, String> {
     match methods {
