@@ -213,6 +213,8 @@ struct State {
     resource_authorization_server: Option<String>,
     /// `scopes_supported` of the authorization server metadata (`None`: not stated).
     metadata_scopes: Option<Vec<String>>,
+    /// Members laid over every authorization server metadata document.
+    metadata_override: Option<serde_json::Map<String, Value>>,
     /// The `scope=` of the challenge `/mcp` answers with (`None`: no `scope`).
     challenge_scope: Option<String>,
     jwt_access_tokens: bool,
@@ -364,6 +366,7 @@ impl FakeIssuer {
             resource_scopes: None,
             resource_authorization_server: None,
             metadata_scopes: None,
+            metadata_override: None,
             challenge_scope: None,
             jwt_access_tokens: options.jwt_access_tokens,
             client_ids: std::iter::once(CLIENT_ID.to_owned())
@@ -599,6 +602,11 @@ impl FakeIssuer {
     /// as a resource that moved to another one.
     pub fn set_resource_authorization_server(&self, issuer: Option<&str>) {
         self.state().resource_authorization_server = issuer.map(str::to_owned);
+    }
+
+    /// Members laid over every authorization server metadata document (hostile endpoints).
+    pub fn set_metadata_override(&self, members: Value) {
+        self.state().metadata_override = members.as_object().cloned();
     }
 
     /// What the authorization server metadata states as `scopes_supported` (`None`: nothing).
@@ -939,6 +947,9 @@ async fn handle(
         }
         if let Some(scopes) = &state.metadata_scopes {
             metadata["scopes_supported"] = json!(scopes);
+        }
+        for (name, value) in state.metadata_override.iter().flatten() {
+            metadata[name] = value.clone();
         }
         return json_response(200, metadata);
     }
