@@ -699,6 +699,18 @@ impl AuthManager {
                 "the access token is empty: pass it in \"accessToken\"".into(),
             ));
         }
+        let max = crate::provider_text::MAX_TOKEN_BYTES;
+        for (member, token) in [
+            ("accessToken", Some(&tokens.access_token)),
+            ("refreshToken", tokens.refresh_token.as_ref()),
+            ("idToken", tokens.id_token.as_ref()),
+        ] {
+            if token.is_some_and(|t| t.expose().len() > max) {
+                return Err(AuthError::InvalidInput(format!(
+                    "\"{member}\" is longer than {max} bytes, longer than any token this server stores"
+                )));
+            }
+        }
         let (issuer, client_id) = match &self.client {
             Some(client) => match client.issuer_identifier().await {
                 Ok(issuer) => (Some(issuer), client.config().client_id.clone()),

@@ -125,3 +125,42 @@ async fn a_refresh_answer_with_a_huge_token_is_refused_and_auth_json_stays_reada
     let (status, _) = server.finish().await;
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn tokens_from_the_host_longer_than_64_kib_are_refused_and_nothing_is_written() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let long = "t".repeat(64 * 1024 + 1);
+    for (member, params) in [
+        (
+            "accessToken",
+            json!({"type": "tokens", "accessToken": long}),
+        ),
+        (
+            "refreshToken",
+            json!({"type": "tokens", "accessToken": "at-1", "refreshToken": long}),
+        ),
+        (
+            "idToken",
+            json!({"type": "tokens", "accessToken": "at-1", "idToken": long}),
+        ),
+    ] {
+        let error = server.call_error("login", params).await;
+        assert_eq!(error["code"], -32602, "{error}");
+        assert_eq!(
+            error["message"],
+            format!(
+                "invalid params: \"{member}\" is longer than 65536 bytes, longer than any token this server stores"
+            )
+        );
+        assert!(!home.path().join("auth.json").exists());
+    }
+    // One that fits is stored.
+    let fits = "t".repeat(64 * 1024);
+    server
+        .call("login", json!({"type": "tokens", "accessToken": fits}))
+        .await;
+    assert_eq!(server.status(json!({})).await["state"], "active");
+    let (status, _) = server.finish().await;
+    assert!(status.success());
+}
