@@ -3,6 +3,7 @@
 //! auth failure is decided by `policy` (poisoned → API key → already rotated → the report
 //! bound → refresh) and carried out by the manager.
 
+use crate::login::provider_scopes;
 use crate::secret::Secret;
 use crate::status::StatusReport;
 
@@ -89,18 +90,11 @@ pub fn assess(status: u16, body: Option<&str>, www_authenticate: Option<&str>) -
 }
 
 /// The scopes an `insufficient_scope` challenge asks for (RFC 6750 §3: `scope="a b"`), in
-/// order and without repeats; none when it names none. Pure.
+/// order and without repeats, bounded as [`provider_scopes`] bounds them (a cut is logged);
+/// none when it names none.
 pub fn challenge_scopes(www_authenticate: &str) -> Vec<String> {
-    let mut scopes: Vec<String> = Vec::new();
-    for scope in challenge_param(www_authenticate, "scope")
-        .unwrap_or_default()
-        .split_ascii_whitespace()
-    {
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_owned());
-        }
-    }
-    scopes
+    let scope = challenge_param(www_authenticate, "scope").unwrap_or_default();
+    provider_scopes(scope.split_ascii_whitespace(), "WWW-Authenticate scope")
 }
 
 /// The first auth-param `name` of a `WWW-Authenticate` value (RFC 9110 §11.6.1: challenges of

@@ -335,8 +335,18 @@ fn field_error(field: &'static str, reason: &str) -> ConfigError {
     }
 }
 
-/// Parses a provider URL and requires https, except on loopback hosts.
+/// The longest provider URL accepted (configured, or named by a provider's metadata).
+pub const MAX_URL_BYTES: usize = 2048;
+
+/// Parses a provider URL of at most [`MAX_URL_BYTES`] and requires https, except on loopback
+/// hosts.
 pub fn provider_url(field: &'static str, value: &str) -> Result<Url, ConfigError> {
+    if value.trim().len() > MAX_URL_BYTES {
+        return Err(field_error(
+            field,
+            &format!("is longer than {MAX_URL_BYTES} bytes"),
+        ));
+    }
     let url =
         Url::parse(value.trim()).map_err(|e| field_error(field, &format!("not a URL ({e})")))?;
     match url.scheme() {

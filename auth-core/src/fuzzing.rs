@@ -1,16 +1,24 @@
 //! What a provider's answer or a stored file can make the server do, as one function per fuzz
 //! target (fuzz/) shared with their quick siblings in the test suite: any bytes as a token
-//! response, a token endpoint error, a device authorization response, a metadata document or
-//! a client registration answer must never panic, and what comes out stays inside the bounds
-//! of docs/refresh-policy.md; any bytes as `auth.json` parse or fail without a panic, round
-//! trip, and never make the advisory records reach past their bounds (docs/storage.md).
+//! response, a token endpoint error, a device authorization response, a metadata document, a
+//! client registration answer or provider text (scopes, challenges, words shown in errors)
+//! must never panic, and what comes out stays inside the bounds of docs/refresh-policy.md and
+//! docs/security.md (provider text); any bytes as `auth.json` parse or fail without a panic,
+//! round trip, and never make the advisory records reach past their bounds (docs/storage.md).
 
 use reqwest::Url;
 
+use crate::auth_failure::challenge_scopes;
 use crate::auth_file::AuthFile;
 use crate::classify::classify_token_error;
 use crate::login::device::parse_grant;
+use crate::login::{
+    MAX_SCOPE_BYTES, MAX_SCOPES, check_requested, is_scope_token, provider_scopes, scope_union,
+};
 use crate::provider::{MAX_EXPIRES_IN_SECS, parse_metadata, parse_token_response};
+use crate::provider_text::{
+    MAX_CLIENT_ID_BYTES, MAX_MESSAGE_BYTES, MAX_TOKEN_BYTES, SHOWN_CHARS, capped, shown,
+};
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
 use crate::status::{Credentials, describe};
@@ -55,9 +63,9 @@ pub fn auth_file(data: &[u8]) {
     }
 }
 
-/// Feeds `data` to the parser its first byte selects (250 and above: a registration answer,
-/// else by the byte modulo 4); the next two bytes are an HTTP status where one is needed, the
-/// rest is the body. Panics when a bound does not hold.
+/// Feeds `data` to the parser its first byte selects (250 to 252: a registration answer; 253
+/// and above: provider text; else by the byte modulo 4); the next two bytes are an HTTP status
+/// where one is needed, the rest is the body. Panics when a bound does not hold.
 pub fn provider_answer(data: &[u8]) {
     let Some((&kind, rest)) = data.split_first() else {
         return;
@@ -67,6 +75,7 @@ pub fn provider_answer(data: &[u8]) {
         _ => (200, rest),
     };
     match kind {
+        253.. => provider_text(body),
         250.. => registration_answer(status, body),
         _ => match kind % 4 {
             0 => token_response(body),
@@ -96,10 +105,17 @@ fn registration_answer(status: u16, body: &[u8]) {
         .collect();
     let (shown, client_id) = match parse_registration_response(status, body) {
         Ok(registered) => {
-            assert!(!registered.client_id.trim().is_empty());
+            let id = &registered.client_id;
+            assert!(!id.trim().is_empty());
+            assert!(id.len() <= MAX_CLIENT_ID_BYTES, "{}", id.len());
+            assert!(id.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{id:?}");
             (format!("{registered:?}"), registered.client_id)
         }
-        Err(message) => (message, String::new()),
+        Err(message) => {
+            assert!(message.len() < 512, "{message}");
+            assert!(!message.chars().any(char::is_control), "{message:?}");
+            (message, String::new())
+        }
     };
     // A server may well make its client_id and its secret alike; the id is public.
     for secret in secrets.iter().filter(|s| !client_id.contains(s.as_str())) {
@@ -111,6 +127,16 @@ fn token_response(body: &[u8]) {
     let Some(response) = parse_token_response(body) else {
         return;
     };
+    for token in [
+        Some(&response.access_token),
+        response.refresh_token.as_ref(),
+        response.id_token.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(token.expose().len() <= MAX_TOKEN_BYTES);
+    }
     if let Some(secs) = response.expires_in {
         assert!((0..=MAX_EXPIRES_IN_SECS).contains(&secs), "{secs}");
     }
@@ -163,7 +189,13 @@ fn device_authorization(body: &[u8]) {
 
 fn metadata(body: &[u8]) {
     let issuer = Url::parse("https://id.example.com/o").expect("valid");
-    if let Ok(endpoints) = parse_metadata(body, &issuer) {
+    let parsed = parse_metadata(body, &issuer);
+    if let Err(why) = &parsed {
+        // Provider words come quoted and cut: no forged log line, no huge error.
+        assert!(why.len() < 2048, "{}", why.len());
+        assert!(!why.chars().any(char::is_control), "{why:?}");
+    }
+    if let Ok(endpoints) = parsed {
         let stated = endpoints
             .issuer
             .expect("an accepted document names its issuer");
@@ -177,10 +209,64 @@ fn metadata(body: &[u8]) {
         .into_iter()
         .flatten()
         {
+            // The issuer is remote: not even a loopback http endpoint.
+            assert_eq!(url.scheme(), "https", "{url}");
             assert!(
-                url.scheme() == "https" || crate::config::is_loopback(&url),
+                url.as_str().len() <= crate::config::MAX_URL_BYTES + 16,
                 "{url}"
             );
         }
     }
+}
+
+/// Provider text: the body as a `WWW-Authenticate` challenge, as a list of scopes (from
+/// metadata, a grant or a client's `scopes`), and as words shown in an error. Scopes come out
+/// as at most [`MAX_SCOPES`] distinct scope tokens of at most [`MAX_SCOPE_BYTES`]; a client's
+/// list is refused without quoting it; shown words are quoted, cut and free of control
+/// characters; capped messages fit [`MAX_MESSAGE_BYTES`].
+fn provider_text(body: &[u8]) {
+    let text = String::from_utf8_lossy(body);
+    let bounded = |scopes: &[String]| {
+        assert!(scopes.len() <= MAX_SCOPES, "{}", scopes.len());
+        let mut seen = std::collections::HashSet::new();
+        for scope in scopes {
+            assert!(
+                scope.len() <= MAX_SCOPE_BYTES && is_scope_token(scope),
+                "{scope:?}"
+            );
+            assert!(seen.insert(scope), "{scope} twice");
+        }
+    };
+    bounded(&challenge_scopes(&text));
+    let words: Vec<String> = text.split_ascii_whitespace().map(str::to_owned).collect();
+    bounded(&provider_scopes(words.iter().map(String::as_str), "fuzz"));
+    let union = scope_union(words.clone());
+    assert!(union.len() <= MAX_SCOPES && union.len() <= words.len());
+    match check_requested(&words) {
+        Ok(()) => bounded(&scope_union(words)),
+        // Never the value: the message is one of the fixed ones, but for its numbers (a word
+        // may well be one the message uses, such as "printable").
+        Err(why) => {
+            let digitless = |m: String| m.replace(|c: char| c.is_ascii_digit(), "");
+            let templates = [
+                vec!["a".to_owned(); MAX_SCOPES + 1],
+                vec!["a".repeat(MAX_SCOPE_BYTES + 1)],
+                vec!["a b".to_owned()],
+            ]
+            .map(|scopes| digitless(check_requested(&scopes).expect_err("refused")));
+            assert!(templates.contains(&digitless(why.clone())), "{why}");
+        }
+    }
+    let quoted = shown(&text);
+    assert!(!quoted.chars().any(char::is_control), "{quoted:?}");
+    // Each character shows as at most 10 (`\u{10ffff}`), plus the quotes and the `…`.
+    assert!(
+        quoted.chars().count() <= SHOWN_CHARS * 10 + 3,
+        "{}",
+        quoted.len()
+    );
+    let cut = capped(&text);
+    assert!(cut.len() <= MAX_MESSAGE_BYTES, "{}", cut.len());
+    let kept = cut.strip_suffix('…').unwrap_or(&cut);
+    assert!(text.starts_with(kept));
 }

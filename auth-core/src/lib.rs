@@ -12,6 +12,7 @@
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
 //! - [`storage`]: which backend keeps the credentials, chosen and moved into at start.
+//! - [`provider_text`]: how provider strings are bounded and quoted in logs, errors and files.
 //! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
@@ -29,6 +30,7 @@ pub mod manager;
 pub mod network;
 pub mod policy;
 pub mod provider;
+pub mod provider_text;
 pub mod refresh;
 pub mod registration;
 pub mod secret;

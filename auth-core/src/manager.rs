@@ -701,6 +701,18 @@ impl AuthManager {
                 "the access token is empty: pass it in \"accessToken\"".into(),
             ));
         }
+        let max = crate::provider_text::MAX_TOKEN_BYTES;
+        for (member, token) in [
+            ("accessToken", Some(&tokens.access_token)),
+            ("refreshToken", tokens.refresh_token.as_ref()),
+            ("idToken", tokens.id_token.as_ref()),
+        ] {
+            if token.is_some_and(|t| t.expose().len() > max) {
+                return Err(AuthError::InvalidInput(format!(
+                    "\"{member}\" is longer than {max} bytes, longer than any token this server stores"
+                )));
+            }
+        }
         let (issuer, client_id) = match &self.client {
             Some(client) => match client.issuer_identifier().await {
                 Ok(issuer) => (Some(issuer), client.config().client_id.clone()),
@@ -738,6 +750,9 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
+        // Bad params are refused before anything is registered or written.
+        login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
+        login::check_pkce(&client).await?;
         let identity = crate::registration::obtain(
             &client,
             &self.store,
@@ -759,6 +774,7 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
+        login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
         // A client obtained without configuration is registered for the browser sign-in only
         // (grant types authorization_code and refresh_token).
         let Some(client_id) = client.config().client_id.clone() else {
@@ -773,7 +789,8 @@ impl AuthManager {
     }
 
     /// The scopes of a new sign-in: the configured ones (or the protected resource's, see
-    /// [`ProviderClient::scopes`]), then those of the current grant (so that a step-up keeps
+    /// [`ProviderClient::scopes`]; in the MCP flow `offline_access` too when the authorization
+    /// server lists it in `scopes_supported`), then those of the current grant (so that a step-up keeps
     /// what the user already consented to), then `extra`, without repeats. The current grant
     /// counts only when it is this provider's (same issuer and client_id).
     async fn scopes_to_request(
@@ -782,12 +799,17 @@ impl AuthManager {
         client_id: &str,
         extra: &[String],
     ) -> Result<Vec<String>, AuthError> {
-        if let Some(bad) = extra.iter().find(|s| !login::is_scope_token(s)) {
-            return Err(AuthError::InvalidInput(format!(
-                "\"scopes\" holds {bad:?}, which is not a scope: each scope is one word of printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
-            )));
+        let mut configured = client.scopes().await.map_err(AuthError::from)?;
+        // MCP authorization 2026-07-28: a refresh token is the point of this server; an MCP authorization server
+        // that offers `offline_access` is asked for it.
+        if client.is_mcp_flow()
+            && client
+                .discovered_metadata()
+                .await
+                .is_ok_and(|metadata| metadata.offline_access_supported)
+        {
+            configured.push("offline_access".to_owned());
         }
-        let configured = client.scopes().await.map_err(AuthError::from)?;
         let granted = match self.sync().await {
             Ok(View::Present(credentials)) => {
                 let file = &credentials.file;
@@ -805,16 +827,9 @@ impl AuthManager {
             _ => None,
         };
         let granted = granted.unwrap_or_default();
+        let granted = login::provider_scopes(granted.split_ascii_whitespace(), "granted scope");
         Ok(login::scope_union(
-            [
-                configured.as_slice(),
-                &granted
-                    .split_ascii_whitespace()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>(),
-                extra,
-            ]
-            .concat(),
+            [configured.as_slice(), &granted, extra].concat(),
         ))
     }
 

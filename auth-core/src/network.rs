@@ -175,6 +175,10 @@ fn no_proxy_matches(entry: &str, host: &str, ip: Option<IpAddr>, port: Option<u1
     if let Ok(address) = pattern.parse::<IpAddr>() {
         return ip == Some(address);
     }
+    // A host name pattern matches host names only: "0.1" must not match 10.0.0.1 by suffix.
+    if ip.is_some() {
+        return false;
+    }
     let domain = pattern.trim_start_matches("*.").trim_start_matches('.');
     !domain.is_empty() && (host == domain || host.ends_with(&format!(".{domain}")))
 }
@@ -385,6 +389,24 @@ mod tests {
             proxy(&creds, "https://id.example/").as_deref(),
             Some("http://user:pass@proxy.corp:3128")
         );
+    }
+
+    #[test]
+    fn a_domain_entry_never_matches_an_ip_address_by_suffix() {
+        let env = env(&[
+            ("HTTPS_PROXY", "http://p:1"),
+            ("NO_PROXY", "0.1,.0.1,*.0.1,example,1.example"),
+        ]);
+        for url in [
+            "https://10.0.0.1/",
+            "https://192.168.0.1/",
+            "https://[fd00::0.0.0.1]/",
+        ] {
+            assert_eq!(proxy(&env, url).as_deref(), Some("http://p:1"), "{url}");
+        }
+        for url in ["https://a.example/", "https://x.1.example/"] {
+            assert_eq!(proxy(&env, url), None, "{url}");
+        }
     }
 
     #[test]

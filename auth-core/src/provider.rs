@@ -4,6 +4,7 @@
 //! errors or logs; no answer is read past [`MAX_BODY_BYTES`]. Proxies and extra trust anchors
 //! are as `network` decides.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -15,10 +16,11 @@ use crate::auth_failure::challenge_scopes;
 use crate::classify::{
     RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
 };
-use crate::config::{ProviderConfig, provider_url};
-use crate::login::is_scope_token;
+use crate::config::{ProviderConfig, is_loopback, provider_url};
+use crate::login::provider_scopes;
 use crate::network::{self, ProxyEnv};
 use crate::policy;
+use crate::provider_text::{MAX_TOKEN_BYTES, shown};
 use crate::secret::Secret;
 
 /// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
@@ -63,6 +65,8 @@ pub struct Endpoints {
     /// The metadata says `client_id_metadata_document_supported: true`: a client may use the
     /// URL of its Client ID Metadata Document as its client_id.
     pub client_id_metadata_document_supported: bool,
+    /// `offline_access` is in the metadata's `scopes_supported`.
+    pub offline_access_supported: bool,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -104,6 +108,25 @@ impl Issued {
     }
 }
 
+impl RawTokenResponse {
+    fn oversized(&self) -> bool {
+        [
+            Some(&self.access_token),
+            self.refresh_token.as_ref(),
+            self.id_token.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|token| token.len() > MAX_TOKEN_BYTES)
+    }
+}
+
+/// The body is a token response with a token longer than [`MAX_TOKEN_BYTES`] (stored, it
+/// could push `auth.json` past what any process reads).
+pub fn holds_oversized_token(body: &[u8]) -> bool {
+    serde_json::from_slice::<RawTokenResponse>(body).is_ok_and(|raw| raw.oversized())
+}
+
 #[derive(Deserialize)]
 struct RawTokenResponse {
     access_token: String,
@@ -119,10 +142,11 @@ struct RawTokenResponse {
     scope: Option<String>,
 }
 
-/// Parses a 2xx body; `None` when it is not a usable token response.
+/// Parses a 2xx body; `None` when it is not a usable token response (a token longer than
+/// [`MAX_TOKEN_BYTES`] makes it unusable: see [`holds_oversized_token`]).
 pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
     let raw: RawTokenResponse = serde_json::from_slice(body).ok()?;
-    if raw.access_token.trim().is_empty() {
+    if raw.access_token.trim().is_empty() || raw.oversized() {
         return None;
     }
     if raw
@@ -165,6 +189,8 @@ pub struct ProviderClient {
     resource_scopes: OnceLock<Vec<String>>,
     discovered: OnceCell<Endpoints>,
     timeout: Duration,
+    /// The WARN about metadata without `code_challenge_methods_supported` was logged.
+    unstated_pkce_warned: AtomicBool,
 }
 
 impl ProviderClient {
@@ -180,6 +206,23 @@ impl ProviderClient {
             http: OnceLock::new(),
             discovered: OnceCell::new(),
             timeout,
+            unstated_pkce_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// A sign-in of the MCP flow: the authorization server is the one the protected resource
+    /// names (RFC 9728), not a configured issuer.
+    pub fn is_mcp_flow(&self) -> bool {
+        self.config.issuer.is_none() && self.config.protected_resource.is_some()
+    }
+
+    /// Logs, once per provider, that its metadata does not list its PKCE methods (S256 is sent
+    /// anyway).
+    pub(crate) fn warn_unstated_pkce_once(&self) {
+        if !self.unstated_pkce_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the provider's metadata has no code_challenge_methods_supported; signing in with PKCE S256 anyway (a protected resource's authorization server would be refused)"
+            );
         }
     }
 
@@ -338,6 +381,7 @@ impl ProviderClient {
             code_challenge_methods: discovered.code_challenge_methods.clone(),
             registration: discovered.registration.clone(),
             client_id_metadata_document_supported: discovered.client_id_metadata_document_supported,
+            offline_access_supported: discovered.offline_access_supported,
         })
     }
 
@@ -422,6 +466,8 @@ impl ProviderClient {
                             client_id_metadata_document_supported: first
                                 .client_id_metadata_document_supported
                                 || endpoints.client_id_metadata_document_supported,
+                            offline_access_supported: first.offline_access_supported
+                                || endpoints.offline_access_supported,
                         },
                     });
                 }
@@ -488,9 +534,7 @@ impl ProviderClient {
             .map(|challenge| challenge_scopes(challenge))
             .find(|scopes| !scopes.is_empty());
         let metadata_url = match metadata_location {
-            Some(url) => {
-                provider_url("resource_metadata", &url).map_err(|e| fail(e.to_string()))?
-            }
+            Some(url) => named_url("resource_metadata", &url, resource).map_err(fail)?,
             None => protected_resource_metadata_url(resource),
         };
         let response = self
@@ -516,23 +560,24 @@ impl ProviderClient {
         if Url::parse(&metadata.resource).ok().as_ref() != Some(resource) {
             return Err(fail(format!(
                 "its metadata is about another resource ({}); refusing to use it",
-                metadata.resource
+                shown(&metadata.resource)
             )));
         }
         let server = metadata
             .authorization_servers
             .first()
             .ok_or_else(|| fail("its metadata names no authorization server".into()))?;
-        let issuer =
-            provider_url("authorization_servers", server).map_err(|e| fail(e.to_string()))?;
+        let issuer = named_url("authorization_servers", server, resource).map_err(fail)?;
         tracing::info!(%issuer, "authorization server found from the protected resource");
         // What the resource asked for in the challenge is what it wants; its list of all the
         // scopes it knows comes second (the MCP authorization specification's order).
-        let scopes = challenge_scopes
-            .unwrap_or_else(|| supported_scopes(&metadata.scopes_supported))
-            .into_iter()
-            .filter(|scope| is_scope_token(scope))
-            .collect();
+        let scopes = match challenge_scopes {
+            Some(scopes) => scopes,
+            None => provider_scopes(
+                supported_scopes(&metadata.scopes_supported),
+                "protected resource scopes_supported",
+            ),
+        };
         let _ = self.resource_scopes.set(scopes);
         Ok(issuer)
     }
@@ -576,6 +621,13 @@ impl ProviderClient {
                 Ok((status, retry_after, body)) if (200..300).contains(&status) => {
                     match parse_token_response(&body) {
                         Some(tokens) => return Ok(Issued { tokens, sent_at_ms }),
+                        None if holds_oversized_token(&body) => (
+                            RefreshFailure::transient(format!(
+                                "the provider's token endpoint answered with a token longer than {} KiB, more than this server stores; will retry",
+                                MAX_TOKEN_BYTES / 1024
+                            )),
+                            false,
+                        ),
                         None => (
                             classify_token_error(status, retry_after.as_deref(), &body),
                             false,
@@ -721,6 +773,8 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         registration_endpoint: Option<String>,
         #[serde(default)]
         client_id_metadata_document_supported: serde_json::Value,
+        #[serde(default)]
+        scopes_supported: serde_json::Value,
     }
     let metadata: Metadata =
         serde_json::from_slice(body).map_err(|_| "not a JSON metadata document".to_owned())?;
@@ -729,13 +783,13 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         return Err("the document has no `issuer` member".to_owned());
     };
     if !same_identifier(&stated, issuer.as_str()) {
-        return Err(format!("the document names another issuer ({stated})"));
+        return Err(format!(
+            "the document names another issuer ({})",
+            shown(&stated)
+        ));
     }
-    let endpoint = |field, value: Option<String>| {
-        value
-            .map(|v| provider_url(field, &v).map_err(|e| e.to_string()))
-            .transpose()
-    };
+    let endpoint =
+        |field, value: Option<String>| value.map(|v| named_url(field, &v, issuer)).transpose();
     Ok(Endpoints {
         issuer: Some(stated),
         authorization: endpoint("authorization_endpoint", metadata.authorization_endpoint)?,
@@ -748,6 +802,8 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
         registration: endpoint("registration_endpoint", metadata.registration_endpoint)?,
         client_id_metadata_document_supported: metadata.client_id_metadata_document_supported
             == serde_json::Value::Bool(true),
+        offline_access_supported: supported_scopes(&metadata.scopes_supported)
+            .any(|scope| scope == "offline_access"),
         iss_parameter_supported: metadata.authorization_response_iss_parameter_supported
             == serde_json::Value::Bool(true),
         code_challenge_methods: metadata.code_challenge_methods_supported.as_array().map(
@@ -759,6 +815,19 @@ pub(crate) fn parse_metadata(body: &[u8], issuer: &Url) -> Result<Endpoints, Str
             },
         ),
     })
+}
+
+/// A URL that a document of `source` names in `field`: a provider URL, and plain http (which
+/// [`provider_url`] allows on loopback) only when `source` itself is on loopback: a remote
+/// server has no business sending this machine's requests to a local port.
+fn named_url(field: &'static str, value: &str, source: &Url) -> Result<Url, String> {
+    let url = provider_url(field, value).map_err(|e| e.to_string())?;
+    if url.scheme() == "http" && !is_loopback(source) {
+        return Err(format!(
+            "`{field}` is a plain http address on this machine, named by {source}, which is not on this machine; refusing to use it"
+        ));
+    }
+    Ok(url)
 }
 
 /// The body of `response`, read in chunks and abandoned past [`MAX_BODY_BYTES`] (a hostile or
@@ -789,18 +858,14 @@ fn protected_resource_metadata_url(resource: &Url) -> Url {
     url
 }
 
-/// `scopes_supported` of protected resource metadata: the strings of an array, in order;
-/// nothing when it is absent or not an array.
-fn supported_scopes(value: &serde_json::Value) -> Vec<String> {
+/// `scopes_supported` of a metadata document: the strings of an array, in order; nothing when
+/// it is absent or not an array.
+fn supported_scopes(value: &serde_json::Value) -> impl Iterator<Item = &str> {
     value
         .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
 }
 
 /// The `resource_metadata` parameter of a `WWW-Authenticate: Bearer ...` challenge.
@@ -953,6 +1018,60 @@ mod tests {
         );
         assert!(!odd.iss_parameter_supported, "only JSON true promises iss");
         assert_eq!(odd.code_challenge_methods, None);
+    }
+
+    #[test]
+    fn loopback_http_endpoints_only_from_a_loopback_issuer() {
+        let body = |issuer: &str| {
+            format!(r#"{{"issuer":"{issuer}","token_endpoint":"http://127.0.0.1:9/token"}}"#)
+        };
+        let remote = Url::parse("https://id.example.com").unwrap();
+        let why = parse_metadata(body("https://id.example.com").as_bytes(), &remote).unwrap_err();
+        assert!(
+            why.contains("token_endpoint") && why.contains("plain http"),
+            "{why}"
+        );
+        let local = Url::parse("http://127.0.0.1:8").unwrap();
+        let ok = parse_metadata(body("http://127.0.0.1:8").as_bytes(), &local).unwrap();
+        assert_eq!(ok.token.unwrap().as_str(), "http://127.0.0.1:9/token");
+        let https_local = Url::parse("https://localhost:8").unwrap();
+        assert!(parse_metadata(body("https://localhost:8").as_bytes(), &https_local).is_ok());
+    }
+
+    #[test]
+    fn provider_strings_in_metadata_errors_are_bounded_and_quoted() {
+        let issuer = Url::parse("https://id.example.com").unwrap();
+        let stated = format!(r"https://evil.example/\n\u001b[2J{}", "x".repeat(1_000_000));
+        let body = format!(r#"{{"issuer":"{stated}"}}"#);
+        let why = parse_metadata(body.as_bytes(), &issuer).unwrap_err();
+        assert!(why.len() < 400, "{}", why.len());
+        assert!(!why.contains('\n') && !why.contains('\u{1b}'), "{why}");
+        assert!(
+            why.contains("\"https://evil.example/\\n\\u{1b}[2J"),
+            "{why}"
+        );
+        let long_endpoint = format!(
+            r#"{{"issuer":"https://id.example.com","token_endpoint":"https://id.example.com/{}"}}"#,
+            "t".repeat(5000)
+        );
+        let why = parse_metadata(long_endpoint.as_bytes(), &issuer).unwrap_err();
+        assert!(
+            why.contains("longer than 2048 bytes") && why.len() < 200,
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn oversized_tokens_are_refused() {
+        let at = "a".repeat(MAX_TOKEN_BYTES + 1);
+        let body = format!(r#"{{"access_token":"{at}"}}"#);
+        assert!(parse_token_response(body.as_bytes()).is_none());
+        assert!(holds_oversized_token(body.as_bytes()));
+        let rt = format!(r#"{{"access_token":"at","refresh_token":"{at}"}}"#);
+        assert!(parse_token_response(rt.as_bytes()).is_none());
+        let fits = format!(r#"{{"access_token":"{}"}}"#, &at[1..]);
+        assert!(parse_token_response(fits.as_bytes()).is_some());
+        assert!(!holds_oversized_token(fits.as_bytes()));
     }
 
     #[test]

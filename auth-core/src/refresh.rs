@@ -12,6 +12,7 @@ use crate::auth_file::{
 use crate::classify::RefreshFailure;
 use crate::policy::{Backoff, backoff_delay};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
+use crate::provider_text::{capped, shown};
 use crate::registration::{self, Replacement};
 use crate::status::Credentials;
 use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};
@@ -185,7 +186,7 @@ pub(crate) async fn run(job: Job) -> Finished {
                 refresh_token_sha256: fingerprint,
                 retry_at: retry_at_ms.div_euclid(1000) + i64::from(retry_at_ms % 1000 != 0),
                 failures,
-                message: failure.message.clone(),
+                message: capped(&failure.message),
                 code: failure.code.clone(),
             });
             Finished {
@@ -246,7 +247,7 @@ fn registration_replaced(mut failure: RefreshFailure, replacement: Replacement) 
     let what = match replacement {
         Replacement::NotRegistered => return failure,
         Replacement::Replaced(client_id) => {
-            tracing::info!(%client_id, "client registration replaced after invalid_client");
+            tracing::info!(client_id = %shown(&client_id), "client registration replaced after invalid_client");
             "the client registration was replaced by a new one".to_owned()
         }
         Replacement::AlreadyReplaced => {
@@ -315,7 +316,7 @@ async fn poison(
 fn poisoned(mut base: AuthFile, failure: &RefreshFailure, fingerprint: String) -> AuthFile {
     base.refresh_failure = Some(RefreshFailureRecord {
         reason: failure.code.clone().unwrap_or_default(),
-        message: failure.message.clone(),
+        message: capped(&failure.message),
         at: time::now_rfc3339(),
         refresh_token_sha256: fingerprint,
     });

@@ -485,7 +485,9 @@ impl AuthStore {
         match &self.keyring {
             Some(item) => {
                 self.remove_leftover_temp_files();
-                item.write(&file.to_bytes())
+                let bytes = within_read_limit(file.to_bytes())
+                    .map_err(|source| self.error("write", &self.path, source))?;
+                item.write(&bytes)
                     .map_err(|e| self.keyring_error("store the credentials in", e))?;
                 self.bump_marker(lock)
             }
@@ -499,7 +501,9 @@ impl AuthStore {
     /// Replaces `auth.json` atomically (whichever the backend: the migration back writes it).
     pub fn write_file(&self, _lock: &WriteLock, file: &AuthFile) -> Result<FileStamp, StoreError> {
         self.remove_leftover_temp_files();
-        self.replace_atomically(TEMP_PREFIX, &self.path, &file.to_bytes())
+        let bytes = within_read_limit(file.to_bytes())
+            .map_err(|source| self.error("write", &self.path, source))?;
+        self.replace_atomically(TEMP_PREFIX, &self.path, &bytes)
     }
 
     /// Writes `bytes` to `target` through a 0600 temporary file in the home, fsynced and
@@ -765,6 +769,18 @@ impl AuthStore {
 /// Opens `path` for reading without ever waiting in the open: a FIFO swapped in after a
 /// check would otherwise block the thread until a writer came. For a regular file the flag
 /// changes nothing; callers check the opened file's metadata before reading.
+/// `bytes` when a reader would accept them (at most [`MAX_FILE_BYTES`]): a document is never
+/// written that every process would then refuse.
+pub(crate) fn within_read_limit(bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::other(format!(
+            "the new document would hold {} bytes, more than the {MAX_FILE_BYTES} any process reads; nothing was written",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
 pub(crate) fn open_without_waiting(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
@@ -1311,6 +1327,21 @@ mod tests {
         .unwrap();
         store.remove(&lock).unwrap();
         assert!(!leftover.exists());
+    }
+
+    #[test]
+    fn a_document_the_reader_would_refuse_is_never_written() {
+        let (_dir, store) = store();
+        let lock = store.lock().unwrap();
+        let small = AuthFile::api_key(Secret::new("sk-small"));
+        store.write(&lock, &small).unwrap();
+        let before = fs::read(store.path()).unwrap();
+        let huge = AuthFile::api_key(Secret::new("k".repeat(MAX_FILE_BYTES as usize)));
+        let error = store.write(&lock, &huge).unwrap_err().to_string();
+        assert!(error.contains("nothing was written"), "{error}");
+        assert!(!error.contains("kkkk"), "{error}");
+        assert_eq!(fs::read(store.path()).unwrap(), before);
+        assert!(matches!(store.load().unwrap().stored, Stored::Present(_)));
     }
 
     #[test]

@@ -61,6 +61,31 @@ fn member_soup() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Provider text (kind bytes 253 and up): scope lists and challenges of any length, with
+/// repeats, quotes, backslashes, control characters and long words.
+fn text_soup() -> impl Strategy<Value = Vec<u8>> {
+    let word = prop_oneof![
+        "[a-z:._/]{1,12}",
+        Just("openid".to_owned()),
+        Just("offline_access".to_owned()),
+        Just("scope=\"".to_owned()),
+        Just("\\\"".to_owned()),
+        Just("\n\u{1b}[2J".to_owned()),
+        "[a-z]{250,260}",
+        ".{0,8}",
+    ];
+    (
+        253u8..=255,
+        prop::collection::vec(word, 0..120),
+        prop::sample::select(vec![" ", ",", "  ", "\t"]),
+    )
+        .prop_map(|(kind, words, separator)| {
+            let mut data = vec![kind, 0, 200];
+            data.extend(words.join(separator).into_bytes());
+            data
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -71,6 +96,11 @@ proptest! {
 
     #[test]
     fn any_members_are_a_bounded_answer(data in member_soup()) {
+        provider_answer(&data);
+    }
+
+    #[test]
+    fn any_provider_text_is_bounded(data in text_soup()) {
         provider_answer(&data);
     }
 }

@@ -208,6 +208,13 @@ struct State {
     claimed_resource: Option<String>,
     /// `scopes_supported` of `/.well-known/oauth-protected-resource/mcp` (`None`: not stated).
     resource_scopes: Option<Vec<String>>,
+    /// The authorization server `/.well-known/oauth-protected-resource/mcp` names (`None`:
+    /// this issuer).
+    resource_authorization_server: Option<String>,
+    /// `scopes_supported` of the authorization server metadata (`None`: not stated).
+    metadata_scopes: Option<Vec<String>>,
+    /// Members laid over every authorization server metadata document.
+    metadata_override: Option<serde_json::Map<String, Value>>,
     /// The `scope=` of the challenge `/mcp` answers with (`None`: no `scope`).
     challenge_scope: Option<String>,
     jwt_access_tokens: bool,
@@ -227,6 +234,9 @@ struct State {
     /// How long code exchanges and device grant polls take to answer (zero: at once).
     sign_in_delay: Duration,
     registration_mode: RegistrationMode,
+    /// The client_id the next registrations issue (`None`: `dyn-client-<n>`), for hostile
+    /// answers.
+    issued_client_id: Option<String>,
     /// client_id → what it registered (forgotten by `forget_registered_clients`).
     registered: HashMap<String, RegisteredClient>,
     /// Successful registrations ever made.
@@ -356,6 +366,9 @@ impl FakeIssuer {
             mount: options.mount.clone(),
             claimed_resource: None,
             resource_scopes: None,
+            resource_authorization_server: None,
+            metadata_scopes: None,
+            metadata_override: None,
             challenge_scope: None,
             jwt_access_tokens: options.jwt_access_tokens,
             client_ids: std::iter::once(CLIENT_ID.to_owned())
@@ -369,6 +382,7 @@ impl FakeIssuer {
             omit_scope: false,
             sign_in_delay: Duration::ZERO,
             registration_mode: RegistrationMode::Off,
+            issued_client_id: None,
             registered: HashMap::new(),
             registrations_made: 0,
             registration_requests: Vec::new(),
@@ -534,6 +548,11 @@ impl FakeIssuer {
         self.state().registration_mode = mode;
     }
 
+    /// The client_id registrations issue from now on (`None`: a fresh `dyn-client-<n>`).
+    pub fn set_issued_client_id(&self, client_id: Option<&str>) {
+        self.state().issued_client_id = client_id.map(str::to_owned);
+    }
+
     /// Clients registered successfully so far (forgotten ones included).
     pub fn registrations(&self) -> usize {
         self.state().registrations_made
@@ -586,6 +605,22 @@ impl FakeIssuer {
     /// Makes the protected resource metadata claim another resource (an impersonation).
     pub fn claim_resource(&self, resource: &str) {
         self.state().claimed_resource = Some(resource.to_owned());
+    }
+
+    /// The authorization server the protected resource metadata names (`None`: this issuer),
+    /// as a resource that moved to another one.
+    pub fn set_resource_authorization_server(&self, issuer: Option<&str>) {
+        self.state().resource_authorization_server = issuer.map(str::to_owned);
+    }
+
+    /// Members laid over every authorization server metadata document (hostile endpoints).
+    pub fn set_metadata_override(&self, members: Value) {
+        self.state().metadata_override = members.as_object().cloned();
+    }
+
+    /// What the authorization server metadata states as `scopes_supported` (`None`: nothing).
+    pub fn set_metadata_scopes(&self, scopes: Option<&[&str]>) {
+        self.state().metadata_scopes = scopes.map(|s| s.iter().map(|s| s.to_string()).collect());
     }
 
     /// What the protected resource metadata states as `scopes_supported` (`None`: nothing).
@@ -919,6 +954,12 @@ async fn handle(
         if state.metadata_documents {
             metadata["client_id_metadata_document_supported"] = json!(true);
         }
+        if let Some(scopes) = &state.metadata_scopes {
+            metadata["scopes_supported"] = json!(scopes);
+        }
+        for (name, value) in state.metadata_override.iter().flatten() {
+            metadata[name] = value.clone();
+        }
         return json_response(200, metadata);
     }
     match path.as_str() {
@@ -954,7 +995,11 @@ async fn handle(
                 .claimed_resource
                 .clone()
                 .unwrap_or_else(|| format!("{base}/mcp"));
-            let mut metadata = json!({"resource": claimed, "authorization_servers": [base]});
+            let server = state
+                .resource_authorization_server
+                .clone()
+                .unwrap_or_else(|| base.to_owned());
+            let mut metadata = json!({"resource": claimed, "authorization_servers": [server]});
             if let Some(scopes) = &state.resource_scopes {
                 metadata["scopes_supported"] = json!(scopes);
             }
@@ -1270,7 +1315,10 @@ async fn register(body: &[u8], content_type: &str, state: &Mutex<State>) -> Resp
     let mut state = state.lock().unwrap();
     state.counter += 1;
     state.registrations_made += 1;
-    let client_id = format!("dyn-client-{}", state.counter);
+    let client_id = state
+        .issued_client_id
+        .clone()
+        .unwrap_or_else(|| format!("dyn-client-{}", state.counter));
     state.registered.insert(
         client_id.clone(),
         RegisteredClient {

@@ -152,7 +152,7 @@ async fn metadata_without_s256_fails_a_browser_login_saying_why() {
     assert_eq!(error["code"], -32012, "{error}");
     let message = error["message"].as_str().unwrap();
     assert!(
-        message.contains("code_challenge_methods_supported [plain] without S256"),
+        message.contains("code_challenge_methods_supported [\"plain\"] without S256"),
         "{message}"
     );
     assert!(message.contains("deviceCode"), "says what to do: {message}");
@@ -308,4 +308,45 @@ async fn the_first_answer_wins_and_a_device_login_takes_no_address() {
         error["message"].as_str().unwrap().contains("device-code"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_truncated_paste_keeps_the_login_waiting_when_the_provider_promises_iss() {
+    let issuer = FakeIssuer::start().await;
+    issuer.advertise_iss_parameter();
+    let (home, mut server) = server_for(&issuer).await;
+    let (login_id, auth_url) = start_login(&mut server).await;
+    let redirect = issuer.approve_authorization(&auth_url);
+    assert!(redirect.contains("iss="), "{redirect}");
+    let state = auth_app_server_tests::query_param(&redirect, "state").unwrap();
+    let base = redirect.split('?').next().unwrap();
+    // The paste lost everything but the state: no code, no error, no iss.
+    let truncated = format!("{base}?state={state}");
+    let error = server
+        .call_error(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": truncated}),
+        )
+        .await;
+    assert_eq!(error["code"], -32602, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("neither an authorization code nor an error")
+            && message.contains("keeps waiting"),
+        "{message}"
+    );
+    assert!(server.take_notifications("loginCompleted").is_empty());
+
+    // The whole address then completes the same login.
+    let result = server
+        .call(
+            "completeLogin",
+            json!({"loginId": login_id, "callbackUrl": redirect}),
+        )
+        .await;
+    assert_eq!(result, json!({}));
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed, json!({"loginId": login_id, "success": true}));
+    assert_eq!(code_exchanges(&issuer), 1);
+    assert!(read_auth(home.path()).is_some());
 }

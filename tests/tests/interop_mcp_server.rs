@@ -137,10 +137,18 @@ async fn the_sdk_example_server_s_401_leads_to_a_registered_client_and_a_token_i
         "{auth_url}"
     );
     let client_id = query_param(&auth_url, "client_id").expect("a registered client_id");
+    // MCP authorization 2026-07-28 against a real authorization server: its metadata lists
+    // code_challenge_methods_supported ["S256"], so the MCP flow's refusal does not fire and
+    // S256 is sent; its scopes_supported is ["mcp:tools"], without offline_access, so nothing
+    // is added to the resource's scopes.
+    assert_eq!(
+        query_param(&auth_url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     assert_eq!(
         query_param(&auth_url, "scope").as_deref(),
         Some("mcp:tools"),
-        "the resource's scopes_supported"
+        "the resource's scopes_supported, and no offline_access the server does not offer"
     );
     assert_eq!(sign_in_in_browser(&auth_url).await, 200);
     server.announced("active").await;

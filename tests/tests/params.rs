@@ -174,3 +174,29 @@ async fn invalid_params_messages_use_json_terms_never_rust_types() {
     let status: Value = server.status(json!({})).await;
     assert_eq!(status["state"], "signedOut");
 }
+
+#[tokio::test]
+async fn a_duplicated_member_is_named_once() {
+    let (_home, mut server) = started().await;
+    // serde_json::json! cannot repeat a member: the line is written by hand.
+    server
+        .send_line(r#"{"jsonrpc":"2.0","id":1,"method":"getAuthStatus","params":{"includeToken":true,"includeToken":false}}"#)
+        .await;
+    let response = server.response(1).await;
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+    let message = response["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("invalid params: `includeToken` appears more than once;"),
+        "{message}"
+    );
+    server
+        .send_line(r#"{"jsonrpc":"2.0","id":2,"method":"login","params":{"type":"apiKey","apiKey":"sk-one-0123456789","apiKey":"sk-two-0123456789"}}"#)
+        .await;
+    let response = server.response(2).await;
+    let message = response["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("invalid params: `apiKey` appears more than once"),
+        "{message}"
+    );
+    assert!(!message.contains("sk-"), "{message}");
+}

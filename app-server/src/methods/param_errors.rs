@@ -56,7 +56,12 @@ fn rebuild(message: &str, path: &[Segment]) -> String {
         return format!("{} is missing", field(name));
     }
     if let Some(name) = quoted_name(message, "duplicate field `") {
-        return format!("{} appears more than once", field(name));
+        // serde stops past the repeated name, so the path already ends with it.
+        let at = match path.last() {
+            Some(Segment::Member(last)) if last == name => show(path),
+            _ => field(name),
+        };
+        return format!("{at} appears more than once");
     }
     let at = show(path);
     if message.starts_with("unknown variant `") {
@@ -237,7 +242,22 @@ mod tests {
         let report = described::<ReportAuthFailureParams>;
         let status = described::<GetAuthStatusParams>;
         let init = described::<InitializeParams>;
-        let cases: [(String, &str, &str); 19] = [
+        let cases: [(String, &str, &str); 22] = [
+            (
+                status(r#"{"includeToken":true,"includeToken":false}"#),
+                "`includeToken` appears more than once",
+                "false",
+            ),
+            (
+                init(r#"{"clientInfo":{"name":"sk-a","name":"sk-b","version":"1"}}"#),
+                "`clientInfo.name` appears more than once",
+                "sk-",
+            ),
+            (
+                login(r#"{"type":"apiKey","apiKey":"sk-1","apiKey":"sk-2"}"#),
+                "`apiKey` appears more than once",
+                "sk-",
+            ),
             (
                 login(r#"{"type":"apiKey","apiKey":123456789012}"#),
                 "`apiKey` must be a string",

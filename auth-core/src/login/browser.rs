@@ -110,7 +110,27 @@ impl Inbox {
     }
 }
 
-/// Starts a browser sign-in of `client_id` requesting `scopes`; `authUrl` is to be opened by
+/// Refuses, before anything is registered or stored, a provider a browser sign-in cannot be
+/// protected with: its metadata lists PKCE methods without S256, or (the MCP flow) lists none.
+/// Metadata that cannot be had is left for the steps that follow to report.
+pub(crate) async fn check_pkce(client: &ProviderClient) -> Result<(), AuthError> {
+    let Ok(endpoints) = client.endpoints().await else {
+        return Ok(());
+    };
+    match pkce::check_methods(
+        endpoints.code_challenge_methods.as_deref(),
+        client.is_mcp_flow(),
+    )
+    .map_err(AuthError::ProviderUnavailable)?
+    {
+        pkce::PkceSupport::Listed => {}
+        pkce::PkceSupport::Unstated => client.warn_unstated_pkce_once(),
+    }
+    Ok(())
+}
+
+/// Starts a browser sign-in of `client_id` requesting `scopes` (checked with [`check_pkce`]
+/// first); `authUrl` is to be opened by
 /// the client. The redirect listens on `[provider] redirect_port`, else on `preferred_port`
 /// when it is free (the port registered with the client), else on any free port.
 pub(crate) async fn start(
@@ -126,8 +146,6 @@ pub(crate) async fn start(
             "the provider has no authorization or token endpoint: configure them in config.toml, or sign in with a device code instead".into(),
         ));
     };
-    pkce::check_methods(endpoints.code_challenge_methods.as_deref())
-        .map_err(AuthError::ProviderUnavailable)?;
     // Responses are checked against the issuer as discovery recorded it (RFC 9207).
     let issuer = client.issuer_identifier().await.map_err(AuthError::from)?;
     let listener = bind_redirect_listener(client.config().redirect_port, preferred_port).await?;

@@ -4,6 +4,7 @@
 //! loopback listener and `completeLogin` both carry out its verdict.
 
 use crate::provider::same_identifier;
+use crate::provider_text::shown;
 use crate::secret::Secret;
 
 /// What an authorization response is checked against.
@@ -67,7 +68,11 @@ impl ResponseCheck {
                     self.issuer
                 ));
             }
-            None if self.iss_required => {
+            // Neither a code nor an error (a truncated paste): nothing to refuse, and the
+            // login keeps waiting for the whole address.
+            None if self.iss_required
+                && (param("error").is_some() || param("code").is_some_and(|c| !c.is_empty())) =>
+            {
                 return Verdict::MixUp(format!(
                     "issuer mismatch: the authorization response carries no `iss` although the \
                      metadata of {} promises it (authorization_response_iss_parameter_supported); \
@@ -102,11 +107,6 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Words from the provider (or whoever forged the response), cut short and quoted.
-fn shown(text: &str) -> String {
-    format!("{:?}", text.chars().take(200).collect::<String>())
 }
 
 #[cfg(test)]
@@ -168,6 +168,9 @@ mod tests {
                 "mixup",
             ),
             (true, &[("state", "s1"), ("code", "c")], "mixup"),
+            // A truncated paste: no code, no error, no iss.
+            (true, &[("state", "s1")], "nocode"),
+            (true, &[("state", "s1"), ("code", "")], "nocode"),
             (
                 true,
                 &[("state", "s1"), ("code", "c"), ("iss", ISSUER)],

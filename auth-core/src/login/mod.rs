@@ -17,9 +17,10 @@ use tokio::sync::oneshot;
 
 use crate::classify::RefreshFailure;
 
-pub(crate) use browser::{Inbox, start as start_browser};
+pub(crate) use browser::{Inbox, check_pkce, start as start_browser};
 pub(crate) use device::start as start_device;
-pub(crate) use scope::{is_scope_token, scope_union};
+pub use scope::{MAX_SCOPE_BYTES, MAX_SCOPES};
+pub(crate) use scope::{check_requested, is_scope_token, provider_scopes, scope_union};
 
 /// Environment knob: how long the browser flow waits for its callback (default 600 s).
 pub const LOGIN_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOGIN_TIMEOUT_SECS";

@@ -4,7 +4,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::provider_text::shown;
 use crate::secret::Secret;
+
+/// How many of a provider's listed PKCE methods an error names.
+const SHOWN_METHODS: usize = 8;
 
 /// A code verifier (32 random bytes, base64url) and its S256 challenge.
 pub struct Pkce {
@@ -34,20 +38,41 @@ pub fn challenge_of(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// What a provider's metadata says about PKCE, when it can be signed in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkceSupport {
+    /// The metadata lists S256.
+    Listed,
+    /// The metadata lists nothing (many general providers, Entra ID among them, omit the
+    /// member): S256 is sent anyway.
+    Unstated,
+}
+
 /// Whether a provider whose metadata lists `methods` as its `code_challenge_methods_supported`
 /// can be signed in with: this server only uses S256, so a list without it (`plain` only, or
-/// nothing) cannot work. No list at all says nothing (Entra ID omits it): proceed. The error is
-/// the reason, for the person who configures the provider.
-pub fn check_methods(methods: Option<&[String]>) -> Result<(), String> {
+/// nothing) cannot work. No list at all says nothing: proceed, except in the MCP flow
+/// (`mcp_flow`: the authorization server a protected resource names), whose specification
+/// requires the member (MCP authorization 2026-07-28). The error is the reason, for the person who configures the
+/// provider. Pure.
+pub fn check_methods(methods: Option<&[String]>, mcp_flow: bool) -> Result<PkceSupport, String> {
     match methods {
-        None => Ok(()),
-        Some(methods) if methods.iter().any(|m| m == "S256") => Ok(()),
+        None if mcp_flow => Err(
+            "the authorization server named by the protected resource has no code_challenge_methods_supported in its metadata; the MCP authorization specification requires it (PKCE S256 must be confirmed), so it is refused: ask its operator to publish it, or configure `issuer` in the [provider] section of config.toml to use it as a general provider".to_owned(),
+        ),
+        None => Ok(PkceSupport::Unstated),
+        Some(methods) if methods.iter().any(|m| m == "S256") => Ok(PkceSupport::Listed),
         Some(methods) => Err(format!(
-            "the provider's metadata lists code_challenge_methods_supported [{}] without S256; \
+            "the provider's metadata lists code_challenge_methods_supported [{}{}] without S256; \
              this server signs in only with PKCE S256 (RFC 7636), which the provider says it does \
              not support, so a browser sign-in could not be protected: enable S256 for this \
              client at the provider, or use login type \"deviceCode\"",
-            methods.join(", ")
+            methods
+                .iter()
+                .take(SHOWN_METHODS)
+                .map(|m| shown(m))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if methods.len() > SHOWN_METHODS { ", …" } else { "" }
         )),
     }
 }
@@ -79,13 +104,28 @@ mod tests {
             (Some(list(&["plain"])), false),
             (Some(list(&[])), false),
         ];
+        assert_eq!(check_methods(None, false), Ok(PkceSupport::Unstated));
+        let why = check_methods(None, true).unwrap_err();
+        assert!(why.contains("MCP authorization specification"), "{why}");
+        assert_eq!(
+            check_methods(Some(&list(&["S256"])), true),
+            Ok(PkceSupport::Listed)
+        );
         for (methods, ok) in cases {
-            let result = check_methods(methods.as_deref());
+            let result = check_methods(methods.as_deref(), false);
             assert_eq!(result.is_ok(), ok, "{methods:?}");
             if let Err(why) = result {
                 assert!(why.contains("S256") && why.contains("deviceCode"), "{why}");
             }
         }
+        // The provider's words are quoted and bounded: no forged log line, no huge error.
+        let hostile: Vec<String> = (0..10_000)
+            .map(|i| format!("m{i}\n\u{1b}[2J{}", "x".repeat(1000)))
+            .collect();
+        let why = check_methods(Some(&hostile), false).unwrap_err();
+        assert!(why.len() < 3000, "{}", why.len());
+        assert!(!why.contains('\n') && !why.contains('\u{1b}'), "{why}");
+        assert!(why.contains("[\"m0\\n\\u{1b}[2J"), "{why}");
     }
 
     #[test]

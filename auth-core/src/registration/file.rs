@@ -176,6 +176,7 @@ impl RegistrationFile {
         self.remove_leftover_temp_files();
         let mut bytes = serde_json::to_vec_pretty(registrations).map_err(io::Error::other)?;
         bytes.push(b'\n');
+        let bytes = crate::store::within_read_limit(bytes)?;
         let mut builder = tempfile::Builder::new();
         builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
         #[cfg(unix)]
@@ -238,6 +239,27 @@ mod tests {
         }
         let text = fs::read_to_string(file.path()).unwrap();
         assert!(text.contains("\"version\": 1"), "{text}");
+    }
+
+    #[test]
+    fn a_document_the_reader_would_refuse_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AuthStore::new(dir.path());
+        let file = RegistrationFile::new(dir.path());
+        let lock = store.lock().unwrap();
+        let mut all = Registrations::default();
+        all.registrations
+            .insert("https://as.example".into(), registration("c-1"));
+        file.write(&lock, &all).unwrap();
+        let before = fs::read(file.path()).unwrap();
+        let mut huge = registration("c-2");
+        huge.client_name = "n".repeat(MAX_FILE_BYTES as usize);
+        all.registrations
+            .insert("https://other.example".into(), huge);
+        let error = file.write(&lock, &all).unwrap_err().to_string();
+        assert!(error.contains("nothing was written"), "{error}");
+        assert_eq!(fs::read(file.path()).unwrap(), before);
+        assert!(file.load().is_ok());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use reqwest::Url;
 
 use crate::error::AuthError;
 use crate::provider::{Endpoints, ProviderClient, describe_transport};
+use crate::provider_text::shown;
 use crate::store::{AuthStore, WriteLock, off_runtime};
 use crate::time;
 
@@ -208,7 +209,7 @@ pub(crate) async fn obtain(
     );
     let endpoint = match choice {
         Choice::Use(identity) => {
-            tracing::info!(%issuer, client_id = identity.client_id(), way = way(&identity), "client_id obtained without configuration");
+            tracing::info!(%issuer, client_id = %shown(identity.client_id()), way = way(&identity), "client_id obtained without configuration");
             return Ok(identity);
         }
         Choice::NoWay(tried) => {
@@ -229,7 +230,7 @@ pub(crate) async fn obtain(
         .get(&issuer)
         .filter(|r| r.fits(&redirect_uris, now))
     {
-        tracing::info!(%issuer, client_id = %fresh.client_id, "another process registered a client meanwhile; using it");
+        tracing::info!(%issuer, client_id = %shown(&fresh.client_id), "another process registered a client meanwhile; using it");
         return Ok(ClientIdentity::Registered(fresh.clone()));
     }
     let registered_uris = registered_redirect_uris(config.redirect_port, free_loopback_port()?);
@@ -251,7 +252,7 @@ pub(crate) async fn obtain(
             keyring: false,
         })
     })?;
-    tracing::info!(%issuer, client_id = %registration.client_id, "client registered (RFC 7591) and stored");
+    tracing::info!(%issuer, client_id = %shown(&registration.client_id), "client registered (RFC 7591) and stored");
     Ok(ClientIdentity::Registered(registration))
 }
 
@@ -345,7 +346,7 @@ pub(crate) async fn replace_rejected(
     if old.client_id != rejected {
         return Replacement::AlreadyReplaced;
     }
-    tracing::warn!(%issuer, client_id = %old.client_id, "the provider no longer accepts the registered client; registering a new one");
+    tracing::warn!(%issuer, client_id = %shown(&old.client_id), "the provider no longer accepts the registered client; registering a new one");
     all.registrations.remove(issuer);
     let outcome = match Url::parse(&old.registration_endpoint) {
         Ok(endpoint) => register(client, &endpoint, &old.client_name, &old.redirect_uris).await,

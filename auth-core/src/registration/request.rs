@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::classify::registered_error_code;
+use crate::provider_text::MAX_CLIENT_ID_BYTES;
 
 /// The request body: a public client (no secret, PKCE) of a native app on a loopback redirect,
 /// allowed the authorization code and refresh grants.
@@ -68,6 +69,18 @@ pub(crate) fn parse_registration_response(status: u16, body: &[u8]) -> Result<Re
             "its HTTP {status} answer has no usable client_id (a non-empty string)"
         ));
     };
+    // RFC 6749 Appendix A.1: `client-id = *VSCHAR`; a longer one than any provider issues
+    // would bloat every file and request that carries it.
+    if client_id.len() > MAX_CLIENT_ID_BYTES {
+        return Err(format!(
+            "its HTTP {status} answer has a client_id longer than {MAX_CLIENT_ID_BYTES} bytes"
+        ));
+    }
+    if !client_id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(format!(
+            "its HTTP {status} answer has a client_id with characters other than printable ASCII (RFC 6749 Appendix A.1)"
+        ));
+    }
     Ok(Registered {
         client_id: client_id.to_owned(),
         client_id_issued_at: answer.client_id_issued_at.as_i64(),
@@ -114,7 +127,20 @@ mod tests {
             }
         );
         assert!(parse_registration_response(200, br#"{"client_id":"c"}"#).is_ok());
-        let cases: [(u16, &[u8], &str); 7] = [
+        let long = format!(
+            r#"{{"client_id":"{}"}}"#,
+            "c".repeat(MAX_CLIENT_ID_BYTES + 1)
+        );
+        let longest = format!(r#"{{"client_id":"{}"}}"#, "c".repeat(MAX_CLIENT_ID_BYTES));
+        assert!(parse_registration_response(201, longest.as_bytes()).is_ok());
+        let cases: [(u16, &[u8], &str); 10] = [
+            (201, long.as_bytes(), "client_id longer than 1024 bytes"),
+            (
+                201,
+                br#"{"client_id":"c\n2026 INFO forged"}"#,
+                "printable ASCII",
+            ),
+            (201, br#"{"client_id":"c\u001b[2J"}"#, "printable ASCII"),
             (201, b"<html>", "not a client registration"),
             (201, b"", "not a client registration"),
             (201, br#"{"client_id":""}"#, "no usable client_id"),
