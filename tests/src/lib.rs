@@ -153,6 +153,30 @@ pub async fn browser_sign_in(auth_url: &str) -> (u16, String) {
         .expect("the sign-in listener is up")
 }
 
+/// A server on `home` configured by `--protected-resource <issuer>/mcp` alone (the
+/// zero-configuration MCP flow), initialized.
+pub async fn start_for_protected_resource(issuer: &FakeIssuer, home: &Path) -> ServerProcess {
+    let resource = format!("{}/mcp", issuer.url());
+    let mut server =
+        ServerProcess::start_with(home, &["--protected-resource", &resource], &[]).await;
+    server.initialize().await;
+    server
+}
+
+/// Starts a browser sign-in on `server` and completes it as the user would (the fake issuer
+/// approves at once); asserts `loginCompleted` with success and returns the authUrl.
+pub async fn complete_browser_sign_in(server: &mut ServerProcess) -> String {
+    let started = server
+        .call("login", serde_json::json!({"type": "oauth"}))
+        .await;
+    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
+    let (status, page) = browser_sign_in(&auth_url).await;
+    assert_eq!(status, 200, "{page}");
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["success"], true, "{completed}");
+    auth_url
+}
+
 /// The query parameter `name` of `url`, decoded.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;

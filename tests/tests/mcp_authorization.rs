@@ -7,30 +7,10 @@
 use std::path::Path;
 
 use auth_app_server_tests::{
-    FakeIssuer, RegistrationMode, ServerProcess, browser_sign_in, now, query_param, read_auth,
-    refresh_poll,
+    FakeIssuer, RegistrationMode, ServerProcess, complete_browser_sign_in, now, query_param,
+    read_auth, refresh_poll, start_for_protected_resource,
 };
 use serde_json::{Value, json};
-
-/// A server on `home` configured by `--protected-resource <issuer>/mcp` alone.
-async fn resource_only(issuer: &FakeIssuer, home: &Path) -> ServerProcess {
-    let resource = format!("{}/mcp", issuer.url());
-    let mut server =
-        ServerProcess::start_with(home, &["--protected-resource", &resource], &[]).await;
-    server.initialize().await;
-    server
-}
-
-/// Starts a browser sign-in and completes it as the user would; the authUrl.
-async fn sign_in(server: &mut ServerProcess) -> String {
-    let started = server.call("login", json!({"type": "oauth"})).await;
-    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
-    let (status, page) = browser_sign_in(&auth_url).await;
-    assert_eq!(status, 200, "{page}");
-    let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed["success"], true, "{completed}");
-    auth_url
-}
 
 fn registrations_file(home: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(home.join("registrations.json")).unwrap()).unwrap()
@@ -42,7 +22,7 @@ async fn an_mcp_authorization_server_without_pkce_methods_is_refused_before_regi
     issuer.set_registration_mode(RegistrationMode::Ok);
     issuer.set_code_challenge_methods(None);
     let dir = tempfile::tempdir().unwrap();
-    let mut server = resource_only(&issuer, dir.path()).await;
+    let mut server = start_for_protected_resource(&issuer, dir.path()).await;
     let error = server.call_error("login", json!({"type": "oauth"})).await;
     assert_eq!(error["code"], -32012, "{error}");
     let message = error["message"].as_str().unwrap();
@@ -90,7 +70,7 @@ async fn offline_access_is_asked_for_when_the_mcp_authorization_server_offers_it
 
     // Not offered: not asked for.
     issuer.set_metadata_scopes(Some(&["openid", "mcp:tools"]));
-    let mut server = resource_only(&issuer, dir.path()).await;
+    let mut server = start_for_protected_resource(&issuer, dir.path()).await;
     let started = server.call("login", json!({"type": "oauth"})).await;
     let scope = query_param(started["authUrl"].as_str().unwrap(), "scope");
     assert_eq!(scope.as_deref(), Some("mcp:tools"));
@@ -99,8 +79,8 @@ async fn offline_access_is_asked_for_when_the_mcp_authorization_server_offers_it
 
     // Offered: asked for after the resource's scopes, and granted with a refresh token.
     issuer.set_metadata_scopes(Some(&["openid", "offline_access", "mcp:tools"]));
-    let mut server = resource_only(&issuer, dir.path()).await;
-    let auth_url = sign_in(&mut server).await;
+    let mut server = start_for_protected_resource(&issuer, dir.path()).await;
+    let auth_url = complete_browser_sign_in(&mut server).await;
     assert_eq!(
         query_param(&auth_url, "scope").as_deref(),
         Some("mcp:tools offline_access")
@@ -132,8 +112,8 @@ async fn a_resource_that_moved_to_another_issuer_signs_in_there_with_its_own_reg
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
 
-    let mut server = resource_only(&old, home).await;
-    sign_in(&mut server).await;
+    let mut server = start_for_protected_resource(&old, home).await;
+    complete_browser_sign_in(&mut server).await;
     let (status, _) = server.finish().await;
     assert!(status.success());
     let stored = read_auth(home);
@@ -150,7 +130,7 @@ async fn a_resource_that_moved_to_another_issuer_signs_in_there_with_its_own_reg
     expired["tokens"]["expires_at"] = json!(now() - 1);
     std::fs::write(home.join("auth.json"), expired.to_string()).unwrap();
 
-    let mut server = resource_only(&old, home).await;
+    let mut server = start_for_protected_resource(&old, home).await;
     let status = server.status(refresh_poll()).await;
     assert_eq!(status["state"], "needsLogin", "{status}");
     assert!(status.get("authToken").is_none(), "{status}");
@@ -159,7 +139,7 @@ async fn a_resource_that_moved_to_another_issuer_signs_in_there_with_its_own_reg
     assert_eq!(old.refresh_hits(), 0);
 
     // A sign-in registers at the new issuer and keeps the old registration for the old one.
-    let auth_url = sign_in(&mut server).await;
+    let auth_url = complete_browser_sign_in(&mut server).await;
     assert!(auth_url.starts_with(&new.url()), "{auth_url}");
     assert_eq!(new.registrations(), 1);
     assert_eq!(old.registrations(), 1);

@@ -2,21 +2,11 @@
 //! sends can make `auth.json` or `registrations.json` larger than a reader accepts, forge a log
 //! line, or fill an error. Over pipes against the fake issuer.
 
-use std::path::Path;
-
 use auth_app_server_tests::{
     FakeIssuer, RegistrationMode, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home,
+    start_for_protected_resource,
 };
 use serde_json::json;
-
-/// A server on `home` configured by `--protected-resource` alone.
-async fn resource_only(issuer: &FakeIssuer, home: &Path) -> ServerProcess {
-    let resource = format!("{}/mcp", issuer.url());
-    let mut server =
-        ServerProcess::start_with(home, &["--protected-resource", &resource], &[]).await;
-    server.initialize().await;
-    server
-}
 
 #[tokio::test]
 async fn a_registered_client_id_that_would_forge_a_log_line_or_bloat_files_is_refused() {
@@ -24,7 +14,7 @@ async fn a_registered_client_id_that_would_forge_a_log_line_or_bloat_files_is_re
     issuer.set_registration_mode(RegistrationMode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let mut server = resource_only(&issuer, home).await;
+    let mut server = start_for_protected_resource(&issuer, home).await;
 
     let forged = "dyn-1\n2026-12-02T00:00:00.000000Z  INFO auth_core: signed in\u{1b}[2J";
     let huge = "c".repeat(1_000_000);
@@ -69,7 +59,7 @@ async fn a_resource_naming_a_huge_other_resource_is_refused_with_a_short_quoted_
     let claimed = format!("https://evil.example/\n\u{1b}[2J{}", "r".repeat(500_000));
     issuer.claim_resource(&claimed);
     let dir = tempfile::tempdir().unwrap();
-    let mut server = resource_only(&issuer, dir.path()).await;
+    let mut server = start_for_protected_resource(&issuer, dir.path()).await;
     let error = server.call_error("login", json!({"type": "oauth"})).await;
     assert_eq!(error["code"], -32012, "{error}");
     let message = error["message"].as_str().unwrap();

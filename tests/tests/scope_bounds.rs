@@ -3,20 +3,12 @@
 //! names (protected resource metadata, a `WWW-Authenticate` challenge) are cut to 100, and no
 //! list, however long, stalls the server. Over pipes against the fake issuer.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use auth_app_server_tests::{FakeIssuer, RegistrationMode, ServerProcess, query_param};
+use auth_app_server_tests::{
+    FakeIssuer, RegistrationMode, ServerProcess, query_param, start_for_protected_resource,
+};
 use serde_json::json;
-
-/// A server on `home` configured by `--protected-resource` alone.
-async fn resource_only(issuer: &FakeIssuer, home: &Path) -> ServerProcess {
-    let resource = format!("{}/mcp", issuer.url());
-    let mut server =
-        ServerProcess::start_with(home, &["--protected-resource", &resource], &[]).await;
-    server.initialize().await;
-    server
-}
 
 #[tokio::test]
 async fn bad_login_scopes_are_refused_before_any_registration_and_never_quoted() {
@@ -24,7 +16,7 @@ async fn bad_login_scopes_are_refused_before_any_registration_and_never_quoted()
     issuer.set_registration_mode(RegistrationMode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let mut server = resource_only(&issuer, home).await;
+    let mut server = start_for_protected_resource(&issuer, home).await;
 
     let pasted = "sk-live-0123456789 secret";
     let error = server
@@ -86,7 +78,7 @@ async fn a_protected_resource_naming_ninety_thousand_scopes_is_cut_to_a_hundred(
     let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
     issuer.set_resource_scopes(Some(&listed));
     let dir = tempfile::tempdir().unwrap();
-    let mut server = resource_only(&issuer, dir.path()).await;
+    let mut server = start_for_protected_resource(&issuer, dir.path()).await;
 
     let started = Instant::now();
     let login = server.call("login", json!({"type": "oauth"})).await;

@@ -7,33 +7,13 @@
 use std::path::Path;
 
 use auth_app_server_tests::{
-    FakeIssuer, RegistrationMode, ServerProcess, browser_get, browser_sign_in, query_param,
-    read_auth,
+    FakeIssuer, RegistrationMode, ServerProcess, browser_get, browser_sign_in,
+    complete_browser_sign_in, query_param, read_auth, start_for_protected_resource,
 };
 use serde_json::{Value, json};
 
 fn registrations_file(home: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(home.join("registrations.json")).unwrap()).unwrap()
-}
-
-/// A server on `home` configured by `--protected-resource` alone.
-async fn resource_only(issuer: &FakeIssuer, home: &Path) -> ServerProcess {
-    let resource = format!("{}/mcp", issuer.url());
-    let mut server =
-        ServerProcess::start_with(home, &["--protected-resource", &resource], &[]).await;
-    server.initialize().await;
-    server
-}
-
-/// Starts a browser sign-in and completes it as the user would; the authUrl.
-async fn sign_in(server: &mut ServerProcess) -> String {
-    let started = server.call("login", json!({"type": "oauth"})).await;
-    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
-    let (status, page) = browser_sign_in(&auth_url).await;
-    assert_eq!(status, 200, "{page}");
-    let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed["success"], true, "{completed}");
-    auth_url
 }
 
 /// What the protected resource says to this token: its HTTP status.
@@ -54,9 +34,9 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     issuer.set_registration_mode(RegistrationMode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let mut first = resource_only(&issuer, home).await;
+    let mut first = start_for_protected_resource(&issuer, home).await;
 
-    let auth_url = sign_in(&mut first).await;
+    let auth_url = complete_browser_sign_in(&mut first).await;
     assert_eq!(issuer.registrations(), 1);
     // The port-less loopback redirect (RFC 8252 §7.3: any port), and the same with the port
     // this sign-in listens on, for servers that match redirect URIs exactly.
@@ -107,8 +87,8 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     assert_eq!(resource_status(&issuer, "at-forged").await, 401);
 
     // A second process on the same home signs in with the same client.
-    let mut second = resource_only(&issuer, home).await;
-    let again = sign_in(&mut second).await;
+    let mut second = start_for_protected_resource(&issuer, home).await;
+    let again = complete_browser_sign_in(&mut second).await;
     assert_eq!(query_param(&again, "client_id").unwrap(), client_id);
     assert_eq!(
         query_param(&again, "redirect_uri").unwrap(),
@@ -120,8 +100,8 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
     // So does a restarted server.
     let (exit, _) = first.finish().await;
     assert!(exit.success());
-    let mut restarted = resource_only(&issuer, home).await;
-    let again = sign_in(&mut restarted).await;
+    let mut restarted = start_for_protected_resource(&issuer, home).await;
+    let again = complete_browser_sign_in(&mut restarted).await;
     assert_eq!(query_param(&again, "client_id").unwrap(), client_id);
     assert_eq!(query_param(&again, "redirect_uri").unwrap(), redirect);
 
@@ -133,7 +113,7 @@ async fn a_protected_resource_alone_signs_in_and_every_process_reuses_the_regist
         .parse()
         .unwrap();
     let busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let again = sign_in(&mut restarted).await;
+    let again = complete_browser_sign_in(&mut restarted).await;
     assert_eq!(query_param(&again, "client_id").unwrap(), client_id);
     assert_ne!(query_param(&again, "redirect_uri").unwrap(), redirect);
     drop(busy);
@@ -153,8 +133,8 @@ async fn two_processes_signing_in_at_once_register_one_client() {
     let issuer = FakeIssuer::start().await;
     issuer.set_registration_mode(RegistrationMode::Ok);
     let dir = tempfile::tempdir().unwrap();
-    let mut a = resource_only(&issuer, dir.path()).await;
-    let mut b = resource_only(&issuer, dir.path()).await;
+    let mut a = start_for_protected_resource(&issuer, dir.path()).await;
+    let mut b = start_for_protected_resource(&issuer, dir.path()).await;
     let id_a = a
         .send_request("login", Some(json!({"type": "oauth"})))
         .await;
@@ -181,8 +161,8 @@ async fn invalid_client_replaces_the_registration_once_then_asks_for_a_sign_in()
     issuer.set_registration_mode(RegistrationMode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let mut server = resource_only(&issuer, home).await;
-    let auth_url = sign_in(&mut server).await;
+    let mut server = start_for_protected_resource(&issuer, home).await;
+    let auth_url = complete_browser_sign_in(&mut server).await;
     let old_client = query_param(&auth_url, "client_id").unwrap();
     let token = server.status(json!({"includeToken": true})).await["authToken"].clone();
 
@@ -233,7 +213,7 @@ async fn invalid_client_replaces_the_registration_once_then_asks_for_a_sign_in()
     assert_eq!(issuer.registrations(), 2);
 
     // The next sign-in uses the new registration.
-    let auth_url = sign_in(&mut server).await;
+    let auth_url = complete_browser_sign_in(&mut server).await;
     assert_eq!(query_param(&auth_url, "client_id").unwrap(), new_client);
     assert_eq!(read_auth(home)["client_id"], new_client);
     let status = server.status(json!({"includeToken": true})).await;
@@ -347,7 +327,7 @@ async fn a_failed_registration_names_the_step_and_stores_nothing() {
         // Nothing half-stored blocks the next try.
         if mode == RegistrationMode::Reject {
             issuer.set_registration_mode(RegistrationMode::Ok);
-            sign_in(&mut server).await;
+            complete_browser_sign_in(&mut server).await;
             assert_eq!(issuer.registrations(), 1);
         }
     }
@@ -357,7 +337,7 @@ async fn a_failed_registration_names_the_step_and_stores_nothing() {
 async fn with_no_way_to_obtain_a_client_id_the_error_names_all_three() {
     let issuer = FakeIssuer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut server = resource_only(&issuer, dir.path()).await;
+    let mut server = start_for_protected_resource(&issuer, dir.path()).await;
     let error = server.call_error("login", json!({"type": "oauth"})).await;
     assert_eq!(error["code"], -32012, "{error}");
     let message = error["message"].as_str().unwrap();
@@ -409,7 +389,7 @@ async fn with_a_pinned_redirect_port_the_registration_names_that_port() {
     )
     .unwrap();
     let mut server = ServerProcess::start_initialized(home).await;
-    let auth_url = sign_in(&mut server).await;
+    let auth_url = complete_browser_sign_in(&mut server).await;
     let exact = format!("http://127.0.0.1:{port}/callback");
     assert_eq!(query_param(&auth_url, "redirect_uri").unwrap(), exact);
     assert_eq!(
