@@ -74,6 +74,14 @@ pub struct Endpoints {
     pub offline_access_supported: bool,
 }
 
+impl Endpoints {
+    /// Whether the provider's metadata was read for these (it always names its issuer); not
+    /// when every endpoint is configured, or discovery failed and the configured ones are used.
+    pub fn from_metadata(&self) -> bool {
+        self.issuer.is_some()
+    }
+}
+
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Clone)]
 pub struct TokenResponse {
@@ -197,7 +205,7 @@ pub struct ProviderClient {
     timeout: Duration,
     /// Test only ([`TEST_TRUST_ANCHORS_DELAY_ENV`]): a pause before the trust anchors are read.
     test_trust_anchors_delay: Option<Duration>,
-    /// The WARN about metadata without `code_challenge_methods_supported` was logged.
+    /// The WARN about signing in with S256 that no metadata confirms was logged.
     unstated_pkce_warned: AtomicBool,
 }
 
@@ -227,13 +235,10 @@ impl ProviderClient {
         self.config.issuer.is_none() && self.config.protected_resource.is_some()
     }
 
-    /// Logs, once per provider, that its metadata does not list its PKCE methods (S256 is sent
-    /// anyway).
-    pub(crate) fn warn_unstated_pkce_once(&self) {
+    /// Logs `warning` (why S256 is sent though no metadata lists it) once per provider.
+    pub(crate) fn warn_pkce_once(&self, warning: &str) {
         if !self.unstated_pkce_warned.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "the provider's metadata has no code_challenge_methods_supported; signing in with PKCE S256 anyway (a protected resource's authorization server would be refused)"
-            );
+            tracing::warn!("{warning}");
         }
     }
 
@@ -293,7 +298,9 @@ impl ProviderClient {
     }
 
     /// Configured endpoints, completed by discovery (once per process; a failure is retried
-    /// on the next call). With every endpoint configured there is no discovery.
+    /// on the next call). With every endpoint configured there is no discovery, except in the
+    /// MCP flow: its sign-in must see what the authorization server's metadata says about PKCE
+    /// (and `offline_access`), and falls back to the configured endpoints without it.
     pub async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
         let configured = Endpoints {
             issuer: None,
@@ -307,7 +314,7 @@ impl ProviderClient {
             && configured.token.is_some()
             && configured.device_authorization.is_some()
             && configured.revocation.is_some();
-        if complete {
+        if complete && !self.is_mcp_flow() {
             return Ok(configured);
         }
         let discovered = match self.discovered.get_or_try_init(|| self.discover()).await {
