@@ -4,6 +4,7 @@
 //! errors or logs; no answer is read past [`MAX_BODY_BYTES`]. Proxies and extra trust anchors
 //! are as `network` decides.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -26,6 +27,10 @@ use crate::secret::Secret;
 /// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
 pub const HTTP_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_HTTP_TIMEOUT_MS";
 const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Environment knob, **for tests only**: building the HTTP client sleeps this many milliseconds
+/// before it reads its trust anchors, as a slow device under `ca_file` or `SSL_CERT_FILE` would
+/// (a network home). Read when the client is made; never set it in production.
+pub const TEST_TRUST_ANCHORS_DELAY_ENV: &str = "AUTH_APP_SERVER_TEST_TRUST_ANCHORS_DELAY_MS";
 /// The largest provider answer read; a larger one is a transient failure.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Lifetimes a provider states (`expires_in`) are clamped to this: a token said to live for
@@ -67,6 +72,14 @@ pub struct Endpoints {
     pub client_id_metadata_document_supported: bool,
     /// `offline_access` is in the metadata's `scopes_supported`.
     pub offline_access_supported: bool,
+}
+
+impl Endpoints {
+    /// Whether the provider's metadata was read for these (it always names its issuer); not
+    /// when every endpoint is configured, or discovery failed and the configured ones are used.
+    pub fn from_metadata(&self) -> bool {
+        self.issuer.is_some()
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -179,17 +192,20 @@ pub fn parse_token_response(body: &[u8]) -> Option<TokenResponse> {
 }
 
 /// Talks to one configured provider. The HTTP client is built on first use, so a server that
-/// never refreshes pays nothing for it at start.
+/// never refreshes pays nothing for it at start, and off the runtime's thread, since building
+/// it reads files (see [`build_http`]).
 pub struct ProviderClient {
     config: Arc<ProviderConfig>,
-    http: OnceLock<reqwest::Client>,
+    http: OnceCell<reqwest::Client>,
     /// Configured, or found from the protected resource on first need.
     issuer: OnceCell<Url>,
     /// The scopes the protected resource asks for, set when the issuer is found from it.
     resource_scopes: OnceLock<Vec<String>>,
     discovered: OnceCell<Endpoints>,
     timeout: Duration,
-    /// The WARN about metadata without `code_challenge_methods_supported` was logged.
+    /// Test only ([`TEST_TRUST_ANCHORS_DELAY_ENV`]): a pause before the trust anchors are read.
+    test_trust_anchors_delay: Option<Duration>,
+    /// The WARN about signing in with S256 that no metadata confirms was logged.
     unstated_pkce_warned: AtomicBool,
 }
 
@@ -203,9 +219,12 @@ impl ProviderClient {
             issuer: OnceCell::new_with(config.issuer.clone()),
             resource_scopes: OnceLock::new(),
             config,
-            http: OnceLock::new(),
+            http: OnceCell::new(),
             discovered: OnceCell::new(),
             timeout,
+            test_trust_anchors_delay: crate::store::test_delay_from_env(
+                TEST_TRUST_ANCHORS_DELAY_ENV,
+            ),
             unstated_pkce_warned: AtomicBool::new(false),
         }
     }
@@ -216,13 +235,10 @@ impl ProviderClient {
         self.config.issuer.is_none() && self.config.protected_resource.is_some()
     }
 
-    /// Logs, once per provider, that its metadata does not list its PKCE methods (S256 is sent
-    /// anyway).
-    pub(crate) fn warn_unstated_pkce_once(&self) {
+    /// Logs `warning` (why S256 is sent though no metadata lists it) once per provider.
+    pub(crate) fn warn_pkce_once(&self, warning: &str) {
         if !self.unstated_pkce_warned.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "the provider's metadata has no code_challenge_methods_supported; signing in with PKCE S256 anyway (a protected resource's authorization server would be refused)"
-            );
+            tracing::warn!("{warning}");
         }
     }
 
@@ -230,75 +246,18 @@ impl ProviderClient {
         &self.config
     }
 
-    fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            let roots = self.extra_roots();
-            match self.build_http(roots.clone()) {
-                Ok(client) => client,
-                Err(error) if !roots.is_empty() => {
-                    tracing::error!(%error, "the extra certificate authorities (ca_file, SSL_CERT_FILE) cannot be used; only the platform's are trusted");
-                    self.build_http(Vec::new())
-                        .expect("HTTP client configuration is valid")
-                }
-                Err(error) => panic!("HTTP client configuration is not valid: {error}"),
-            }
-        })
-    }
-
-    /// The HTTP client: bounded in time, no redirects, proxies from the environment (never for
-    /// loopback), and the platform's trust anchors plus `roots`.
-    fn build_http(&self, roots: Vec<reqwest::Certificate>) -> reqwest::Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(10)))
-            // A token endpoint that redirects is misconfigured; never re-send a grant elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("auth-app-server/", env!("CARGO_PKG_VERSION")))
-            // reqwest's own proxy handling would send loopback requests through a proxy too.
-            .no_proxy()
-            .tls_certs_merge(roots);
-        let proxies = ProxyEnv::from_env();
-        if proxies.is_set() {
-            builder = builder.proxy(reqwest::Proxy::custom(move |url| {
-                let proxy = proxies.proxy_for(url);
-                if let Some(proxy) = &proxy {
-                    tracing::debug!(
-                        host = url.host_str(),
-                        proxy = proxy.host_str(),
-                        "through a proxy"
-                    );
-                }
-                proxy
-            }));
-        }
-        builder.build()
-    }
-
-    /// Trust anchors added to the platform's: `[provider] ca_file`, then `SSL_CERT_FILE`. One
-    /// that cannot be read is reported and left out.
-    fn extra_roots(&self) -> Vec<reqwest::Certificate> {
-        let files = [
-            ("ca_file", self.config.ca_file.clone()),
-            (network::SSL_CERT_FILE_ENV, network::ssl_cert_file()),
-        ];
-        let mut roots = Vec::new();
-        for (setting, path) in files {
-            let Some(path) = path else { continue };
-            match network::load_pem_bundle(&path) {
-                Ok(certificates) => {
-                    tracing::debug!(
-                        setting,
-                        count = certificates.len(),
-                        "extra certificate authorities trusted"
-                    );
-                    roots.extend(certificates);
-                }
-                Err(why) => {
-                    tracing::warn!(setting, %why, "extra certificate authorities not loaded")
-                }
-            }
-        }
-        roots
+    /// The HTTP client, built on the blocking pool at the first request: reading the trust
+    /// anchors (and the platform's store) may wait on a slow device, and the runtime's one
+    /// thread answers every poll meanwhile. Concurrent first requests wait for the one build.
+    async fn http(&self) -> &reqwest::Client {
+        self.http
+            .get_or_init(|| {
+                let ca_file = self.config.ca_file.clone();
+                let timeout = self.timeout;
+                let delay = self.test_trust_anchors_delay;
+                crate::store::off_runtime(move || build_http(ca_file, timeout, delay))
+            })
+            .await
     }
 
     /// The token endpoint: configured, else discovered.
@@ -339,7 +298,9 @@ impl ProviderClient {
     }
 
     /// Configured endpoints, completed by discovery (once per process; a failure is retried
-    /// on the next call). With every endpoint configured there is no discovery.
+    /// on the next call). With every endpoint configured there is no discovery, except in the
+    /// MCP flow: its sign-in must see what the authorization server's metadata says about PKCE
+    /// (and `offline_access`), and falls back to the configured endpoints without it.
     pub async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
         let configured = Endpoints {
             issuer: None,
@@ -353,7 +314,7 @@ impl ProviderClient {
             && configured.token.is_some()
             && configured.device_authorization.is_some()
             && configured.revocation.is_some();
-        if complete {
+        if complete && !self.is_mcp_flow() {
             return Ok(configured);
         }
         let discovered = match self.discovered.get_or_try_init(|| self.discover()).await {
@@ -484,6 +445,7 @@ impl ProviderClient {
         };
         let response = self
             .http()
+            .await
             .get(url.clone())
             .header("accept", "application/json")
             .send()
@@ -517,7 +479,7 @@ impl ProviderClient {
             resource: resource.clone(),
             why,
         };
-        let challenges: Vec<String> = match self.http().get(resource.clone()).send().await {
+        let challenges: Vec<String> = match self.http().await.get(resource.clone()).send().await {
             Ok(response) if response.status().as_u16() == 401 => response
                 .headers()
                 .get_all("www-authenticate")
@@ -539,6 +501,7 @@ impl ProviderClient {
         };
         let response = self
             .http()
+            .await
             .get(metadata_url.clone())
             .send()
             .await
@@ -683,6 +646,7 @@ impl ProviderClient {
     ) -> Result<(u16, Option<String>, Vec<u8>), TransportFailure> {
         let request = self
             .http()
+            .await
             .post(endpoint.clone())
             .header("accept", "application/json");
         let response = with_body(request).send().await.map_err(transport_failure)?;
@@ -695,6 +659,91 @@ impl ProviderClient {
         let body = read_body(response).await?;
         Ok((status, retry_after, body))
     }
+}
+
+/// The HTTP client of provider requests, with the platform's trust anchors plus those of
+/// `ca_file` and `SSL_CERT_FILE`; when the extra ones make no usable client, it is reported and
+/// only the platform's are trusted. Blocking: it reads files (run it off the runtime).
+fn build_http(
+    ca_file: Option<PathBuf>,
+    timeout: Duration,
+    test_delay: Option<Duration>,
+) -> reqwest::Client {
+    if let Some(delay) = test_delay {
+        tracing::warn!(
+            delay_ms = delay.as_millis() as u64,
+            "{TEST_TRUST_ANCHORS_DELAY_ENV} is set: loading the trust anchors is slowed down (for tests only)"
+        );
+        std::thread::sleep(delay);
+    }
+    let roots = extra_roots(ca_file);
+    match http_client(timeout, roots.clone()) {
+        Ok(client) => client,
+        Err(error) if !roots.is_empty() => {
+            tracing::error!(%error, "the extra certificate authorities (ca_file, SSL_CERT_FILE) cannot be used; only the platform's are trusted");
+            http_client(timeout, Vec::new()).expect("HTTP client configuration is valid")
+        }
+        Err(error) => panic!("HTTP client configuration is not valid: {error}"),
+    }
+}
+
+/// The HTTP client: bounded in time, no redirects, proxies from the environment (never for
+/// loopback), and the platform's trust anchors plus `roots`.
+fn http_client(
+    timeout: Duration,
+    roots: Vec<reqwest::Certificate>,
+) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        // A token endpoint that redirects is misconfigured; never re-send a grant elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("auth-app-server/", env!("CARGO_PKG_VERSION")))
+        // reqwest's own proxy handling would send loopback requests through a proxy too.
+        .no_proxy()
+        .tls_certs_merge(roots);
+    let proxies = ProxyEnv::from_env();
+    if proxies.is_set() {
+        builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+            let proxy = proxies.proxy_for(url);
+            if let Some(proxy) = &proxy {
+                tracing::debug!(
+                    host = url.host_str(),
+                    proxy = proxy.host_str(),
+                    "through a proxy"
+                );
+            }
+            proxy
+        }));
+    }
+    builder.build()
+}
+
+/// Trust anchors added to the platform's: `[provider] ca_file`, then `SSL_CERT_FILE`. One
+/// that cannot be read is reported and left out.
+fn extra_roots(ca_file: Option<PathBuf>) -> Vec<reqwest::Certificate> {
+    let files = [
+        ("ca_file", ca_file),
+        (network::SSL_CERT_FILE_ENV, network::ssl_cert_file()),
+    ];
+    let mut roots = Vec::new();
+    for (setting, path) in files {
+        let Some(path) = path else { continue };
+        match network::load_pem_bundle(&path) {
+            Ok(certificates) => {
+                tracing::debug!(
+                    setting,
+                    count = certificates.len(),
+                    "extra certificate authorities trusted"
+                );
+                roots.extend(certificates);
+            }
+            Err(why) => {
+                tracing::warn!(setting, %why, "extra certificate authorities not loaded")
+            }
+        }
+    }
+    roots
 }
 
 /// Why one metadata document could not be used.

@@ -185,7 +185,13 @@ pub const TEST_WRITE_DELAY_ENV: &str = "AUTH_APP_SERVER_TEST_WRITE_DELAY_MS";
 
 /// The test-only write delay of [`TEST_WRITE_DELAY_ENV`], if set to a number of milliseconds.
 pub fn test_write_delay_from_env() -> Option<Duration> {
-    std::env::var(TEST_WRITE_DELAY_ENV)
+    test_delay_from_env(TEST_WRITE_DELAY_ENV)
+}
+
+/// A test-only delay (this store's [`TEST_WRITE_DELAY_ENV`], the provider's
+/// `TEST_TRUST_ANCHORS_DELAY_ENV`): the variable's whole number of milliseconds, if above 0.
+pub(crate) fn test_delay_from_env(variable: &str) -> Option<Duration> {
+    std::env::var(variable)
         .ok()?
         .parse::<u64>()
         .ok()

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use auth_app_server_tests::issuer::CLIENT_ID;
 use auth_app_server_tests::{
     FakeIssuer, RegistrationMode, ServerProcess, complete_browser_sign_in, now, query_param,
     read_auth, refresh_poll, start_for_protected_resource,
@@ -57,6 +58,68 @@ async fn a_configured_issuer_without_pkce_methods_still_signs_in_with_s256_and_w
         .matches("metadata has no code_challenge_methods_supported")
         .count();
     assert_eq!(warned, 1, "{}", server.stderr());
+    let (status, _) = server.finish().await;
+    assert!(status.success());
+}
+
+/// The MCP flow with every endpoint configured (and a client_id): when the authorization
+/// server's metadata cannot be used, nothing lacks `code_challenge_methods_supported`, so it
+/// signs in with S256 and warns once, as with a configured issuer (it was refused). Metadata
+/// that is read and lacks the member is still refused.
+#[tokio::test]
+async fn an_mcp_flow_with_every_endpoint_configured_and_no_metadata_signs_in_with_s256() {
+    let issuer = FakeIssuer::start().await;
+    // Metadata without its `issuer` member is refused: no metadata is read.
+    issuer.state_issuer(None);
+    let base = issuer.url();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[provider]\nprotected_resource = \"{base}/mcp\"\nclient_id = \"{CLIENT_ID}\"\n\
+             authorization_endpoint = \"{base}/authorize\"\ntoken_endpoint = \"{base}/token\"\n\
+             device_authorization_endpoint = \"{base}/device/code\"\n\
+             revocation_endpoint = \"{base}/revoke\"\n"
+        ),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let auth_url = sign_in(&mut server).await;
+    assert_eq!(
+        query_param(&auth_url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let started = server.call("login", json!({"type": "oauth"})).await;
+    assert_eq!(
+        query_param(
+            started["authUrl"].as_str().unwrap(),
+            "code_challenge_method"
+        )
+        .as_deref(),
+        Some("S256")
+    );
+    let log = server.stderr();
+    let warned = log
+        .matches("used without authorization server metadata, so code_challenge_methods_supported is unknown")
+        .count();
+    assert_eq!(warned, 1, "{log}");
+    assert_eq!(read_auth(home.path())["issuer"], base);
+    let (status, _) = server.finish().await;
+    assert!(status.success());
+
+    // Metadata that is read and lacks the member: refused, configured endpoints or not.
+    issuer.state_issuer(Some(&base));
+    issuer.set_code_challenge_methods(None);
+    let mut server = ServerProcess::start_initialized(home.path()).await;
+    let error = server.call_error("login", json!({"type": "oauth"})).await;
+    assert_eq!(error["code"], -32012, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no code_challenge_methods_supported"),
+        "{error}"
+    );
     let (status, _) = server.finish().await;
     assert!(status.success());
 }

@@ -6,6 +6,7 @@
 //! maps the issuer's non-loopback name there.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use auth_app_server_tests::issuer::CLIENT_ID;
 use auth_app_server_tests::{
@@ -99,6 +100,63 @@ async fn ssl_cert_file_adds_the_ca_for_every_request() {
         .await;
     assert_eq!(status["state"], "active", "{status}");
     assert_eq!(issuer.refresh_hits(), 1);
+}
+
+/// The trust anchors are read off the runtime's thread: while loading them takes 2 s (a slow
+/// device under `SSL_CERT_FILE`, simulated by the test-only
+/// `AUTH_APP_SERVER_TEST_TRUST_ANCHORS_DELAY_MS`, a sleep before they are read), polls are
+/// answered at once; the sign-in that needed the client then goes on over TLS with them.
+#[tokio::test]
+async fn polls_are_answered_while_the_trust_anchors_load() {
+    const LOAD: Duration = Duration::from_millis(2000);
+    const POLL_BOUND: Duration = Duration::from_millis(200);
+    let ca = TestCa::generate(&[ISSUER_HOST]);
+    let issuer = tls_issuer(&ca, None).await;
+    let home = tempfile::tempdir().unwrap();
+    configure(home.path(), &issuer, None);
+    let ca_file = ca.ca_file();
+    let load_ms = LOAD.as_millis().to_string();
+    let envs = [
+        ("SSL_CERT_FILE", ca_file.to_str().unwrap()),
+        (
+            "AUTH_APP_SERVER_TEST_TRUST_ANCHORS_DELAY_MS",
+            load_ms.as_str(),
+        ),
+    ];
+    let mut server = ServerProcess::start_with(home.path(), &[], &envs).await;
+    server.initialize().await;
+
+    let login = server
+        .send_request("login", Some(json!({"type": "oauth"})))
+        .await;
+    // The hook logs as the load starts, just before sleeping.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server
+        .stderr()
+        .contains("loading the trust anchors is slowed down")
+    {
+        assert!(Instant::now() < deadline, "the load never started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let loading = Instant::now();
+    for n in 0..20 {
+        let started = Instant::now();
+        let status = server.status(json!({})).await;
+        let took = started.elapsed();
+        assert!(
+            took < POLL_BOUND,
+            "poll {n} waited {took:?} for the trust anchors (bound {POLL_BOUND:?})"
+        );
+        assert_eq!(status["state"], "signedOut", "poll {n}: {status}");
+    }
+    assert!(
+        loading.elapsed() < LOAD,
+        "every poll was answered while the load was still under way"
+    );
+
+    let response = server.response(login).await;
+    let auth_url = response["result"]["authUrl"].as_str().unwrap_or_default();
+    assert!(auth_url.starts_with(&issuer.url()), "{response}");
 }
 
 #[tokio::test]

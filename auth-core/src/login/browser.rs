@@ -112,19 +112,20 @@ impl Inbox {
 
 /// Refuses, before anything is registered or stored, a provider a browser sign-in cannot be
 /// protected with: its metadata lists PKCE methods without S256, or (the MCP flow) lists none.
-/// Metadata that cannot be had is left for the steps that follow to report.
+/// Metadata that cannot be had is left for the steps that follow to report; configured
+/// endpoints used without metadata are signed in with S256 and a WARN.
 pub(crate) async fn check_pkce(client: &ProviderClient) -> Result<(), AuthError> {
     let Ok(endpoints) = client.endpoints().await else {
         return Ok(());
     };
-    match pkce::check_methods(
+    let support = pkce::check_methods(
         endpoints.code_challenge_methods.as_deref(),
+        endpoints.from_metadata(),
         client.is_mcp_flow(),
     )
-    .map_err(AuthError::ProviderUnavailable)?
-    {
-        pkce::PkceSupport::Listed => {}
-        pkce::PkceSupport::Unstated => client.warn_unstated_pkce_once(),
+    .map_err(AuthError::ProviderUnavailable)?;
+    if let Some(warning) = support.warning() {
+        client.warn_pkce_once(warning);
     }
     Ok(())
 }

@@ -46,16 +46,41 @@ pub enum PkceSupport {
     /// The metadata lists nothing (many general providers, Entra ID among them, omit the
     /// member): S256 is sent anyway.
     Unstated,
+    /// No metadata was read: the configured endpoints are used without it (all four are
+    /// configured, or discovery failed). Nothing lacks the member, so S256 is sent anyway, in
+    /// the MCP flow too.
+    NoMetadata,
+}
+
+impl PkceSupport {
+    /// What to log (once per provider) when S256 is sent without the metadata confirming it.
+    pub fn warning(self) -> Option<&'static str> {
+        match self {
+            Self::Listed => None,
+            Self::Unstated => Some(
+                "the provider's metadata has no code_challenge_methods_supported; signing in with PKCE S256 anyway (a protected resource's authorization server would be refused)",
+            ),
+            Self::NoMetadata => Some(
+                "the configured endpoints are used without authorization server metadata, so code_challenge_methods_supported is unknown; signing in with PKCE S256 anyway",
+            ),
+        }
+    }
 }
 
 /// Whether a provider whose metadata lists `methods` as its `code_challenge_methods_supported`
 /// can be signed in with: this server only uses S256, so a list without it (`plain` only, or
 /// nothing) cannot work. No list at all says nothing: proceed, except in the MCP flow
 /// (`mcp_flow`: the authorization server a protected resource names), whose specification
-/// requires the member (MCP authorization 2026-07-28). The error is the reason, for the person who configures the
-/// provider. Pure.
-pub fn check_methods(methods: Option<&[String]>, mcp_flow: bool) -> Result<PkceSupport, String> {
+/// requires the member (MCP authorization 2026-07-28). Without metadata (`metadata_read`
+/// false: the endpoints are configured) nothing lacks the member: proceed. The error is the
+/// reason, for the person who configures the provider. Pure.
+pub fn check_methods(
+    methods: Option<&[String]>,
+    metadata_read: bool,
+    mcp_flow: bool,
+) -> Result<PkceSupport, String> {
     match methods {
+        None if !metadata_read => Ok(PkceSupport::NoMetadata),
         None if mcp_flow => Err(
             "the authorization server named by the protected resource has no code_challenge_methods_supported in its metadata; the MCP authorization specification requires it (PKCE S256 must be confirmed), so it is refused: ask its operator to publish it, or configure `issuer` in the [provider] section of config.toml to use it as a general provider".to_owned(),
         ),
@@ -104,15 +129,22 @@ mod tests {
             (Some(list(&["plain"])), false),
             (Some(list(&[])), false),
         ];
-        assert_eq!(check_methods(None, false), Ok(PkceSupport::Unstated));
-        let why = check_methods(None, true).unwrap_err();
+        assert_eq!(check_methods(None, true, false), Ok(PkceSupport::Unstated));
+        let why = check_methods(None, true, true).unwrap_err();
         assert!(why.contains("MCP authorization specification"), "{why}");
         assert_eq!(
-            check_methods(Some(&list(&["S256"])), true),
+            check_methods(Some(&list(&["S256"])), true, true),
             Ok(PkceSupport::Listed)
         );
+        // No metadata read (configured endpoints): nothing lacks the member, MCP flow or not.
+        for mcp_flow in [false, true] {
+            assert_eq!(
+                check_methods(None, false, mcp_flow),
+                Ok(PkceSupport::NoMetadata)
+            );
+        }
         for (methods, ok) in cases {
-            let result = check_methods(methods.as_deref(), false);
+            let result = check_methods(methods.as_deref(), true, false);
             assert_eq!(result.is_ok(), ok, "{methods:?}");
             if let Err(why) = result {
                 assert!(why.contains("S256") && why.contains("deviceCode"), "{why}");
@@ -122,7 +154,7 @@ mod tests {
         let hostile: Vec<String> = (0..10_000)
             .map(|i| format!("m{i}\n\u{1b}[2J{}", "x".repeat(1000)))
             .collect();
-        let why = check_methods(Some(&hostile), false).unwrap_err();
+        let why = check_methods(Some(&hostile), true, false).unwrap_err();
         assert!(why.len() < 3000, "{}", why.len());
         assert!(!why.contains('\n') && !why.contains('\u{1b}'), "{why}");
         assert!(why.contains("[\"m0\\n\\u{1b}[2J"), "{why}");
