@@ -84,7 +84,7 @@ async fn an_mcp_flow_with_every_endpoint_configured_and_no_metadata_signs_in_wit
     )
     .unwrap();
     let mut server = ServerProcess::start_initialized(home.path()).await;
-    let auth_url = sign_in(&mut server).await;
+    let auth_url = complete_browser_sign_in(&mut server).await;
     assert_eq!(
         query_param(&auth_url, "code_challenge_method").as_deref(),
         Some("S256")
