@@ -16,7 +16,7 @@ pub use issuer::{
     FakeIssuer, Gate, IssuedTokens, IssuerOptions, MetadataForm, RegistrationMode, TokenMode,
 };
 pub use proxy::ConnectProxy;
-pub use server::{ServerProcess, server_binary};
+pub use server::{ServerProcess, run_command, server_binary, server_command};
 pub use tls::TestCa;
 
 use std::path::Path;

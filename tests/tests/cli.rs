@@ -7,30 +7,16 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, TokenMode, now, server_binary};
+use auth_app_server_tests::{
+    FakeIssuer, TokenMode, now, run_command, server_binary, server_command,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: &str = "sk-cli-0123456789abcdef";
 
 async fn run(home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = tokio::process::Command::new(server_binary())
-        .args(args)
-        .arg("--home")
-        .arg(home)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the command ends")
-        .unwrap()
+    run_command(home, args, &[], stdin).await
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -196,14 +182,10 @@ async fn token_refreshes_a_stale_token_and_status_reports_poisoning() {
 async fn start_device_login(
     home: &Path,
 ) -> (tokio::process::Child, String, tokio::process::ChildStderr) {
-    let mut child = tokio::process::Command::new(server_binary())
-        .args(["login", "--device", "--home"])
-        .arg(home)
-        .env_remove("RUST_LOG")
+    let mut child = server_command(home, &["login", "--device"], &[])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stderr = child.stderr.take().unwrap();
@@ -739,17 +721,13 @@ async fn start_browser_login(
     tokio::process::ChildStderr,
     String,
 ) {
-    let mut child = tokio::process::Command::new(server_binary())
-        .args(["login", "--browser", "--home"])
-        .arg(home)
-        .env_remove("RUST_LOG")
+    let mut child = server_command(home, &["login", "--browser"], &[])
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("BROWSER")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();

@@ -5,13 +5,12 @@
 //! a bus that never answers, and a keyring that stops answering in the middle of a refresh.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use auth_app_server_tests::keyring::{NoBus, SecretService, SilentBus, files_containing};
 use auth_app_server_tests::{
     FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, browser_sign_in, now, refresh_poll,
-    seed_oauth_home, server_binary, two_processes_refresh_once,
+    run_command, seed_oauth_home, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -392,14 +391,13 @@ async fn auto_without_a_session_bus_falls_back_to_the_file_and_says_so() {
     );
 
     // The command for people says it too.
-    let output = tokio::process::Command::new(server_binary())
-        .args(["status", "--json", "--storage", "auto", "--home"])
-        .arg(home.path())
-        .envs(env)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
+    let output = run_command(
+        home.path(),
+        &["status", "--json", "--storage", "auto"],
+        &env,
+        "",
+    )
+    .await;
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["storage"], "file", "{json}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no OS keyring answered"));
@@ -437,16 +435,10 @@ async fn a_bus_that_never_answers_is_an_error_within_5_s_not_a_hang() {
     assert_no_secret_in_files(home.path(), &["sk-never-stored"]);
 
     // The command for people ends too, with the exit code of unusable storage.
-    let run = tokio::process::Command::new(server_binary())
-        .args(["token", "--storage", "keyring", "--home"])
-        .arg(home.path())
-        .envs(env)
-        .stdin(Stdio::null())
-        .output();
+    let run = run_command(home.path(), &["token", "--storage", "keyring"], &env, "");
     let output = tokio::time::timeout(Duration::from_secs(10), run)
         .await
-        .expect("the token command hung")
-        .unwrap();
+        .expect("the token command hung");
     assert_eq!(output.status.code(), Some(4), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--storage file"));
 }

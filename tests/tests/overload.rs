@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, TokenMode, memory_kib, now, seed_oauth_home, server_binary,
+    FakeIssuer, ServerProcess, TokenMode, memory_kib, now, seed_oauth_home, server_command,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// Requests the client tries to write without reading a single answer: about 12 MB.
 const TOTAL: usize = 20_000;
@@ -32,14 +32,10 @@ const MAX_TAKEN: usize = 5_000;
 
 /// The server on `home` with raw pipes (stderr dropped), past the handshake.
 async fn start_initialized(home: &Path) -> (Child, ChildStdin, BufReader<ChildStdout>) {
-    let mut child = Command::new(server_binary())
-        .arg("--home")
-        .arg(home)
-        .env_remove("RUST_LOG")
+    let mut child = server_command(home, &[], &[])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();

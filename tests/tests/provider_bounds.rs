@@ -4,7 +4,7 @@
 //! that are not https are refused.
 
 use auth_app_server_tests::{
-    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, seed_oauth_home, server_binary,
+    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, run_command, seed_oauth_home,
 };
 use serde_json::{Value, json};
 
@@ -167,13 +167,7 @@ async fn absurd_token_lifetimes_are_clamped_and_never_panic() {
             "{expires_in}: expiresAt {expires_at} is within a year and a day"
         );
         // The terminal command shows it without panicking.
-        let output = tokio::process::Command::new(server_binary())
-            .args(["status", "--home"])
-            .arg(home.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .await
-            .unwrap();
+        let output = run_command(home.path(), &["status"], &[], "").await;
         assert_eq!(output.status.code(), Some(0), "{expires_in}: {output:?}");
     }
 }

@@ -564,18 +564,8 @@ async fn terminal_commands_without_flags_use_the_recorded_issuer() {
     let tokens = issuer.issue_grant(3600);
     seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
     std::fs::remove_file(home.path().join("config.toml")).unwrap();
-    let run = |args: &[&str]| {
-        tokio::process::Command::new(auth_app_server_tests::server_binary())
-            .args(args)
-            .arg("--home")
-            .arg(home.path())
-            .env_remove("RUST_LOG")
-            .env_remove("AUTH_APP_SERVER_ISSUER")
-            .env_remove("AUTH_APP_SERVER_CLIENT_ID")
-            .stdin(std::process::Stdio::null())
-            .output()
-    };
-    let token = run(&["token"]).await.unwrap();
+    let run = |args| auth_app_server_tests::run_command(home.path(), args, &[], "");
+    let token = run(&["token"]).await;
     assert_eq!(token.status.code(), Some(0), "{token:?}");
     let printed = String::from_utf8(token.stdout).unwrap();
     assert_eq!(
@@ -583,7 +573,7 @@ async fn terminal_commands_without_flags_use_the_recorded_issuer() {
         read_auth(home.path())["tokens"]["access_token"]
     );
     assert_ne!(printed.trim(), tokens.access_token);
-    let logout = run(&["logout"]).await.unwrap();
+    let logout = run(&["logout"]).await;
     assert_eq!(logout.status.code(), Some(0), "{logout:?}");
     assert!(
         String::from_utf8_lossy(&logout.stderr).contains("revoked at the provider"),

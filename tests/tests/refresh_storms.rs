@@ -3,12 +3,11 @@
 //! provider. Each asserts exact hit counts at the fake issuer's token endpoint.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use auth_app_server_tests::{
     FakeIssuer, IssuedTokens, IssuerOptions, ServerProcess, TokenMode, lock_file, now, read_auth,
-    refresh_poll, seed_oauth_home, server_binary,
+    refresh_poll, run_command, seed_oauth_home,
 };
 use serde_json::json;
 
@@ -257,17 +256,10 @@ async fn a_held_lock_bounds_every_answer_and_never_hands_out_an_expired_token() 
     assert!(plain.get("authToken").is_none(), "{plain}");
 
     // The terminal command gives up as promptly, with the exit code for "retry later".
-    let output = tokio::process::Command::new(server_binary())
-        .args(["token", "--home"])
-        .arg(home.path())
-        .env(SHORT_LOCK_TIMEOUT.0, SHORT_LOCK_TIMEOUT.1)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output();
+    let output = run_command(home.path(), &["token"], &[SHORT_LOCK_TIMEOUT], "");
     let output = tokio::time::timeout(Duration::from_secs(30), output)
         .await
-        .expect("`token` exits while the lock is still held")
-        .unwrap();
+        .expect("`token` exits while the lock is still held");
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(output.stdout.is_empty(), "no expired token printed");
     assert!(
