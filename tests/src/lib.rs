@@ -116,6 +116,16 @@ pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, 
     std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
 }
 
+/// A new home signed in at `issuer` with a grant it just issued (as [`seed_oauth_home`]), the
+/// access token expiring `expires_in` seconds from now (negative: expired that long ago).
+/// Returns the home and the tokens in it.
+pub fn seeded_home(issuer: &FakeIssuer, expires_in: i64) -> (tempfile::TempDir, IssuedTokens) {
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), issuer, &tokens, now() + expires_in);
+    (home, tokens)
+}
+
 /// A browser's GET of a loopback `http://` address: (status, whole response). `None` when
 /// nothing listens there any more.
 pub async fn browser_get(url: &str) -> Option<(u16, String)> {

@@ -639,9 +639,7 @@ async fn terminal_errors_are_in_terminal_words() {
 #[tokio::test]
 async fn status_and_token_agree_that_an_expired_token_is_not_usable() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    auth_app_server_tests::seed_oauth_home(home.path(), &issuer, &tokens, now() - 10);
+    let (home, _tokens) = auth_app_server_tests::seeded_home(&issuer, -10);
     issuer.set_mode(TokenMode::ServiceUnavailable);
 
     // Nothing has tried to renew it yet.

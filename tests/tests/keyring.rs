@@ -10,7 +10,7 @@ use std::time::Duration;
 use auth_app_server_tests::keyring::{NoBus, SecretService, SilentBus, files_containing};
 use auth_app_server_tests::{
     FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, browser_sign_in, now, refresh_poll,
-    run_command, seed_oauth_home, two_processes_refresh_once,
+    run_command, seeded_home, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -108,9 +108,7 @@ async fn two_processes_on_one_home_rotate_once_and_never_reuse_a_refresh_token()
     let issuer = FakeIssuer::start().await;
     // Slow enough that the second process asks while the first holds the lock.
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     // The first start moves auth.json into the keyring.
     let mut a = start(home.path(), &keyring, &KEYRING).await;
     let mut b = start(home.path(), &keyring, &KEYRING).await;
@@ -142,9 +140,7 @@ async fn poison_survives_a_restart_and_a_failed_refresh_keeps_the_credentials() 
     let keyring = SecretService::start();
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::InvalidGrant);
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     let mut server = start(home.path(), &keyring, &KEYRING).await;
     for _ in 0..50 {
         assert_eq!(server.status(refresh_poll()).await["state"], "needsLogin");
@@ -609,11 +605,9 @@ async fn a_keyring_that_stops_answering_mid_refresh_loses_neither_the_stored_nor
 async fn polls_are_answered_while_a_refresh_waits_for_a_keyring_that_does_not_answer() {
     let keyring = SecretService::start();
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
     // Still valid for two minutes: stale, so a refresh poll starts a refresh but gets the
     // current token without waiting for it.
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 120);
+    let (home, tokens) = seeded_home(&issuer, 120);
     let mut server = start(home.path(), &keyring, &KEYRING).await;
     let status = server.status(json!({"includeToken": true})).await;
     assert_eq!(status["authToken"], tokens.access_token, "{status}");
@@ -691,9 +685,7 @@ async fn the_backoff_is_shared_through_the_keyring_item() {
     let keyring = SecretService::start();
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::ServiceUnavailable);
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&issuer, -1);
     let mut a = start(home.path(), &keyring, &KEYRING).await;
     let status = a.status(refresh_poll()).await;
     assert_eq!(status["state"], "degraded", "{status}");

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, TokenMode, memory_kib, now, seed_oauth_home, server_command,
+    FakeIssuer, ServerProcess, TokenMode, memory_kib, seeded_home, server_command,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -78,9 +78,7 @@ async fn a_client_that_stops_reading_cannot_grow_the_server_or_stall_refreshes()
     let issuer = FakeIssuer::start().await;
     // The first poll's refresh is still at the issuer while stdout fills up.
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    let (home, tokens) = seeded_home(&issuer, 60);
 
     let (mut child, mut stdin, stdout) = start_initialized(home.path()).await;
     let pid = child.id().unwrap();
