@@ -4,24 +4,17 @@
 //! `result` or `error`.
 //!
 //! Methods run on jsonrpsee's `RpcModule`, which answers in its own envelope with its own id
-//! type (a `u64` or a string, so not every id a client may send). [`answer`] reads that
-//! envelope as data, with jsonrpsee's own `Response` type, and keeps only its payload.
+//! type (a `u64` or a string, so not every id a client may send). The dispatcher calls them
+//! with id `null`, and [`answer`] puts the client's id in place of that `null` in the text
+//! jsonrpsee wrote: each answer is serialized once, by jsonrpsee, and never parsed back.
 
 use jsonrpsee::MethodResponse;
-use jsonrpsee::types::{Response, ResponsePayload};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use auth_protocol::error_code;
 
 const VERSION: &str = "2.0";
-
-#[derive(Serialize)]
-struct Success<'a> {
-    jsonrpc: &'static str,
-    id: &'a RawValue,
-    result: &'a RawValue,
-}
 
 #[derive(Serialize)]
 struct Failure<'a> {
@@ -35,8 +28,6 @@ struct Failure<'a> {
 struct ErrorBody<'a> {
     code: i32,
     message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a RawValue>,
 }
 
 #[derive(Serialize)]
@@ -46,60 +37,40 @@ struct Notification<'a, P> {
     params: P,
 }
 
-/// A successful answer to the request whose id is `id`.
-pub fn success(id: &RawValue, result: &RawValue) -> String {
-    let line = Success {
-        jsonrpc: VERSION,
-        id,
-        result,
-    };
-    serde_json::to_string(&line).expect("raw JSON serializes")
-}
-
 /// An error answer; `id` verbatim, or `null` when there is none to give.
 pub fn error(id: Option<&RawValue>, code: i32, message: &str) -> String {
-    error_with_data(id, code, message, None)
-}
-
-fn error_with_data(
-    id: Option<&RawValue>,
-    code: i32,
-    message: &str,
-    data: Option<&RawValue>,
-) -> String {
     let line = Failure {
         jsonrpc: VERSION,
         id,
-        error: ErrorBody {
-            code,
-            message,
-            data,
-        },
+        error: ErrorBody { code, message },
     };
     serde_json::to_string(&line).expect("raw JSON serializes")
 }
 
+/// How jsonrpsee's answer to a call made with id `null` begins; its `result` or `error`
+/// member follows.
+const NULL_ID_HEAD: &str = r#"{"jsonrpc":"2.0","id":null,"#;
+
 /// The answer to request `id` from what an `RpcModule` method returned (it was called with id
-/// `null`; only its result or error is kept).
+/// `null`; that `null` is replaced by `id`, verbatim, and the rest is kept as jsonrpsee wrote
+/// it).
 pub fn answer(id: &RawValue, response: &MethodResponse) -> String {
-    match serde_json::from_str::<Response<&RawValue>>(response.as_json().get()) {
-        Ok(Response {
-            payload: ResponsePayload::Success(result),
-            ..
-        }) => success(id, *result),
-        Ok(Response {
-            payload: ResponsePayload::Error(failure),
-            ..
-        }) => error_with_data(Some(id), failure.code(), failure.message(), failure.data()),
-        Err(problem) => {
-            tracing::error!(%problem, "a method's response could not be read");
-            error(
-                Some(id),
-                error_code::INTERNAL_ERROR,
-                "internal error: the answer could not be written; retry the request",
-            )
-        }
-    }
+    let written = response.as_json().get();
+    let Some(payload) = written.strip_prefix(NULL_ID_HEAD) else {
+        tracing::error!("a method's response does not have the expected envelope");
+        return error(
+            Some(id),
+            error_code::INTERNAL_ERROR,
+            "internal error: the answer could not be written; retry the request",
+        );
+    };
+    let head = r#"{"jsonrpc":"2.0","id":"#;
+    let mut line = String::with_capacity(head.len() + id.get().len() + 1 + payload.len());
+    line.push_str(head);
+    line.push_str(id.get());
+    line.push(',');
+    line.push_str(payload);
+    line
 }
 
 /// The answers to one batch, in one array.
@@ -156,11 +127,28 @@ mod tests {
     fn a_method_error_keeps_its_code_message_and_data() {
         let failure = ErrorObjectOwned::owned(-32010, "no \"provider\"", Some(json!({"k": 1})));
         let response = MethodResponse::error(Id::Null, failure);
-        let line: Value = serde_json::from_str(&answer(&raw("\"r\""), &response)).unwrap();
+        let text = answer(&raw("\"r\""), &response);
+        assert_eq!(
+            text,
+            r#"{"jsonrpc":"2.0","id":"r","error":{"code":-32010,"message":"no \"provider\"","data":{"k":1}}}"#
+        );
+        let line: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             line,
             json!({"jsonrpc":"2.0","id":"r","error":{"code":-32010,"message":"no \"provider\"","data":{"k":1}}})
         );
+    }
+
+    #[test]
+    fn an_answer_not_made_for_id_null_is_an_internal_error() {
+        let response = MethodResponse::response(
+            Id::Number(1),
+            jsonrpsee::ResponsePayload::success(json!(1)),
+            usize::MAX,
+        );
+        let line: Value = serde_json::from_str(&answer(&raw("5"), &response)).unwrap();
+        assert_eq!(line["id"], 5);
+        assert_eq!(line["error"]["code"], -32603);
     }
 
     #[test]

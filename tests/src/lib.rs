@@ -16,7 +16,7 @@ pub use issuer::{
     FakeIssuer, Gate, IssuedTokens, IssuerOptions, MetadataForm, RegistrationMode, TokenMode,
 };
 pub use proxy::ConnectProxy;
-pub use server::{ServerProcess, server_binary};
+pub use server::{ServerProcess, run_command, server_binary, server_command};
 pub use tls::TestCa;
 
 use std::path::Path;
@@ -114,6 +114,16 @@ pub fn seed_oauth_home(home: &Path, issuer: &FakeIssuer, tokens: &IssuedTokens, 
         "x_other_tool": {"keep": true},
     });
     std::fs::write(home.join("auth.json"), file.to_string()).unwrap();
+}
+
+/// A new home signed in at `issuer` with a grant it just issued (as [`seed_oauth_home`]), the
+/// access token expiring `expires_in` seconds from now (negative: expired that long ago).
+/// Returns the home and the tokens in it.
+pub fn seeded_home(issuer: &FakeIssuer, expires_in: i64) -> (tempfile::TempDir, IssuedTokens) {
+    let home = tempfile::tempdir().unwrap();
+    let tokens = issuer.issue_grant(3600);
+    seed_oauth_home(home.path(), issuer, &tokens, now() + expires_in);
+    (home, tokens)
 }
 
 /// A browser's GET of a loopback `http://` address: (status, whole response). `None` when

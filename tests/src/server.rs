@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +35,50 @@ pub fn server_binary() -> PathBuf {
     binary
 }
 
+/// The binary on `home` with `args` (flags, or a command for people and its flags) and `envs`,
+/// in the environment every test starts from: no `RUST_LOG`, no provider from the environment.
+/// Every test that runs the binary itself, not through `script(1)`, starts it from here; the
+/// caller sets up the pipes.
+pub fn server_command(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(server_binary());
+    command
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .env_remove("RUST_LOG")
+        .env_remove("AUTH_APP_SERVER_ISSUER")
+        .env_remove("AUTH_APP_SERVER_CLIENT_ID")
+        .envs(envs.iter().copied())
+        .kill_on_drop(true);
+    command
+}
+
+/// [`server_command`] started with its stdin, stdout and stderr piped.
+fn spawn_piped(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
+    server_command(home, args, envs)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn auth-app-server")
+}
+
+/// Runs a command for people (`status`, `token`, `logout`, ...) on `home` to its end, with
+/// `stdin` as its whole input; its exit status, stdout and stderr.
+pub async fn run_command(home: &Path, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Output {
+    let mut child = spawn_piped(home, args, envs);
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    tokio::time::timeout(WAIT_LIMIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("`{}` did not end", args.join(" ")))
+        .expect("wait for auth-app-server")
+}
+
 /// A running server and the client end of its pipes.
 pub struct ServerProcess {
     child: Child,
@@ -54,20 +98,7 @@ impl ServerProcess {
 
     /// Starts the server on `home` with extra flags and environment variables.
     pub async fn start_with(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(server_binary());
-        command
-            .arg("--home")
-            .arg(home)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("AUTH_APP_SERVER_ISSUER")
-            .env_remove("AUTH_APP_SERVER_CLIENT_ID")
-            .envs(envs.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn auth-app-server");
+        let mut child = spawn_piped(home, args, envs);
         let stdout = child.stdout.take().expect("stdout");
         let (sender, lines) = mpsc::unbounded_channel();
         tokio::spawn(async move {

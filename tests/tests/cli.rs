@@ -7,30 +7,16 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use auth_app_server_tests::issuer::CLIENT_ID;
-use auth_app_server_tests::{FakeIssuer, TokenMode, now, server_binary};
+use auth_app_server_tests::{
+    FakeIssuer, TokenMode, now, run_command, server_binary, server_command,
+};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: &str = "sk-cli-0123456789abcdef";
 
 async fn run(home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = tokio::process::Command::new(server_binary())
-        .args(args)
-        .arg("--home")
-        .arg(home)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the command ends")
-        .unwrap()
+    run_command(home, args, &[], stdin).await
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -196,14 +182,10 @@ async fn token_refreshes_a_stale_token_and_status_reports_poisoning() {
 async fn start_device_login(
     home: &Path,
 ) -> (tokio::process::Child, String, tokio::process::ChildStderr) {
-    let mut child = tokio::process::Command::new(server_binary())
-        .args(["login", "--device", "--home"])
-        .arg(home)
-        .env_remove("RUST_LOG")
+    let mut child = server_command(home, &["login", "--device"], &[])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stderr = child.stderr.take().unwrap();
@@ -277,24 +259,16 @@ async fn commands_work_on_a_real_terminal() {
     // terminal detection paths run (an earlier build panicked in its logger here).
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let command = format!(
-        "{} status --home {}",
-        server_binary().display(),
-        home.display()
-    );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .output()
-        .expect("run script(1)");
-    let shown = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let command = format!("{{bin}} status --home {}", home.display());
+    let (code, shown) = Terminal::start(&command, &[]).finish().await;
+    assert_eq!(code, Some(1), "{shown}");
     assert!(shown.contains("Not signed in"), "{shown}");
     assert!(!shown.contains("panicked"), "{shown}");
 }
 
 /// The binary run by `script(1)` on a pseudo-terminal, as from a person's shell, through `sh -c
-/// shell_command` (`{bin}` stands for the binary). Once the screen shows `wait_for`, `typed` is
-/// typed. Returns everything the terminal showed (the program's output and any echo).
+/// shell_command` (`{bin}` stands for the binary). What is typed is written to `script`'s
+/// stdin; what the terminal shows (the program's output and any echo) is read from its stdout.
 ///
 /// A Ctrl-C typed there reaches the whole foreground process group, the shell included. A
 /// person's interactive shell puts the program in a group of its own and lives on; this
@@ -302,46 +276,72 @@ async fn commands_work_on_a_real_terminal() {
 /// trapped signal is back to its default in the program it starts, which gets the Ctrl-C as
 /// it would from a person's shell. `SHELL` is pinned to `/bin/sh` so that the outcome does not
 /// depend on whose shell runs the tests.
-async fn on_terminal(shell_command: &str, wait_for: &str, typed: &str) -> String {
-    let command = format!(
-        "trap : INT; {}",
-        shell_command.replace("{bin}", &server_binary().display().to_string())
-    );
-    let mut script = tokio::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("SHELL", "/bin/sh")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run script(1)");
-    let mut keyboard = script.stdin.take().unwrap();
-    let mut screen_pipe = script.stdout.take().unwrap();
-    let mut screen = String::new();
-    let mut buf = [0u8; 4096];
-    while !screen.contains(wait_for) {
-        let n = tokio::time::timeout(Duration::from_secs(30), screen_pipe.read(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("{wait_for:?} never shown; the screen:\n{screen}"))
-            .unwrap();
-        assert!(
-            n > 0,
-            "ended before showing {wait_for:?}; the screen:\n{screen}"
+struct Terminal {
+    script: tokio::process::Child,
+    keyboard: tokio::process::ChildStdin,
+    screen: tokio::process::ChildStdout,
+}
+
+impl Terminal {
+    /// Starts `shell_command` with `env` added to the environment.
+    fn start(shell_command: &str, env: &[(&str, &str)]) -> Self {
+        let command = format!(
+            "trap : INT; {}",
+            shell_command.replace("{bin}", &server_binary().display().to_string())
         );
-        screen.push_str(&text(&buf[..n]));
+        let mut script = tokio::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .envs(env.iter().copied())
+            .env("SHELL", "/bin/sh")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run script(1)");
+        let keyboard = script.stdin.take().unwrap();
+        let screen = script.stdout.take().unwrap();
+        Self {
+            script,
+            keyboard,
+            screen,
+        }
     }
-    keyboard.write_all(typed.as_bytes()).await.unwrap();
-    keyboard.flush().await.unwrap();
-    let mut rest = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), screen_pipe.read_to_end(&mut rest))
-        .await
-        .unwrap_or_else(|_| panic!("the command did not end; the screen:\n{screen}"))
-        .unwrap();
-    screen.push_str(&text(&rest));
-    drop(keyboard);
-    let _ = script.wait().await;
+
+    /// Reads the screen until it shows `marker`; returns all it showed.
+    async fn read_until(&mut self, marker: &str) -> String {
+        read_until(&mut self.screen, marker).await
+    }
+
+    async fn type_text(&mut self, typed: &str) {
+        self.keyboard.write_all(typed.as_bytes()).await.unwrap();
+        self.keyboard.flush().await.unwrap();
+    }
+
+    /// Waits for the command to end; its exit code and the rest of what the screen showed.
+    async fn finish(mut self) -> (Option<i32>, String) {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), self.screen.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("the command did not end; the screen:\n{}", text(&rest)))
+            .unwrap();
+        drop(self.keyboard);
+        let status = tokio::time::timeout(Duration::from_secs(30), self.script.wait())
+            .await
+            .expect("the command ends")
+            .unwrap();
+        (status.code(), text(&rest))
+    }
+}
+
+/// Runs `shell_command` on a [`Terminal`]; once the screen shows `wait_for`, `typed` is typed.
+/// Returns everything the terminal showed.
+async fn on_terminal(shell_command: &str, wait_for: &str, typed: &str) -> String {
+    let mut terminal = Terminal::start(shell_command, &[]);
+    let mut screen = terminal.read_until(wait_for).await;
+    terminal.type_text(typed).await;
+    screen.push_str(&terminal.finish().await.1);
     screen
 }
 
@@ -639,9 +639,7 @@ async fn terminal_errors_are_in_terminal_words() {
 #[tokio::test]
 async fn status_and_token_agree_that_an_expired_token_is_not_usable() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    auth_app_server_tests::seed_oauth_home(home.path(), &issuer, &tokens, now() - 10);
+    let (home, _tokens) = auth_app_server_tests::seeded_home(&issuer, -10);
     issuer.set_mode(TokenMode::ServiceUnavailable);
 
     // Nothing has tried to renew it yet.
@@ -721,17 +719,13 @@ async fn start_browser_login(
     tokio::process::ChildStderr,
     String,
 ) {
-    let mut child = tokio::process::Command::new(server_binary())
-        .args(["login", "--browser", "--home"])
-        .arg(home)
-        .env_remove("RUST_LOG")
+    let mut child = server_command(home, &["login", "--browser"], &[])
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("BROWSER")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();
@@ -846,32 +840,14 @@ async fn login_browser_on_a_terminal_offers_the_paste_even_when_a_browser_opened
     let issuer = FakeIssuer::start().await;
     let home = tempfile::tempdir().unwrap();
     issuer.write_config(home.path());
-    let command = format!(
-        "{} login --browser --home {}",
-        server_binary().display(),
-        home.path().display()
-    );
-    let mut child = tokio::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("BROWSER", "true")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run script(1)");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut terminal = child.stdout.take().unwrap();
-    let shown = read_until(&mut terminal, "Ctrl-C").await;
+    let command = format!("{{bin}} login --browser --home {}", home.path().display());
+    let mut terminal = Terminal::start(&command, &[("BROWSER", "true")]);
+    let shown = terminal.read_until("Ctrl-C").await;
     assert!(shown.contains("Opened your browser"), "{shown}");
     assert!(shown.contains("paste it here"), "{shown}");
     let redirect = issuer.approve_authorization(&shown_auth_url(&shown));
-    stdin
-        .write_all(format!("{redirect}\r").as_bytes())
-        .await
-        .unwrap();
-    let (code, rest) = exit_and_rest(&mut child, &mut terminal).await;
+    terminal.type_text(&format!("{redirect}\r")).await;
+    let (code, rest) = terminal.finish().await;
     assert!(rest.contains("Signed in."), "{rest}");
     assert_eq!(code, Some(0), "{rest}");
     assert_eq!(issuer.token_hits(), 1);

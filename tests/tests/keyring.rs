@@ -5,13 +5,12 @@
 //! a bus that never answers, and a keyring that stops answering in the middle of a refresh.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use auth_app_server_tests::keyring::{NoBus, SecretService, SilentBus, files_containing};
 use auth_app_server_tests::{
     FakeIssuer, Gate, IssuedTokens, ServerProcess, TokenMode, browser_sign_in, now, refresh_poll,
-    seed_oauth_home, server_binary, two_processes_refresh_once,
+    run_command, seeded_home, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -109,9 +108,7 @@ async fn two_processes_on_one_home_rotate_once_and_never_reuse_a_refresh_token()
     let issuer = FakeIssuer::start().await;
     // Slow enough that the second process asks while the first holds the lock.
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     // The first start moves auth.json into the keyring.
     let mut a = start(home.path(), &keyring, &KEYRING).await;
     let mut b = start(home.path(), &keyring, &KEYRING).await;
@@ -143,9 +140,7 @@ async fn poison_survives_a_restart_and_a_failed_refresh_keeps_the_credentials() 
     let keyring = SecretService::start();
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::InvalidGrant);
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     let mut server = start(home.path(), &keyring, &KEYRING).await;
     for _ in 0..50 {
         assert_eq!(server.status(refresh_poll()).await["state"], "needsLogin");
@@ -392,14 +387,13 @@ async fn auto_without_a_session_bus_falls_back_to_the_file_and_says_so() {
     );
 
     // The command for people says it too.
-    let output = tokio::process::Command::new(server_binary())
-        .args(["status", "--json", "--storage", "auto", "--home"])
-        .arg(home.path())
-        .envs(env)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
+    let output = run_command(
+        home.path(),
+        &["status", "--json", "--storage", "auto"],
+        &env,
+        "",
+    )
+    .await;
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["storage"], "file", "{json}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no OS keyring answered"));
@@ -437,16 +431,10 @@ async fn a_bus_that_never_answers_is_an_error_within_5_s_not_a_hang() {
     assert_no_secret_in_files(home.path(), &["sk-never-stored"]);
 
     // The command for people ends too, with the exit code of unusable storage.
-    let run = tokio::process::Command::new(server_binary())
-        .args(["token", "--storage", "keyring", "--home"])
-        .arg(home.path())
-        .envs(env)
-        .stdin(Stdio::null())
-        .output();
+    let run = run_command(home.path(), &["token", "--storage", "keyring"], &env, "");
     let output = tokio::time::timeout(Duration::from_secs(10), run)
         .await
-        .expect("the token command hung")
-        .unwrap();
+        .expect("the token command hung");
     assert_eq!(output.status.code(), Some(4), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--storage file"));
 }
@@ -617,11 +605,9 @@ async fn a_keyring_that_stops_answering_mid_refresh_loses_neither_the_stored_nor
 async fn polls_are_answered_while_a_refresh_waits_for_a_keyring_that_does_not_answer() {
     let keyring = SecretService::start();
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
     // Still valid for two minutes: stale, so a refresh poll starts a refresh but gets the
     // current token without waiting for it.
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 120);
+    let (home, tokens) = seeded_home(&issuer, 120);
     let mut server = start(home.path(), &keyring, &KEYRING).await;
     let status = server.status(json!({"includeToken": true})).await;
     assert_eq!(status["authToken"], tokens.access_token, "{status}");
@@ -699,9 +685,7 @@ async fn the_backoff_is_shared_through_the_keyring_item() {
     let keyring = SecretService::start();
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::ServiceUnavailable);
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&issuer, -1);
     let mut a = start(home.path(), &keyring, &KEYRING).await;
     let status = a.status(refresh_poll()).await;
     assert_eq!(status["state"], "degraded", "{status}");

@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, ServerProcess, TokenMode, memory_kib, now, seed_oauth_home, server_binary,
+    FakeIssuer, ServerProcess, TokenMode, memory_kib, seeded_home, server_command,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
 /// Requests the client tries to write without reading a single answer: about 12 MB.
 const TOTAL: usize = 20_000;
@@ -32,14 +32,10 @@ const MAX_TAKEN: usize = 5_000;
 
 /// The server on `home` with raw pipes (stderr dropped), past the handshake.
 async fn start_initialized(home: &Path) -> (Child, ChildStdin, BufReader<ChildStdout>) {
-    let mut child = Command::new(server_binary())
-        .arg("--home")
-        .arg(home)
-        .env_remove("RUST_LOG")
+    let mut child = server_command(home, &[], &[])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -82,9 +78,7 @@ async fn a_client_that_stops_reading_cannot_grow_the_server_or_stall_refreshes()
     let issuer = FakeIssuer::start().await;
     // The first poll's refresh is still at the issuer while stdout fills up.
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    let (home, tokens) = seeded_home(&issuer, 60);
 
     let (mut child, mut stdin, stdout) = start_initialized(home.path()).await;
     let pid = child.id().unwrap();

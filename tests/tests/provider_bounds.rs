@@ -4,7 +4,8 @@
 //! that are not https are refused.
 
 use auth_app_server_tests::{
-    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, seed_oauth_home, server_binary,
+    FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, run_command, seed_oauth_home,
+    seeded_home,
 };
 use serde_json::{Value, json};
 
@@ -124,9 +125,7 @@ async fn verification_addresses_that_are_not_https_are_refused() {
 
 /// A home whose access token expired (polls wait for the refresh), and a started server.
 async fn expired_home(issuer: &FakeIssuer) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(issuer, -1);
     let server = ServerProcess::start_initialized(home.path()).await;
     (home, tokens, server)
 }
@@ -167,13 +166,7 @@ async fn absurd_token_lifetimes_are_clamped_and_never_panic() {
             "{expires_in}: expiresAt {expires_at} is within a year and a day"
         );
         // The terminal command shows it without panicking.
-        let output = tokio::process::Command::new(server_binary())
-            .args(["status", "--home"])
-            .arg(home.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .await
-            .unwrap();
+        let output = run_command(home.path(), &["status"], &[], "").await;
         assert_eq!(output.status.code(), Some(0), "{expires_in}: {output:?}");
     }
 }

@@ -3,15 +3,13 @@
 //! with another `issuer`, and what a logout says when it cannot revoke.
 
 use auth_app_server_tests::{
-    FakeIssuer, IssuerOptions, MetadataForm, ServerProcess, now, read_auth, seed_oauth_home,
+    FakeIssuer, IssuerOptions, MetadataForm, ServerProcess, read_auth, seeded_home,
 };
 use serde_json::json;
 
 /// A signed-in home for `issuer` and a started server.
 async fn signed_in(issuer: &FakeIssuer) -> (tempfile::TempDir, String, ServerProcess) {
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), issuer, &tokens, now() + 3600);
+    let (home, tokens) = seeded_home(issuer, 3600);
     let server = ServerProcess::start_initialized(home.path()).await;
     (home, tokens.refresh_token, server)
 }

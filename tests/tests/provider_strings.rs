@@ -3,7 +3,7 @@
 //! line, or fill an error. Over pipes against the fake issuer.
 
 use auth_app_server_tests::{
-    FakeIssuer, RegistrationMode, ServerProcess, TokenMode, now, refresh_poll, seed_oauth_home,
+    FakeIssuer, RegistrationMode, ServerProcess, TokenMode, refresh_poll, seeded_home,
     start_for_protected_resource,
 };
 use serde_json::json;
@@ -76,10 +76,8 @@ async fn a_resource_naming_a_huge_other_resource_is_refused_with_a_short_quoted_
 #[tokio::test]
 async fn a_refresh_answer_with_a_huge_token_is_refused_and_auth_json_stays_readable() {
     let issuer = FakeIssuer::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, tokens) = seeded_home(&issuer, -1);
     let home = dir.path();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home, &issuer, &tokens, now() - 1);
     // Just under the 1 MiB answer limit, and with the rest of auth.json just over the 1 MiB
     // that every reader accepts.
     let access_token = "a".repeat(1024 * 1024 - 200);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use auth_app_server_tests::issuer::CLIENT_ID;
 use auth_app_server_tests::{
     FakeIssuer, IssuedTokens, ServerProcess, TokenMode, now, read_auth, refresh_poll,
-    seed_oauth_home, two_processes_refresh_once,
+    seed_oauth_home, seeded_home, two_processes_refresh_once,
 };
 use serde_json::{Value, json};
 
@@ -27,9 +27,7 @@ async fn setup_expiring_in(
     issuer: &FakeIssuer,
     secs: i64,
 ) -> (tempfile::TempDir, IssuedTokens, ServerProcess) {
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), issuer, &tokens, now() + secs);
+    let (home, tokens) = seeded_home(issuer, secs);
     let server = ServerProcess::start_initialized(home.path()).await;
     (home, tokens, server)
 }
@@ -84,9 +82,7 @@ async fn an_expired_token_is_refreshed_once_and_stored_with_unknown_fields_kept(
 #[tokio::test]
 async fn fresh_tokens_and_plain_polls_never_touch_the_network() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
+    let (home, tokens) = seeded_home(&issuer, 3600);
     let mut server = ServerProcess::start_initialized(home.path()).await;
     for _ in 0..50 {
         assert_eq!(
@@ -185,9 +181,7 @@ async fn two_processes_sharing_a_home_rotate_once_and_agree() {
     let issuer = FakeIssuer::start().await;
     // Slow enough that the second process asks while the first holds the lock.
     issuer.set_mode(TokenMode::Slow(Duration::from_millis(300)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&issuer, -1);
     let mut a = ServerProcess::start_initialized(home.path()).await;
     let mut b = ServerProcess::start_initialized(home.path()).await;
     two_processes_refresh_once(&mut a, &mut b, &issuer).await;
@@ -290,9 +284,7 @@ async fn retry_after_is_honoured() {
 async fn a_slow_provider_times_out_transiently() {
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::Slow(Duration::from_secs(5)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&issuer, -1);
     let mut server = ServerProcess::start_with(
         home.path(),
         &[],
@@ -337,9 +329,7 @@ async fn permanent_codes_say_what_to_do() {
 #[tokio::test]
 async fn report_auth_failure_follows_the_spec_order() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
+    let (home, tokens) = seeded_home(&issuer, 3600);
     let mut server = ServerProcess::start_initialized(home.path()).await;
     let report = |params: Value| params;
 
@@ -447,9 +437,7 @@ async fn trace_logs_of_refreshes_carry_no_token() {
         TokenMode::ServiceUnavailable,
         TokenMode::Ok,
     ]));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     let mut server = ServerProcess::start_with(home.path(), &[], &[("RUST_LOG", "trace")]).await;
     server.initialize().await;
     let fresh = server
@@ -489,9 +477,7 @@ async fn openid_discovery_is_the_fallback_and_resource_is_sent_when_configured()
         ..Default::default()
     })
     .await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&issuer, -1);
     let config = format!(
         "[provider]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nresource = \"https://api.example.com\"\n",
         issuer.url()
@@ -510,9 +496,7 @@ async fn openid_discovery_is_the_fallback_and_resource_is_sent_when_configured()
 #[tokio::test]
 async fn without_a_configuration_credentials_refresh_and_revoke_at_their_recorded_issuer() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     std::fs::remove_file(home.path().join("config.toml")).unwrap();
     let mut server = ServerProcess::start_initialized(home.path()).await;
     let status = server.status(POLL()).await;
@@ -533,9 +517,7 @@ async fn without_a_configuration_credentials_refresh_and_revoke_at_their_recorde
 async fn a_configured_provider_that_differs_never_receives_the_refresh_token() {
     let theirs = FakeIssuer::start().await;
     let configured = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = theirs.issue_grant(3600);
-    seed_oauth_home(home.path(), &theirs, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&theirs, -1);
     configured.write_config(home.path());
     let mut server = ServerProcess::start_initialized(home.path()).await;
     let status = server.status(POLL()).await;
@@ -560,22 +542,10 @@ async fn a_configured_provider_that_differs_never_receives_the_refresh_token() {
 async fn terminal_commands_without_flags_use_the_recorded_issuer() {
     // As after `login --device --issuer … --client-id …` with no config.toml.
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, tokens) = seeded_home(&issuer, -1);
     std::fs::remove_file(home.path().join("config.toml")).unwrap();
-    let run = |args: &[&str]| {
-        tokio::process::Command::new(auth_app_server_tests::server_binary())
-            .args(args)
-            .arg("--home")
-            .arg(home.path())
-            .env_remove("RUST_LOG")
-            .env_remove("AUTH_APP_SERVER_ISSUER")
-            .env_remove("AUTH_APP_SERVER_CLIENT_ID")
-            .stdin(std::process::Stdio::null())
-            .output()
-    };
-    let token = run(&["token"]).await.unwrap();
+    let run = |args| auth_app_server_tests::run_command(home.path(), args, &[], "");
+    let token = run(&["token"]).await;
     assert_eq!(token.status.code(), Some(0), "{token:?}");
     let printed = String::from_utf8(token.stdout).unwrap();
     assert_eq!(
@@ -583,7 +553,7 @@ async fn terminal_commands_without_flags_use_the_recorded_issuer() {
         read_auth(home.path())["tokens"]["access_token"]
     );
     assert_ne!(printed.trim(), tokens.access_token);
-    let logout = run(&["logout"]).await.unwrap();
+    let logout = run(&["logout"]).await;
     assert_eq!(logout.status.code(), Some(0), "{logout:?}");
     assert!(
         String::from_utf8_lossy(&logout.stderr).contains("revoked at the provider"),
@@ -604,9 +574,7 @@ fn fingerprint(token: &str) -> String {
 #[tokio::test]
 async fn a_rejected_token_without_a_refresh_token_is_dead_for_every_poll_and_process() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
+    let (home, tokens) = seeded_home(&issuer, 3600);
     let mut file = read_auth(home.path());
     file["tokens"]
         .as_object_mut()

@@ -3,12 +3,11 @@
 //! provider. Each asserts exact hit counts at the fake issuer's token endpoint.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use auth_app_server_tests::{
     FakeIssuer, IssuedTokens, IssuerOptions, ServerProcess, TokenMode, lock_file, now, read_auth,
-    refresh_poll, seed_oauth_home, server_binary,
+    refresh_poll, run_command, seed_oauth_home, seeded_home,
 };
 use serde_json::json;
 
@@ -98,9 +97,7 @@ async fn a_stale_short_lived_token_is_refreshed_while_it_still_works() {
 #[tokio::test]
 async fn twenty_reports_of_a_token_the_api_always_rejects_cost_one_refresh() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 3600);
+    let (home, tokens) = seeded_home(&issuer, 3600);
     let mut server = ServerProcess::start_initialized(home.path()).await;
     let mut current = json!(tokens.access_token);
     for n in 1..=20 {
@@ -164,9 +161,7 @@ async fn six_processes_behind_an_outage_make_as_many_requests_as_one() {
     const OUTAGE: Duration = Duration::from_secs(8);
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::ServiceUnavailable);
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 120);
+    let (home, _tokens) = seeded_home(&issuer, 120);
     let mut fleet = Vec::new();
     for _ in 0..6 {
         fleet.push(ServerProcess::start_initialized(home.path()).await);
@@ -232,9 +227,7 @@ const SHORT_LOCK_TIMEOUT: (&str, &str) = ("AUTH_APP_SERVER_LOCK_TIMEOUT_MS", "30
 #[tokio::test]
 async fn a_held_lock_bounds_every_answer_and_never_hands_out_an_expired_token() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() - 1);
+    let (home, _tokens) = seeded_home(&issuer, -1);
     let held = hold_lock(home.path());
 
     let mut server = ServerProcess::start_with(home.path(), &[], &[SHORT_LOCK_TIMEOUT]).await;
@@ -257,17 +250,10 @@ async fn a_held_lock_bounds_every_answer_and_never_hands_out_an_expired_token() 
     assert!(plain.get("authToken").is_none(), "{plain}");
 
     // The terminal command gives up as promptly, with the exit code for "retry later".
-    let output = tokio::process::Command::new(server_binary())
-        .args(["token", "--home"])
-        .arg(home.path())
-        .env(SHORT_LOCK_TIMEOUT.0, SHORT_LOCK_TIMEOUT.1)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output();
+    let output = run_command(home.path(), &["token"], &[SHORT_LOCK_TIMEOUT], "");
     let output = tokio::time::timeout(Duration::from_secs(30), output)
         .await
-        .expect("`token` exits while the lock is still held")
-        .unwrap();
+        .expect("`token` exits while the lock is still held");
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     assert!(output.stdout.is_empty(), "no expired token printed");
     assert!(
@@ -286,9 +272,7 @@ async fn a_held_lock_bounds_every_answer_and_never_hands_out_an_expired_token() 
 #[tokio::test]
 async fn a_held_lock_never_stalls_a_poll_on_a_working_token() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    let (home, tokens) = seeded_home(&issuer, 60);
     let _held = hold_lock(home.path());
     let mut server = ServerProcess::start_with(home.path(), &[], &[SHORT_LOCK_TIMEOUT]).await;
     server.initialize().await;
@@ -307,9 +291,7 @@ async fn a_held_lock_never_stalls_a_poll_on_a_working_token() {
 async fn polls_do_not_wait_for_a_slow_provider_while_the_token_works() {
     let issuer = FakeIssuer::start().await;
     issuer.set_mode(TokenMode::Slow(Duration::from_secs(2)));
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    let (home, tokens) = seeded_home(&issuer, 60);
     let mut server = ServerProcess::start_initialized(home.path()).await;
     // A burst of polls while the provider takes 2 s: each answered with the working token
     // before the refresh has been stored.

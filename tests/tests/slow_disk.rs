@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::{
-    FakeIssuer, RegistrationMode, ServerProcess, now, read_auth, refresh_poll, seed_oauth_home,
+    FakeIssuer, RegistrationMode, ServerProcess, read_auth, refresh_poll, seeded_home,
 };
 use serde_json::json;
 
@@ -89,10 +89,8 @@ async fn polls_answer_at_once_during(
 #[tokio::test]
 async fn polls_during_a_slow_refresh_write_answer_at_once_with_the_working_token() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tokens = issuer.issue_grant(3600);
     // 60 s left of an unknown lifetime: stale (300 s rule), still working.
-    seed_oauth_home(home.path(), &issuer, &tokens, now() + 60);
+    let (home, tokens) = seeded_home(&issuer, 60);
     let mut server = slow_disk_server(home.path()).await;
 
     // This poll starts the refresh; the issuer answers at once, and the write begins.
