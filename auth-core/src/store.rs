@@ -1028,6 +1028,16 @@ fn private_file_permissions() -> fs::Permissions {
     }
 }
 
+/// Test only: makes a FIFO at `path` (nobody writes to it, so a blocking open would hang).
+#[cfg(all(test, unix))]
+pub(crate) fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1224,11 +1234,7 @@ mod tests {
     fn a_fifo_or_a_device_is_unreadable_and_never_waited_on() {
         let (_dir, store) = store();
         fs::create_dir_all(store.home()).unwrap();
-        let made = std::process::Command::new("mkfifo")
-            .arg(store.path())
-            .status()
-            .unwrap();
-        assert!(made.success());
+        mkfifo(store.path());
         let reason = unreadable_reason(&store);
         assert!(
             reason.contains("FIFO") && reason.contains("not a regular file"),
@@ -1265,11 +1271,7 @@ mod tests {
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
 
         fs::remove_file(&path).unwrap();
-        let made = std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        mkfifo(&path);
         let fifo = path.clone();
         let error = without_hanging(move || read_bounded(&fifo, 9).unwrap_err().to_string());
         assert!(
@@ -1312,11 +1314,7 @@ mod tests {
 
         // A FIFO in its place: refused at once, not waited on.
         fs::remove_file(&lock_path).unwrap();
-        let made = std::process::Command::new("mkfifo")
-            .arg(&lock_path)
-            .status()
-            .unwrap();
-        assert!(made.success());
+        mkfifo(&lock_path);
         let locking = store.clone();
         assert!(without_hanging(move || locking.lock().is_err()));
     }

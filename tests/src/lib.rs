@@ -187,6 +187,15 @@ pub async fn complete_browser_sign_in(server: &mut ServerProcess) -> String {
     auth_url
 }
 
+/// Makes a FIFO at `path` (nobody writes to it, so a blocking open would hang).
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 /// The query parameter `name` of `url`, decoded.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;

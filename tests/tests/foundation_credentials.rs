@@ -251,14 +251,7 @@ async fn assert_unreadable_and_serving(kind: &str, make: impl FnOnce(&Path)) {
 #[cfg(unix)]
 #[tokio::test]
 async fn an_auth_file_that_is_a_fifo_is_unreadable_and_never_hangs() {
-    assert_unreadable_and_serving("a FIFO", |path| {
-        let made = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(made.success());
-    })
-    .await;
+    assert_unreadable_and_serving("a FIFO", auth_app_server_tests::mkfifo).await;
 }
 
 /// A symlink to /dev/zero: reading it used to go on without limit.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use auth_app_server_tests::issuer::CLIENT_ID;
 use auth_app_server_tests::{
-    ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, memory_kib, now,
+    ConnectProxy, FakeIssuer, IssuerOptions, ServerProcess, TestCa, memory_kib, mkfifo, now,
 };
 use serde_json::{Value, json};
 
@@ -276,14 +276,6 @@ async fn loopback_is_never_proxied() {
         );
     }
     assert_eq!(proxy.requests(), Vec::<String>::new());
-}
-
-fn mkfifo(path: &Path) {
-    let made = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(made.success(), "mkfifo {}", path.display());
 }
 
 /// `SSL_CERT_FILE` at a FIFO nobody writes to: it was read on the runtime's only thread at the

@@ -285,11 +285,7 @@ mod tests {
     fn a_fifo_or_an_oversized_file_is_unreadable_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let file = RegistrationFile::new(dir.path());
-        let made = std::process::Command::new("mkfifo")
-            .arg(file.path())
-            .status()
-            .unwrap();
-        assert!(made.success());
+        crate::store::mkfifo(file.path());
         // A blocking open of a FIFO with no writer would never return.
         let why = file.load().unwrap_err();
         assert!(why.contains("not a regular file"), "{why}");
