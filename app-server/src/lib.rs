@@ -86,7 +86,7 @@ pub fn run() -> ExitCode {
         // home says. The error itself was reported once already, with the provider (logged by
         // the server, told in its own words by a command): it is not repeated here.
         Err(_) => {
-            let backend = auth_core::storage::in_use(&home);
+            let backend = auth_core::store::in_use(&home);
             if cli.command.is_none() {
                 tracing::warn!(storage = ?backend, "config.toml cannot be read (above), so neither can its storage backend; using the one that holds the credentials now");
             }
@@ -104,7 +104,11 @@ pub fn run() -> ExitCode {
         }
     };
     let store = runtime
-        .block_on(auth_core::storage::open(home, backend))
+        .block_on(auth_core::store::open(
+            home,
+            backend,
+            auth_core::manager::lock_timeout(),
+        ))
         .with_test_write_delay(auth_core::store::test_write_delay_from_env());
     if let Some(warning) = store.permission_warning() {
         tracing::warn!("{warning}");

@@ -87,9 +87,9 @@ fn read_config_file(home: &Path) -> Result<ConfigFile, ConfigError> {
         path: path.clone(),
         reason: format!("{reason}; make it a regular TOML file (or delete it)"),
     };
-    let bytes = match crate::store::read_bounded(&path, MAX_CONFIG_BYTES) {
+    let bytes = match crate::store::safe_file::read_bounded(&path, MAX_CONFIG_BYTES) {
         Ok(bytes) => bytes,
-        Err(e) if crate::store::is_absent(&e) => return Ok(ConfigFile::default()),
+        Err(e) if crate::store::safe_file::is_absent(&e) => return Ok(ConfigFile::default()),
         Err(e) => return Err(unreadable(e.to_string())),
     };
     let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".into()))?;

@@ -9,7 +9,6 @@
 use reqwest::Url;
 
 use crate::auth_failure::challenge_scopes;
-use crate::auth_file::AuthFile;
 use crate::classify::classify_token_error;
 use crate::login::device::parse_grant;
 use crate::login::{
@@ -22,6 +21,7 @@ use crate::provider_text::{
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
 use crate::status::{Credentials, describe};
+use crate::store::format::AuthFile;
 use crate::time;
 
 /// `data` as `auth.json`: never a panic; a file accepted is written (`to_bytes`) as bytes that

@@ -1,7 +1,9 @@
 //! `auth-core`: everything `auth-app-server` knows about credentials, with no JSON-RPC.
 //!
-//! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format),
-//!   or the document in the OS keyring ([`keyring`]).
+//! - [`store`]: where the credential document is kept, `auth.json` or the OS keyring
+//!   (`store::file`, [`store::keyring`]), behind one façade: atomic writes, the lock, the
+//!   format ([`store::format`]), the backend chosen and moved into at start
+//!   ([`store::open`]), and the safe-file helpers other files reuse.
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
 //! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
@@ -11,20 +13,17 @@
 //! - [`config`]: where the home folder is and which provider to use.
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
-//! - [`storage`]: which backend keeps the credentials, chosen and moved into at start.
 //! - [`provider_text`]: how provider strings are bounded and quoted in logs, errors and files.
 //! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
 pub mod auth_failure;
-pub mod auth_file;
 pub mod classify;
 pub mod config;
 pub mod error;
 /// For the fuzz targets and their quick siblings in the test suite.
 pub mod fuzzing;
 pub mod jwt;
-pub mod keyring;
 pub mod login;
 pub mod manager;
 pub mod network;
@@ -35,7 +34,6 @@ pub mod refresh;
 pub mod registration;
 pub mod secret;
 pub mod status;
-pub mod storage;
 pub mod store;
 pub mod time;
 

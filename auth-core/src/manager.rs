@@ -19,7 +19,6 @@ use crate::auth_failure::{
     API_KEY_HINT, DID_NOT_HELP_HINT, FailureAction, FailureOutcome, INSUFFICIENT_SCOPE_HINT,
     RejectedRequest, Rejection, assess, challenge_scopes, step_up_hint,
 };
-use crate::auth_file::AuthFile;
 use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
 use crate::login::{self, CancelSignal, LoginStart, PendingLogins};
@@ -28,6 +27,7 @@ use crate::provider::{Issued, ProviderClient, Revocation, TokenResponse};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
+use crate::store::format::AuthFile;
 use crate::store::{
     AuthStore, FileStamp, Loaded, StorageKind, StoreError, Stored, WriteLock, off_runtime,
 };

@@ -45,7 +45,7 @@ pub const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
 /// as `auth.json` is: a FIFO or a device is refused without waiting on it or reading it, and a
 /// file over [`MAX_PEM_BYTES`] is refused.
 pub fn load_pem_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = crate::store::read_bounded(path, MAX_PEM_BYTES).map_err(|e| {
+    let pem = crate::store::safe_file::read_bounded(path, MAX_PEM_BYTES).map_err(|e| {
         format!(
             "cannot read {}: {e}; point it at a PEM file of certificates (-----BEGIN CERTIFICATE-----)",
             path.display()

@@ -6,15 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth_file::{
-    AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
-};
 use crate::classify::RefreshFailure;
 use crate::policy::{Backoff, backoff_delay};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::provider_text::{capped, shown};
 use crate::registration::{self, Replacement};
 use crate::status::Credentials;
+use crate::store::format::{
+    AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
+};
 use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};
 use crate::time;
 

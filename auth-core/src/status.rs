@@ -2,10 +2,10 @@
 //! account and the last refresh error. Derived by one pure function from the credentials and
 //! the backoff that applies to them.
 
-use crate::auth_file::{AuthFile, AuthMode, REFRESH_CAUSE_REJECTED, RefreshFailureRecord};
 use crate::jwt;
 use crate::policy::{Backoff, MAX_BACKOFF, TokenTimes};
 use crate::secret::Secret;
+use crate::store::format::{AuthFile, AuthMode, REFRESH_CAUSE_REJECTED, RefreshFailureRecord};
 use crate::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -254,7 +254,7 @@ pub fn describe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth_file::{RefreshBackoffRecord, StoredTokens};
+    use crate::store::format::{RefreshBackoffRecord, StoredTokens};
 
     /// Now, in unix seconds (tests use small numbers).
     const NOW: i64 = 10;

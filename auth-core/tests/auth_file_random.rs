@@ -2,10 +2,10 @@
 //! bytes parse or fail without a panic; every file we could write reads back as itself; a file
 //! cut short is refused with a message that never quotes a secret.
 
-use auth_core::auth_file::{
+use auth_core::secret::Secret;
+use auth_core::store::format::{
     AuthFile, AuthMode, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens, Unknown,
 };
-use auth_core::secret::Secret;
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ fn tokens() -> impl Strategy<Value = StoredTokens> {
 fn refresh_cause_of(expires_at: Option<i64>) -> Option<String> {
     expires_at
         .filter(|at| at % 2 == 0)
-        .map(|_| auth_core::auth_file::REFRESH_CAUSE_REJECTED.to_owned())
+        .map(|_| auth_core::store::format::REFRESH_CAUSE_REJECTED.to_owned())
 }
 
 fn backoff() -> impl Strategy<Value = RefreshBackoffRecord> {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use auth_core::auth_file::AuthFile;
+use auth_core::store::format::AuthFile;
 
 #[test]
 fn the_auth_file_fuzz_findings_stay_fixed() {

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::keyring::SecretService;
-use auth_core::keyring::{KEYRING_TIMEOUT, KeyringError, KeyringItem};
+use auth_core::store::keyring::{KEYRING_TIMEOUT, KeyringError, KeyringItem};
 
 #[test]
 fn a_write_queued_behind_a_hung_call_never_lands_after_its_caller_gave_up() {

@@ -12,16 +12,19 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::safe_file::{
+    TEMP_SUFFIX, is_absent, open_without_waiting, remove_temp_files, replace_atomically,
+    within_read_limit,
+};
 use crate::store::{AuthStore, MAX_FILE_BYTES, WriteLock};
 
 const FILE_NAME: &str = "registrations.json";
 const TEMP_PREFIX: &str = ".registrations.json.";
-const TEMP_SUFFIX: &str = ".tmp";
 
 /// One client registered at one authorization server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +123,7 @@ impl RegistrationFile {
     pub fn load(&self) -> Result<Registrations, String> {
         let metadata = match fs::symlink_metadata(&self.path) {
             Ok(metadata) => metadata,
-            Err(e) if crate::store::is_absent(&e) => return Ok(Registrations::default()),
+            Err(e) if is_absent(&e) => return Ok(Registrations::default()),
             Err(e) => return Err(e.to_string()),
         };
         let unusable = |metadata: &fs::Metadata| {
@@ -131,7 +134,7 @@ impl RegistrationFile {
             return Err(why);
         }
         // Checked again on the opened file: it may have been swapped meanwhile.
-        let file = crate::store::open_without_waiting(&self.path).map_err(|e| e.to_string())?;
+        let file = open_without_waiting(&self.path).map_err(|e| e.to_string())?;
         if let Some(why) = file
             .metadata()
             .map_err(|e| e.to_string())
@@ -176,30 +179,21 @@ impl RegistrationFile {
         self.remove_leftover_temp_files();
         let mut bytes = serde_json::to_vec_pretty(registrations).map_err(io::Error::other)?;
         bytes.push(b'\n');
-        let bytes = crate::store::within_read_limit(bytes)?;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(fs::Permissions::from_mode(0o600));
-        }
-        let mut temp = builder.tempfile_in(&self.home)?;
-        temp.write_all(&bytes)?;
-        temp.as_file().sync_all()?;
-        if let Some(delay) = self.test_write_delay {
-            std::thread::sleep(delay);
-        }
-        temp.persist(&self.path).map_err(|e| e.error)?;
-        if let Ok(dir) = fs::File::open(&self.home) {
-            let _ = dir.sync_all();
-        }
+        let bytes = within_read_limit(bytes)?;
+        replace_atomically(
+            &self.home,
+            TEMP_PREFIX,
+            &self.path,
+            &bytes,
+            self.test_write_delay,
+        )
+        .map_err(|e| e.source)?;
         Ok(())
     }
 
     /// A temporary file found by the lock's holder was left by a writer that was killed.
     fn remove_leftover_temp_files(&self) {
-        crate::store::remove_temp_files(&self.home, &[TEMP_PREFIX], TEMP_SUFFIX);
+        remove_temp_files(&self.home, &[TEMP_PREFIX], TEMP_SUFFIX);
     }
 }
 
@@ -285,7 +279,7 @@ mod tests {
     fn a_fifo_or_an_oversized_file_is_unreadable_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let file = RegistrationFile::new(dir.path());
-        crate::store::mkfifo(file.path());
+        crate::store::safe_file::mkfifo(file.path());
         // A blocking open of a FIFO with no writer would never return.
         let why = file.load().unwrap_err();
         assert!(why.contains("not a regular file"), "{why}");

@@ -1,5 +1,5 @@
-//! The OS keyring as the home of the credential document (`[storage] backend = "keyring"`):
-//! one Secret Service item per home, holding exactly the bytes `auth.json` would hold.
+//! [`KeyringItem`]: one home's item in the OS keyring (a Secret Service item, found by its
+//! attributes), read, replaced, deleted or set aside as whole bytes, through a worker thread.
 //!
 //! Every call is bounded by [`KEYRING_TIMEOUT`]: a keyring that is locked behind a prompt
 //! nobody sees, or a session bus that accepts a connection and never answers, becomes an error

@@ -1,5 +1,6 @@
 //! The `auth.json` format (version 1): what is stored, how it is parsed and checked, and how
-//! unknown fields survive a rewrite. No I/O here; see `store` for that.
+//! unknown fields survive a rewrite. No I/O here: the store's backends (`file`, `keyring`)
+//! read and write it.
 
 use std::collections::BTreeMap;
 use std::fmt;
