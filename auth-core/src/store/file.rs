@@ -100,9 +100,15 @@ pub(super) fn write(
     file: &AuthFile,
 ) -> Result<FileStamp, StoreError> {
     home.remove_leftover_temp_files();
-    let bytes = within_read_limit(file.to_bytes())
-        .map_err(|source| StoreError::io("write", home.auth_json(), source))?;
+    let bytes = encoded(home, file)?;
     home.replace(FILE_TEMP_PREFIX, home.auth_json(), &bytes)
+}
+
+/// The bytes of `file` as either backend stores them, when a reader would accept them (at
+/// most [`MAX_FILE_BYTES`]): a document that every process would refuse is never written.
+pub(super) fn encoded(home: &Home, file: &AuthFile) -> Result<Vec<u8>, StoreError> {
+    within_read_limit(file.to_bytes())
+        .map_err(|source| StoreError::io("write", home.auth_json(), source))
 }
 
 /// Deletes `auth.json`, and any temporary file a killed writer left (it may hold the secrets

@@ -17,7 +17,7 @@ use super::home::Home;
 use super::loaded::{Loaded, Stored, parsed, too_large};
 use super::lock::WriteLock;
 use super::marker::{self, Marker};
-use super::safe_file::{MAX_FILE_BYTES, within_read_limit};
+use super::safe_file::MAX_FILE_BYTES;
 use super::stamp::FileStamp;
 
 /// Where the document is, in words.
@@ -59,11 +59,10 @@ pub(super) fn write(
     home: &Home,
     item: &KeyringItem,
     lock: &WriteLock,
-    file: &AuthFile,
+    document: &AuthFile,
 ) -> Result<FileStamp, StoreError> {
     home.remove_leftover_temp_files();
-    let bytes = within_read_limit(file.to_bytes())
-        .map_err(|source| StoreError::io("write", home.auth_json(), source))?;
+    let bytes = file::encoded(home, document)?;
     item.write(&bytes)
         .map_err(|e| failure(home, "store the credentials in", e))?;
     marker::bump(home, lock)
