@@ -15,16 +15,16 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api_key;
-use crate::auth_failure::{
-    API_KEY_HINT, DID_NOT_HELP_HINT, FailureAction, FailureOutcome, INSUFFICIENT_SCOPE_HINT,
-    RejectedRequest, Rejection, assess, challenge_scopes, step_up_hint,
-};
 use crate::auth_file::AuthFile;
 use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
 use crate::login::{self, CancelSignal, LoginStart, PendingLogins};
-use crate::policy::{self, Backoff, Decision, Facts, NoRefresh, Trigger, Wait};
 use crate::provider::{Issued, ProviderClient, Revocation, TokenResponse};
+use crate::refresh::policy::{self, Backoff, Decision, Facts, NoRefresh, Trigger, Wait};
+use crate::refresh::report::{
+    API_KEY_HINT, DID_NOT_HELP_HINT, FailureAction, FailureOutcome, INSUFFICIENT_SCOPE_HINT,
+    RejectedRequest, Rejection, assess, challenge_scopes, step_up_hint,
+};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};

@@ -4,7 +4,7 @@
 
 use crate::auth_file::{AuthFile, AuthMode, REFRESH_CAUSE_REJECTED, RefreshFailureRecord};
 use crate::jwt;
-use crate::policy::{Backoff, MAX_BACKOFF, TokenTimes};
+use crate::refresh::policy::{Backoff, MAX_BACKOFF, TokenTimes};
 use crate::secret::Secret;
 use crate::time;
 
