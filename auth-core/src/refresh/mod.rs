@@ -7,8 +7,8 @@ pub mod policy;
 pub mod report;
 mod run;
 
+pub(crate) use policy::same_issuer;
 pub use run::{Cause, RefreshOutcome};
 pub(crate) use run::{
-    Finished, Job, NewView, poison_dead_token, run, same_issuer, same_tokens, store_unsaved,
-    stored_tokens,
+    Finished, Job, NewView, poison_dead_token, run, same_tokens, store_unsaved, stored_tokens,
 };

@@ -1,9 +1,14 @@
 //! The refresh rules (docs/refresh-policy.md) in one place, as pure functions: when an access
-//! token is stale, how long a transient failure backs off, and what a poll or a rejected-token
-//! report should do right now. No I/O, no clock: callers pass `now`. The code that performs
-//! I/O (`refresh`, `manager`) only carries out these decisions.
+//! token is stale, which credentials this server may refresh at all (and why not, as a
+//! [`Blocker`] whose message is written here once), how long a transient failure backs off
+//! ([`Backoff::next`]), and what a poll ([`decide_poll`]) or a rejected-token report
+//! ([`decide_report`]) should do right now. No I/O, no clock: callers pass `now`. The code
+//! that performs I/O (`refresh::run`, the manager) only carries out these decisions.
 
+use std::fmt;
 use std::time::Duration;
+
+use reqwest::Url;
 
 /// A token is refreshed when less than this is left, or less than half its lifetime if that is
 /// shorter.
@@ -89,6 +94,35 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The window after one more transient failure of the refresh token `fingerprint`, when
+    /// `previous` applied before it: the failures are counted on from `previous`, and the
+    /// window is [`backoff_delay`] of that count (or the provider's `retry_after`) from
+    /// `now_ms`.
+    pub fn next(
+        previous: Option<&Backoff>,
+        fingerprint: String,
+        retry_after: Option<Duration>,
+        code: Option<String>,
+        message: String,
+        now_ms: i64,
+    ) -> Backoff {
+        let failures = previous.map_or(0, |b| b.failures).saturating_add(1);
+        let wait = backoff_delay(failures, retry_after);
+        Backoff {
+            fingerprint,
+            retry_at_ms: now_ms.saturating_add(wait.as_millis() as i64),
+            failures,
+            code,
+            message,
+        }
+    }
+
+    /// The end of the window in whole unix seconds, as `auth.json` records it: rounded up, so
+    /// that the recorded window is never shorter than the wait.
+    pub fn retry_at_secs(&self) -> i64 {
+        self.retry_at_ms.div_euclid(1000) + i64::from(self.retry_at_ms % 1000 != 0)
+    }
+
     pub fn is_active(&self, now_ms: i64) -> bool {
         now_ms < self.retry_at_ms
     }
@@ -113,16 +147,109 @@ impl Backoff {
     }
 }
 
-/// Why a refresh is being considered.
+/// Why this server cannot refresh some credentials. Each has one message, quoted by status
+/// answers, reports and logout ([`Blocker::message`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// A status poll with `refreshToken: true`.
-    Poll,
-    /// A client reported that an API rejected a token; `current` when it is the stored one.
-    Rejected { current: bool },
+pub enum Blocker {
+    ApiKey,
+    NoRefreshToken,
+    /// No provider is configured and the tokens do not name their issuer and client_id.
+    NoProvider,
+    /// The tokens were issued by another issuer than the client's: a refresh token is only
+    /// ever sent to the issuer recorded with it.
+    OtherIssuer,
+    OtherClientId,
+    /// Neither the configuration nor the tokens name a client_id.
+    NoClientId,
 }
 
-/// Everything the decision depends on, gathered by the caller.
+impl Blocker {
+    /// What clients are told.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::ApiKey => "API keys are not refreshed",
+            Self::NoRefreshToken => "there is no refresh token: sign in again",
+            Self::NoProvider => {
+                "no OAuth provider is configured and the tokens do not say which issuer and client_id they belong to, so they cannot be refreshed: configure a provider or sign in again"
+            }
+            Self::OtherIssuer => {
+                "the tokens were issued by another provider than the configured one: sign in again"
+            }
+            Self::OtherClientId => {
+                "the tokens were issued to another client_id than the configured one: sign in again"
+            }
+            Self::NoClientId => {
+                "no client_id is configured and the tokens do not say which client_id they were issued to, so they cannot be refreshed: sign in again"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// What decides whether this server may refresh some credentials, gathered by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Eligibility<'a> {
+    /// OAuth credentials (else an API key).
+    pub oauth: bool,
+    /// The credentials hold a refresh token.
+    pub refresh_token: bool,
+    /// The issuer and client_id recorded with the tokens.
+    pub stored_issuer: Option<&'a str>,
+    pub stored_client_id: Option<&'a str>,
+    /// The client that would refresh them, `None` when there is none. Only asked about for
+    /// OAuth credentials with a refresh token.
+    pub client: Option<RefreshClient<'a>>,
+}
+
+/// What [`blocker`] needs to know of the client that would refresh some credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshClient<'a> {
+    /// Its issuer, when known without network I/O.
+    pub known_issuer: Option<&'a Url>,
+    /// Its configured client_id.
+    pub client_id: Option<&'a str>,
+}
+
+/// Why these credentials cannot be refreshed by this server, if they cannot. An issuer still
+/// to be found (RFC 9728) is checked by the refresh once it is known.
+pub fn blocker(facts: &Eligibility) -> Option<Blocker> {
+    if !facts.oauth {
+        return Some(Blocker::ApiKey);
+    }
+    if !facts.refresh_token {
+        return Some(Blocker::NoRefreshToken);
+    }
+    let Some(client) = facts.client else {
+        return Some(Blocker::NoProvider);
+    };
+    let same = match (facts.stored_issuer, client.known_issuer) {
+        (None, _) => false,
+        (Some(stored), Some(known)) => same_issuer(stored, known),
+        (Some(_), None) => true,
+    };
+    if !same {
+        return Some(Blocker::OtherIssuer);
+    }
+    match (client.client_id, facts.stored_client_id) {
+        (Some(configured), Some(recorded)) if configured != recorded => {
+            Some(Blocker::OtherClientId)
+        }
+        (None, None) => Some(Blocker::NoClientId),
+        _ => None,
+    }
+}
+
+/// Issuer identifiers compare as URLs written with or without a trailing slash.
+pub fn same_issuer(stored: &str, issuer: &Url) -> bool {
+    stored.trim_end_matches('/') == issuer.as_str().trim_end_matches('/')
+}
+
+/// Everything a poll's or a report's decision depends on, gathered by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     /// OAuth credentials (else an API key).
@@ -132,9 +259,8 @@ pub struct Facts<'a> {
     pub poisoned: bool,
     /// The credentials hold a refresh token.
     pub refresh_token: bool,
-    /// Why this server cannot refresh these credentials (no refresh token, no provider for
-    /// their issuer), if it cannot.
-    pub blocker: Option<&'a str>,
+    /// Why this server cannot refresh these credentials, if it cannot ([`blocker`]).
+    pub blocker: Option<Blocker>,
     /// The shared backoff that applies to this refresh token, if any.
     pub backoff: Option<&'a Backoff>,
     /// When the current tokens came from a report-triggered refresh: when they were stored.
@@ -142,6 +268,12 @@ pub struct Facts<'a> {
     /// A refresh is running in this process now.
     pub in_flight: bool,
     pub now_ms: i64,
+}
+
+impl Facts<'_> {
+    fn backing_off(&self) -> bool {
+        self.backoff.is_some_and(|b| b.is_active(self.now_ms))
+    }
 }
 
 /// How long a caller waits for a refresh it starts or joins.
@@ -153,455 +285,112 @@ pub enum Wait {
     UntilDone,
 }
 
-/// Why no refresh can help.
+/// What a status poll with `refreshToken: true` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoRefresh {
-    ApiKey,
-    Poisoned,
-    /// See [`Facts::blocker`].
-    Blocked,
-    /// Reports only: the current access token was rejected and there is no refresh token, so
-    /// it is dead: poison the credentials as a permanent refresh failure would.
-    Dead,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Answer from the stored credentials; nothing is due.
+pub enum PollDecision {
+    /// Answer from the stored credentials: nothing is due, or a refresh of a token that still
+    /// works is already running (only the caller that started it waits).
     Answer,
-    /// Start a refresh (or join the one in flight) and wait as said. A poll on a working token
-    /// joins nothing: it starts the refresh and waits at most 200 ms, or, when one is already
-    /// running, answers at once.
-    Refresh {
-        join: bool,
-        wait: Wait,
-    },
+    /// Start a refresh (or, when the token is expired, join the one in flight) and wait as
+    /// said.
+    Refresh(Wait),
     /// Due, but inside the backoff window of a transient failure: answer without network I/O.
     BackingOff,
-    CannotRefresh(NoRefresh),
-    /// Reports only: the rejected token is no longer the stored one.
-    AlreadyRotated,
-    /// Reports only: the token came from a report-triggered refresh less than 60 s ago.
-    DidNotHelp,
+    /// A permanent failure is recorded: never refresh, due or not.
+    Poisoned,
+    /// Due, but this server cannot refresh these credentials.
+    Blocked(Blocker),
 }
 
-/// What to do now. Reports follow the order of the contract: poisoned, API key, already
-/// rotated, dead (no refresh token), then the report bound; polls refresh only stale tokens.
-pub fn decide(facts: &Facts, trigger: Trigger) -> Decision {
+/// What a report of a rejected token does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportDecision {
+    /// An API key was rejected: nothing to refresh.
+    ApiKey,
+    /// A permanent failure is recorded: never refresh.
+    Poisoned,
+    /// The rejected token is no longer the stored one.
+    AlreadyRotated,
+    /// The current access token was rejected and there is no refresh token, so it is dead:
+    /// poison the credentials as a permanent refresh failure would.
+    Dead,
+    /// The token came from a report-triggered refresh less than 60 s ago.
+    DidNotHelp,
+    /// This server cannot refresh these credentials.
+    Blocked(Blocker),
+    /// Inside the backoff window of a transient failure: answer without network I/O.
+    BackingOff,
+    /// Start a refresh (or join the one in flight) and wait for its outcome.
+    Refresh,
+}
+
+/// What a poll does now: polls refresh only stale OAuth tokens, and wait for the refresh only
+/// as long as [`Wait`] says.
+pub fn decide_poll(facts: &Facts) -> PollDecision {
     let now_unix = facts.now_ms.div_euclid(1000);
-    let wait = match trigger {
-        Trigger::Poll => {
-            if !facts.oauth {
-                return Decision::Answer;
-            }
-            if facts.poisoned {
-                return Decision::CannotRefresh(NoRefresh::Poisoned);
-            }
-            if !facts.times.is_stale(now_unix) {
-                return Decision::Answer;
-            }
-            if facts.times.is_expired(now_unix) {
-                Wait::UntilDone
-            } else {
-                Wait::AtMost(POLL_WAIT)
-            }
-        }
-        Trigger::Rejected { current } => {
-            if !facts.oauth {
-                return Decision::CannotRefresh(NoRefresh::ApiKey);
-            }
-            if facts.poisoned {
-                return Decision::CannotRefresh(NoRefresh::Poisoned);
-            }
-            if !current {
-                return Decision::AlreadyRotated;
-            }
-            if !facts.refresh_token {
-                return Decision::CannotRefresh(NoRefresh::Dead);
-            }
-            if facts
-                .report_refresh_at
-                .is_some_and(|at| now_unix.saturating_sub(at) < REPORT_REFRESH_BOUND_SECS)
-            {
-                return Decision::DidNotHelp;
-            }
-            Wait::UntilDone
-        }
+    if !facts.oauth {
+        return PollDecision::Answer;
+    }
+    if facts.poisoned {
+        return PollDecision::Poisoned;
+    }
+    if !facts.times.is_stale(now_unix) {
+        return PollDecision::Answer;
+    }
+    let wait = if facts.times.is_expired(now_unix) {
+        Wait::UntilDone
+    } else {
+        Wait::AtMost(POLL_WAIT)
     };
-    if facts.blocker.is_some() {
-        return Decision::CannotRefresh(NoRefresh::Blocked);
+    if let Some(blocker) = facts.blocker {
+        return PollDecision::Blocked(blocker);
     }
     if facts.in_flight {
         // Only the caller that started a refresh waits (at most 200 ms) while the token
         // works; the others answer at once, so a slow provider never slows a stream of polls.
         return match wait {
-            Wait::AtMost(_) => Decision::Answer,
-            Wait::UntilDone => Decision::Refresh { join: true, wait },
+            Wait::AtMost(_) => PollDecision::Answer,
+            Wait::UntilDone => PollDecision::Refresh(wait),
         };
     }
-    if facts.backoff.is_some_and(|b| b.is_active(facts.now_ms)) {
-        return Decision::BackingOff;
+    if facts.backing_off() {
+        return PollDecision::BackingOff;
     }
-    Decision::Refresh { join: false, wait }
+    PollDecision::Refresh(wait)
+}
+
+/// What a report of a rejected token does now (`current` when the rejected token is the
+/// stored one), in the order of the contract: poisoned, API key, already rotated, dead (no
+/// refresh token), then the report bound.
+pub fn decide_report(facts: &Facts, current: bool) -> ReportDecision {
+    let now_unix = facts.now_ms.div_euclid(1000);
+    if !facts.oauth {
+        return ReportDecision::ApiKey;
+    }
+    if facts.poisoned {
+        return ReportDecision::Poisoned;
+    }
+    if !current {
+        return ReportDecision::AlreadyRotated;
+    }
+    if !facts.refresh_token {
+        return ReportDecision::Dead;
+    }
+    if facts
+        .report_refresh_at
+        .is_some_and(|at| now_unix.saturating_sub(at) < REPORT_REFRESH_BOUND_SECS)
+    {
+        return ReportDecision::DidNotHelp;
+    }
+    if let Some(blocker) = facts.blocker {
+        return ReportDecision::Blocked(blocker);
+    }
+    // A report joins the refresh in flight, whatever the backoff says: it waits for its outcome.
+    if !facts.in_flight && facts.backing_off() {
+        return ReportDecision::BackingOff;
+    }
+    ReportDecision::Refresh
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: i64 = 1_000_000;
-
-    #[test]
-    fn the_stale_window_follows_the_lifetime() {
-        // (expires in, lifetime, stale?)
-        let cases: &[(i64, Option<i64>, bool)] = &[
-            (299, None, true),
-            (300, None, false),
-            // Keycloak's default 300 s token: stale in its last 150 s, not from birth.
-            (300, Some(300), false),
-            (151, Some(300), false),
-            (149, Some(300), true),
-            (120, Some(120), false),
-            (61, Some(120), false),
-            (59, Some(120), true),
-            (60, Some(60), false),
-            (29, Some(60), true),
-            (3600, Some(3600), false),
-            (299, Some(3600), true),
-            (301, Some(3600), false),
-            (0, Some(60), true),
-            (-5, None, true),
-            (10, Some(0), false),
-            (10, Some(-50), false),
-            (i64::MAX, Some(i64::MAX), false),
-            (i64::MIN / 2, None, true),
-        ];
-        for &(left, lifetime, stale) in cases {
-            let times = TokenTimes {
-                expires_at: Some(NOW.saturating_add(left)),
-                lifetime,
-                last_refresh: None,
-            };
-            assert_eq!(times.is_stale(NOW), stale, "{left} s left of {lifetime:?}");
-        }
-    }
-
-    #[test]
-    fn an_unknown_expiry_is_stale_after_eight_days_or_without_a_last_refresh() {
-        for (age, stale) in [(None, true), (Some(0), false), (Some(8 * 86_400 + 1), true)] {
-            let times = TokenTimes {
-                expires_at: None,
-                lifetime: None,
-                last_refresh: age.map(|age| NOW - age),
-            };
-            assert_eq!(times.is_stale(NOW), stale, "{age:?}");
-            assert!(!times.is_expired(NOW));
-        }
-    }
-
-    #[test]
-    fn backoff_doubles_from_one_second_and_is_capped() {
-        let cases: &[(u32, Option<u64>, u64)] = &[
-            (0, None, 1),
-            (1, None, 1),
-            (2, None, 2),
-            (3, None, 4),
-            (9, None, 256),
-            (10, None, 300),
-            (u32::MAX, None, 300),
-            (1, Some(7), 7),
-            (5, Some(2), 2),
-            (1, Some(100_000), 300),
-        ];
-        for &(failures, retry_after, secs) in cases {
-            assert_eq!(
-                backoff_delay(failures, retry_after.map(Duration::from_secs)),
-                Duration::from_secs(secs),
-                "{failures} {retry_after:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_attempt_retries_at_most_twice_within_two_seconds() {
-        let ms = Duration::from_millis;
-        // (retryable, retries so far, elapsed, pause)
-        let cases: &[(bool, u32, u64, Option<u64>)] = &[
-            (true, 0, 0, Some(200)),
-            (true, 1, 250, Some(600)),
-            (true, 2, 900, None),
-            (true, 1, 1_500, None),
-            (true, 0, 1_799, Some(200)),
-            (true, 0, 1_800, None),
-            (false, 0, 0, None),
-        ];
-        for &(retryable, retries, elapsed, pause) in cases {
-            assert_eq!(
-                retry_within_attempt(retryable, retries, ms(elapsed)),
-                pause.map(ms),
-                "{retryable} {retries} {elapsed}"
-            );
-        }
-    }
-
-    #[test]
-    fn retry_after_secs_rounds_up() {
-        let backoff = |retry_at_ms| Backoff {
-            fingerprint: "f".into(),
-            retry_at_ms,
-            failures: 1,
-            code: None,
-            message: String::new(),
-        };
-        assert_eq!(backoff(NOW * 1000 + 1_500).retry_after_secs(NOW * 1000), 2);
-        assert_eq!(backoff(NOW * 1000 + 2_000).retry_after_secs(NOW * 1000), 2);
-        assert_eq!(backoff(NOW * 1000 - 10).retry_after_secs(NOW * 1000), 0);
-        let later = Backoff::later(
-            Some(backoff(5)),
-            Some(Backoff {
-                failures: 4,
-                ..backoff(3)
-            }),
-        );
-        assert_eq!(later.map(|b| (b.retry_at_ms, b.failures)), Some((5, 4)));
-    }
-
-    /// A row: what is true, the trigger, and the decision.
-    struct Row {
-        name: &'static str,
-        oauth: bool,
-        expires_in: Option<i64>,
-        lifetime: Option<i64>,
-        poisoned: bool,
-        refresh_token: bool,
-        blocked: bool,
-        backoff_ms_left: Option<i64>,
-        report_refresh_age: Option<i64>,
-        in_flight: bool,
-        trigger: Trigger,
-        expected: Decision,
-    }
-
-    const BASE: Row = Row {
-        name: "",
-        oauth: true,
-        expires_in: Some(3600),
-        lifetime: Some(3600),
-        poisoned: false,
-        refresh_token: true,
-        blocked: false,
-        backoff_ms_left: None,
-        report_refresh_age: None,
-        in_flight: false,
-        trigger: Trigger::Poll,
-        expected: Decision::Answer,
-    };
-
-    const REPORT: Trigger = Trigger::Rejected { current: true };
-    const BOUNDED: Decision = Decision::Refresh {
-        join: false,
-        wait: Wait::AtMost(POLL_WAIT),
-    };
-    const FULL: Decision = Decision::Refresh {
-        join: false,
-        wait: Wait::UntilDone,
-    };
-
-    #[test]
-    fn the_decision_table() {
-        let rows = [
-            Row {
-                name: "fresh token: answer",
-                ..BASE
-            },
-            Row {
-                name: "API key: answer",
-                oauth: false,
-                expires_in: None,
-                ..BASE
-            },
-            Row {
-                name: "stale, still valid: refresh, wait at most 200 ms",
-                expires_in: Some(100),
-                expected: BOUNDED,
-                ..BASE
-            },
-            Row {
-                name: "expired: wait for the refresh",
-                expires_in: Some(-1),
-                expected: FULL,
-                ..BASE
-            },
-            Row {
-                name: "120 s token just issued: not stale",
-                expires_in: Some(119),
-                lifetime: Some(120),
-                ..BASE
-            },
-            Row {
-                name: "stale, still valid, a refresh in flight: answer at once",
-                expires_in: Some(100),
-                in_flight: true,
-                expected: Decision::Answer,
-                ..BASE
-            },
-            Row {
-                name: "expired with a refresh in flight: join it and wait",
-                expires_in: Some(0),
-                in_flight: true,
-                expected: Decision::Refresh {
-                    join: true,
-                    wait: Wait::UntilDone,
-                },
-                ..BASE
-            },
-            Row {
-                name: "stale inside a backoff window: no network",
-                expires_in: Some(100),
-                backoff_ms_left: Some(1),
-                expected: Decision::BackingOff,
-                ..BASE
-            },
-            Row {
-                name: "stale after the backoff window: refresh",
-                expires_in: Some(100),
-                backoff_ms_left: Some(0),
-                expected: BOUNDED,
-                ..BASE
-            },
-            Row {
-                name: "poisoned: never refresh",
-                expires_in: Some(-1),
-                poisoned: true,
-                expected: Decision::CannotRefresh(NoRefresh::Poisoned),
-                ..BASE
-            },
-            Row {
-                name: "stale without a way to refresh",
-                expires_in: Some(-1),
-                blocked: true,
-                expected: Decision::CannotRefresh(NoRefresh::Blocked),
-                ..BASE
-            },
-            Row {
-                name: "fresh but blocked: answer",
-                blocked: true,
-                ..BASE
-            },
-            Row {
-                name: "report of an API key",
-                oauth: false,
-                trigger: REPORT,
-                expected: Decision::CannotRefresh(NoRefresh::ApiKey),
-                ..BASE
-            },
-            Row {
-                name: "report on poisoned credentials",
-                poisoned: true,
-                trigger: Trigger::Rejected { current: false },
-                expected: Decision::CannotRefresh(NoRefresh::Poisoned),
-                ..BASE
-            },
-            Row {
-                name: "report of an older token",
-                trigger: Trigger::Rejected { current: false },
-                expected: Decision::AlreadyRotated,
-                ..BASE
-            },
-            Row {
-                name: "report of a fresh current token: refresh and wait",
-                trigger: REPORT,
-                expected: FULL,
-                ..BASE
-            },
-            Row {
-                name: "report of a token a report refreshed 59 s ago",
-                report_refresh_age: Some(59),
-                trigger: REPORT,
-                expected: Decision::DidNotHelp,
-                ..BASE
-            },
-            Row {
-                name: "report of a token a report refreshed 60 s ago",
-                report_refresh_age: Some(60),
-                trigger: REPORT,
-                expected: FULL,
-                ..BASE
-            },
-            Row {
-                name: "report inside a backoff window",
-                backoff_ms_left: Some(500),
-                trigger: REPORT,
-                expected: Decision::BackingOff,
-                ..BASE
-            },
-            Row {
-                name: "report of the current token without a refresh token: dead",
-                refresh_token: false,
-                blocked: true,
-                trigger: REPORT,
-                expected: Decision::CannotRefresh(NoRefresh::Dead),
-                ..BASE
-            },
-            Row {
-                name: "report of an older token without a refresh token",
-                refresh_token: false,
-                blocked: true,
-                trigger: Trigger::Rejected { current: false },
-                expected: Decision::AlreadyRotated,
-                ..BASE
-            },
-            Row {
-                name: "report of a refreshable token for another provider",
-                blocked: true,
-                trigger: REPORT,
-                expected: Decision::CannotRefresh(NoRefresh::Blocked),
-                ..BASE
-            },
-            Row {
-                name: "expired without a refresh token, polled: not dead until rejected",
-                expires_in: Some(-1),
-                refresh_token: false,
-                blocked: true,
-                expected: Decision::CannotRefresh(NoRefresh::Blocked),
-                ..BASE
-            },
-            Row {
-                name: "report while a refresh is in flight: join it and wait",
-                in_flight: true,
-                trigger: REPORT,
-                expected: Decision::Refresh {
-                    join: true,
-                    wait: Wait::UntilDone,
-                },
-                ..BASE
-            },
-        ];
-        let now_ms = NOW * 1000;
-        for row in rows {
-            let backoff = row.backoff_ms_left.map(|left| Backoff {
-                fingerprint: "f".into(),
-                retry_at_ms: now_ms + left,
-                failures: 1,
-                code: None,
-                message: String::new(),
-            });
-            let facts = Facts {
-                oauth: row.oauth,
-                times: TokenTimes {
-                    expires_at: row.expires_in.map(|left| NOW + left),
-                    lifetime: row.lifetime,
-                    last_refresh: Some(NOW),
-                },
-                poisoned: row.poisoned,
-                refresh_token: row.refresh_token,
-                blocker: row.blocked.then_some("no refresh token"),
-                backoff: backoff.as_ref(),
-                report_refresh_at: row.report_refresh_age.map(|age| NOW - age),
-                in_flight: row.in_flight,
-                now_ms,
-            };
-            assert_eq!(decide(&facts, row.trigger), row.expected, "{}", row.name);
-        }
-    }
-}
+mod tests;

@@ -1,8 +1,12 @@
 //! `reportAuthFailure` (docs/protocol.md): was an API's rejection an authentication failure,
-//! and what should the client be told? Detection is one pure function; what to do about an
-//! auth failure is decided by `policy` (poisoned → API key → already rotated → the report
-//! bound → refresh) and carried out by the manager.
+//! and what should the client be told? Detection is one pure function ([`assess`]); what to do
+//! about an auth failure is decided by `policy` (poisoned → API key → already rotated → dead →
+//! the report bound → refresh); the answer (action and hint) for each case is chosen here, by
+//! pure functions ([`answer_rejection`], [`plan`], [`answer_dead`], [`answer_refreshed`]); the
+//! manager only carries out the refresh or the poisoning a plan asks for.
 
+use super::RefreshOutcome;
+use super::policy::ReportDecision;
 use crate::login::provider_scopes;
 use crate::secret::Secret;
 use crate::status::StatusReport;
@@ -37,6 +41,142 @@ pub struct FailureOutcome {
     pub status: StatusReport,
     /// `InsufficientScope` only: the scopes the challenge asks for (`scope="..."`), if any.
     pub required_scopes: Vec<String>,
+}
+
+/// A [`FailureOutcome`] but for the status afterwards, which the manager adds
+/// ([`Answer::with_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub action: FailureAction,
+    pub hint: String,
+    /// `InsufficientScope` only: the scopes the challenge asks for, if any.
+    pub required_scopes: Vec<String>,
+}
+
+impl Answer {
+    fn new(action: FailureAction, hint: impl Into<String>) -> Self {
+        Self {
+            action,
+            hint: hint.into(),
+            required_scopes: Vec::new(),
+        }
+    }
+
+    /// The answer when no credentials are stored.
+    pub fn no_credentials() -> Self {
+        Self::new(FailureAction::NeedsLogin, NO_CREDENTIALS_HINT)
+    }
+
+    /// The whole outcome, with `status`: the status once the report is handled.
+    pub fn with_status(self, status: StatusReport) -> FailureOutcome {
+        FailureOutcome {
+            action: self.action,
+            hint: Some(self.hint),
+            status,
+            required_scopes: self.required_scopes,
+        }
+    }
+}
+
+/// What a report of an auth failure comes to, given the policy's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Answer at once; nothing is refreshed or recorded.
+    Answer(Answer),
+    /// Record the rejected token as dead (`refresh::poison_dead_token`), then answer with
+    /// [`answer_dead`].
+    PoisonDeadToken,
+    /// Refresh (or join the refresh in flight) and wait for it, then answer with
+    /// [`answer_refreshed`].
+    Refresh,
+}
+
+/// The answer to a rejection that is not an authentication failure (nothing is refreshed);
+/// `None` for an authentication failure, which the stored credentials answer ([`plan`]). Pure.
+pub fn answer_rejection(
+    rejection: Rejection,
+    status: u16,
+    www_authenticate: Option<&str>,
+) -> Option<Answer> {
+    match rejection {
+        Rejection::NotAuthFailure => Some(Answer::new(
+            FailureAction::NotAuthFailure,
+            format!(
+                "status {status} is not an authentication failure; nothing was refreshed: handle the error as it is"
+            ),
+        )),
+        Rejection::InsufficientScope => {
+            let scopes = challenge_scopes(www_authenticate.unwrap_or(""));
+            if scopes.is_empty() {
+                return Some(Answer::new(
+                    FailureAction::InsufficientScope,
+                    INSUFFICIENT_SCOPE_HINT,
+                ));
+            }
+            Some(Answer {
+                action: FailureAction::InsufficientScope,
+                hint: step_up_hint(&scopes),
+                required_scopes: scopes,
+            })
+        }
+        Rejection::AuthFailure => None,
+    }
+}
+
+/// What to do about an auth failure the policy decided on; `poison_message` is the message
+/// of the permanent failure recorded for the credentials, if any. Pure.
+pub fn plan(decision: ReportDecision, poison_message: Option<&str>) -> Plan {
+    let answer = |action, hint: &str| Plan::Answer(Answer::new(action, hint));
+    match decision {
+        ReportDecision::ApiKey => answer(FailureAction::ApiKeyRejected, API_KEY_HINT),
+        ReportDecision::Poisoned => answer(
+            FailureAction::NeedsLogin,
+            poison_message.unwrap_or("sign in again"),
+        ),
+        ReportDecision::Blocked(blocker) => answer(FailureAction::NeedsLogin, blocker.message()),
+        ReportDecision::AlreadyRotated => answer(
+            FailureAction::AlreadyRotated,
+            "the rejected token had already been replaced: retry with authToken",
+        ),
+        ReportDecision::DidNotHelp => answer(FailureAction::RefreshDidNotHelp, DID_NOT_HELP_HINT),
+        ReportDecision::BackingOff => answer(FailureAction::RetryLater, BACKING_OFF_HINT),
+        ReportDecision::Dead => Plan::PoisonDeadToken,
+        ReportDecision::Refresh => Plan::Refresh,
+    }
+}
+
+/// The answer once a dead token was recorded as such ([`Plan::PoisonDeadToken`]). Pure.
+pub fn answer_dead(outcome: RefreshOutcome) -> Answer {
+    let hint = match outcome {
+        RefreshOutcome::Failed(failure) => failure.message,
+        RefreshOutcome::CannotRefresh(reason) => reason,
+        _ => "the rejected token cannot be refreshed: sign in again".to_owned(),
+    };
+    Answer::new(FailureAction::NeedsLogin, hint)
+}
+
+/// The answer once the refresh of [`Plan::Refresh`] ended (`None`: without an outcome);
+/// `new_token` when the stored token is now another than the rejected one. Pure.
+pub fn answer_refreshed(outcome: Option<RefreshOutcome>, new_token: bool) -> Answer {
+    let (action, hint) = match outcome {
+        _ if new_token => (
+            FailureAction::Refreshed,
+            "a new token was obtained: retry with authToken".to_owned(),
+        ),
+        Some(RefreshOutcome::Failed(failure)) if failure.is_permanent() => {
+            (FailureAction::NeedsLogin, failure.message)
+        }
+        Some(RefreshOutcome::Failed(failure)) => (FailureAction::RetryLater, failure.message),
+        Some(RefreshOutcome::BackingOff) => {
+            (FailureAction::RetryLater, BACKING_OFF_HINT.to_owned())
+        }
+        Some(RefreshOutcome::CannotRefresh(reason)) => (FailureAction::NeedsLogin, reason),
+        _ => (
+            FailureAction::NeedsLogin,
+            "the token was rejected and no other token is available: sign in again".to_owned(),
+        ),
+    };
+    Answer::new(action, hint)
 }
 
 /// What kind of rejection a response is.
@@ -152,22 +292,27 @@ fn unquote(quoted: &str) -> (String, &str) {
     (value, "")
 }
 
-pub(crate) const API_KEY_HINT: &str = "the API rejected the stored API key. Likely causes: the key was revoked or expired; it is \
+const API_KEY_HINT: &str = "the API rejected the stored API key. Likely causes: the key was revoked or expired; it is \
      another kind of key or token than this API accepts; it belongs to another account, organization, project or \
      region. Sign in with a valid key";
 
-pub(crate) const DID_NOT_HELP_HINT: &str = "the API rejected a token that a refresh obtained less than a minute ago \
+const DID_NOT_HELP_HINT: &str = "the API rejected a token that a refresh obtained less than a minute ago \
      because of an earlier report, so another refresh would not help and none was made. Likely causes: the token is \
      for another audience (the API expects another `resource` or audience), a scope the API needs is missing, the \
      account has no access to this API, or the clocks of this machine and the API disagree. Fix the cause, or sign in \
      again with the right scopes";
 
-pub(crate) const INSUFFICIENT_SCOPE_HINT: &str = "the token lacks a scope this API needs (insufficient_scope); a refresh \
+const INSUFFICIENT_SCOPE_HINT: &str = "the token lacks a scope this API needs (insufficient_scope); a refresh \
      does not add scopes: sign in again with the needed scopes in login's \"scopes\" (the scopes already granted are \
      kept), or configure them";
 
+const NO_CREDENTIALS_HINT: &str = "no credentials are stored: sign in";
+
+const BACKING_OFF_HINT: &str =
+    "a recent refresh failed transiently: retry after refreshError.retryAfterSecs";
+
 /// The hint of an `insufficientScope` answer whose challenge named the scopes.
-pub(crate) fn step_up_hint(scopes: &[String]) -> String {
+fn step_up_hint(scopes: &[String]) -> String {
     format!(
         "the token lacks a scope this API needs (insufficient_scope; it asks for: {}); a refresh does not add \
          scopes: sign in again with login {{\"type\":\"oauth\",\"scopes\":requiredScopes}} (or \"deviceCode\"); the \
@@ -177,128 +322,4 @@ pub(crate) fn step_up_hint(scopes: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use Rejection::*;
-
-    /// (status, body, WWW-Authenticate, expected)
-    type Case<'a> = (u16, Option<&'a str>, Option<&'a str>, Rejection);
-
-    #[test]
-    fn the_scopes_of_an_insufficient_scope_challenge() {
-        let cases: &[(&str, &[&str])] = &[
-            (
-                r#"Bearer error="insufficient_scope", scope="files.read files.write""#,
-                &["files.read", "files.write"],
-            ),
-            (
-                r#"Bearer realm="api",error="insufficient_scope",scope="a""#,
-                &["a"],
-            ),
-            ("Bearer error=insufficient_scope, scope=admin", &["admin"]),
-            (
-                r#"Bearer scope = "a  b a", error="insufficient_scope""#,
-                &["a", "b"],
-            ),
-            (
-                r#"Bearer error="insufficient_scope", error_description="needs scope=x""#,
-                &[],
-            ),
-            (
-                r#"Bearer error="insufficient_scope", resource_metadata="https://r/.well-known/x?scope=no""#,
-                &[],
-            ),
-            (
-                r#"Bearer error_description="a \"quoted\" word", scope="q""#,
-                &["q"],
-            ),
-            (
-                r#"Basic realm="x", Bearer error="insufficient_scope", scope="mcp:tools""#,
-                &["mcp:tools"],
-            ),
-            ("Bearer error=\"insufficient_scope\"", &[]),
-            ("", &[]),
-            ("Negotiate abc==, Bearer scope=\"z\"", &["z"]),
-            ("Bearer scope=\"unterminated", &["unterminated"]),
-            ("===,, ,scope", &[]),
-        ];
-        for (challenge, expected) in cases {
-            assert_eq!(challenge_scopes(challenge), *expected, "{challenge}");
-        }
-    }
-
-    #[test]
-    fn what_counts_as_an_auth_failure() {
-        let cases: &[Case] = &[
-            (
-                200,
-                None,
-                Some("Bearer error=\"invalid_token\""),
-                NotAuthFailure,
-            ),
-            (204, Some("invalid api key"), None, NotAuthFailure),
-            (401, None, None, AuthFailure),
-            (
-                401,
-                Some("<html>"),
-                Some("Bearer realm=\"api\""),
-                AuthFailure,
-            ),
-            (
-                403,
-                Some(r#"{"type":"error","error":{"type":"authentication_error","message":"bad"}}"#),
-                None,
-                AuthFailure,
-            ),
-            (
-                403,
-                Some(r#"{"code":"authentication_failed"}"#),
-                None,
-                AuthFailure,
-            ),
-            (403, Some("Invalid API key provided"), None, AuthFailure),
-            (403, Some("Authentication failed"), None, AuthFailure),
-            (
-                403,
-                Some("<html><h1>Access denied</h1> by the firewall</html>"),
-                None,
-                NotAuthFailure,
-            ),
-            (403, None, None, NotAuthFailure),
-            (
-                400,
-                None,
-                Some("Bearer error=\"invalid_token\", error_description=\"expired\""),
-                AuthFailure,
-            ),
-            (
-                403,
-                None,
-                Some("Bearer error=\"insufficient_scope\", scope=\"admin\""),
-                InsufficientScope,
-            ),
-            (
-                401,
-                None,
-                Some("Bearer error=\"insufficient_scope\""),
-                InsufficientScope,
-            ),
-            (
-                403,
-                Some(r#"{"error":"insufficient_scope"}"#),
-                None,
-                InsufficientScope,
-            ),
-            (429, Some("rate limited"), None, NotAuthFailure),
-            (500, Some("authentication_error"), None, NotAuthFailure),
-            (404, None, None, NotAuthFailure),
-        ];
-        for &(status, body, challenge, expected) in cases {
-            assert_eq!(
-                assess(status, body, challenge),
-                expected,
-                "{status} {body:?} {challenge:?}"
-            );
-        }
-    }
-}
+mod tests;
