@@ -511,8 +511,9 @@ fn the_next_backoff_counts_on_and_waits_longer() {
         message: String::new(),
     };
     let now_ms = NOW * 1000 + 250;
-    // (failures before, Retry-After in s, failures after, wait in ms, recorded retry_at in s)
-    let cases: &[(Option<u32>, Option<u64>, u32, i64, i64)] = &[
+    /// (failures before, Retry-After in s, failures after, wait in ms, recorded retry_at in s)
+    type Next = (Option<u32>, Option<u64>, u32, i64, i64);
+    let cases: &[Next] = &[
         (None, None, 1, 1_000, NOW + 2),
         (Some(0), None, 1, 1_000, NOW + 2),
         (Some(1), None, 2, 2_000, NOW + 3),

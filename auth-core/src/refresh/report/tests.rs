@@ -128,15 +128,16 @@ fn what_counts_as_an_auth_failure() {
 fn the_answer_to_a_rejection_that_is_not_an_auth_failure() {
     let scope = Some(r#"Bearer error="insufficient_scope", scope="a b""#);
     let bare = Some(r#"Bearer error="insufficient_scope""#);
-    // (rejection, status, WWW-Authenticate, action, hint starts with, required scopes)
-    let rows: &[(
+    /// (rejection, status, WWW-Authenticate, action, hint starts with, required scopes)
+    type Row<'a> = (
         Rejection,
         u16,
-        Option<&str>,
+        Option<&'a str>,
         Option<FailureAction>,
-        &str,
-        &[&str],
-    )] = &[
+        &'a str,
+        &'a [&'a str],
+    );
+    let rows: &[Row] = &[
         (
             NotAuthFailure,
             403,
