@@ -147,8 +147,8 @@ impl Backoff {
     }
 }
 
-/// Why this server cannot refresh some credentials. Each has one message, quoted by status
-/// answers, reports and logout ([`Blocker::message`]).
+/// Why this server cannot refresh some credentials. Each has one message
+/// ([`Blocker::message`]), quoted by report answers, refresh outcomes and logout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocker {
     ApiKey,
