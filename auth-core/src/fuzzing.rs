@@ -8,7 +8,6 @@
 
 use reqwest::Url;
 
-use crate::auth_failure::challenge_scopes;
 use crate::classify::classify_token_error;
 use crate::login::device::parse_grant;
 use crate::login::{
@@ -18,6 +17,7 @@ use crate::provider::{MAX_EXPIRES_IN_SECS, parse_metadata, parse_token_response}
 use crate::provider_text::{
     MAX_CLIENT_ID_BYTES, MAX_MESSAGE_BYTES, MAX_TOKEN_BYTES, SHOWN_CHARS, capped, shown,
 };
+use crate::refresh::report::challenge_scopes;
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
 use crate::status::{Credentials, describe};

@@ -6,10 +6,11 @@
 //!   ([`store::open`]), and the safe-file helpers other files reuse.
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
-//! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
-//! - [`refresh`], [`provider`], [`classify`]: carrying out one refresh, the provider's HTTP
-//!   endpoints, and whether a failure is transient or permanent.
-//! - [`auth_failure`]: what to do when an API rejects a token.
+//! - [`refresh`]: the refresh rules (staleness, backoff, which credentials may be refreshed,
+//!   what a poll or a report does), pure, in [`refresh::policy`]; carrying out one refresh;
+//!   and what to do when an API rejects a token ([`refresh::report`]).
+//! - [`provider`], [`classify`]: the provider's HTTP endpoints, and whether a failure is
+//!   transient or permanent.
 //! - [`config`]: where the home folder is and which provider to use.
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
@@ -17,7 +18,6 @@
 //! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
-pub mod auth_failure;
 pub mod classify;
 pub mod config;
 pub mod error;
@@ -27,7 +27,6 @@ pub mod jwt;
 pub mod login;
 pub mod manager;
 pub mod network;
-pub mod policy;
 pub mod provider;
 pub mod provider_text;
 pub mod refresh;
@@ -37,13 +36,13 @@ pub mod status;
 pub mod store;
 pub mod time;
 
-pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
 pub use error::AuthError;
 pub use login::LoginStart;
 pub use manager::{
     AuthEvent, AuthManager, EventSink, HostTokens, LogoutOutcome, Provider, StatusOptions,
 };
 pub use provider::{ProviderError, Revocation};
+pub use refresh::report::{FailureAction, FailureOutcome, RejectedRequest};
 pub use secret::Secret;
 pub use status::{
     Account, AuthMethod, AuthState, RefreshErrorInfo, RefreshErrorKind, StatusReport,

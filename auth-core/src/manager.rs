@@ -15,15 +15,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::api_key;
-use crate::auth_failure::{
-    API_KEY_HINT, DID_NOT_HELP_HINT, FailureAction, FailureOutcome, INSUFFICIENT_SCOPE_HINT,
-    RejectedRequest, Rejection, assess, challenge_scopes, step_up_hint,
-};
 use crate::config::{ConfigError, ProviderConfig};
 use crate::error::AuthError;
 use crate::login::{self, CancelSignal, LoginStart, PendingLogins};
-use crate::policy::{self, Backoff, Decision, Facts, NoRefresh, Trigger, Wait};
 use crate::provider::{Issued, ProviderClient, Revocation, TokenResponse};
+use crate::refresh::policy::{
+    self, Backoff, Blocker, Eligibility, Facts, PollDecision, RefreshClient, ReportDecision, Wait,
+};
+use crate::refresh::report::{self, Answer, FailureOutcome, Plan, RejectedRequest, assess};
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome, same_issuer};
 use crate::secret::Secret;
 use crate::status::{AuthMethod, AuthState, Credentials, StatusReport, describe};
@@ -263,7 +262,7 @@ impl AuthManager {
         self.store_unsaved_in_background();
         if options.refresh
             && let View::Present(credentials) = &view
-            && let Decision::Refresh { wait, .. } = self.decide(credentials, Trigger::Poll)
+            && let PollDecision::Refresh(wait) = self.decide(credentials, policy::decide_poll)
         {
             let wait = if options.wait_for_refresh {
                 Wait::UntilDone
@@ -275,8 +274,8 @@ impl AuthManager {
         self.current_status(options.include_token)
     }
 
-    /// What the policy says about `credentials` now.
-    fn decide(&self, credentials: &Credentials, trigger: Trigger) -> Decision {
+    /// What the policy's `rule` (a poll's or a report's) says about `credentials` now.
+    fn decide<D>(&self, credentials: &Credentials, rule: impl FnOnce(&Facts) -> D) -> D {
         let blocker = self.refresh_blocker(credentials);
         let inner = self.lock_inner();
         let backoff = credentials.backoff_with(inner.unrecorded.as_ref());
@@ -285,13 +284,13 @@ impl AuthManager {
             times: credentials.times,
             poisoned: credentials.poison.is_some(),
             refresh_token: credentials.refresh_token().is_some(),
-            blocker: blocker.as_deref(),
+            blocker,
             backoff: backoff.as_ref(),
             report_refresh_at: credentials.report_refresh_at,
             in_flight: inner.in_flight.is_some(),
             now_ms: time::now_ms(),
         };
-        policy::decide(&facts, trigger)
+        rule(&facts)
     }
 
     /// Starts a refresh of `credentials` (or joins the one in flight) and waits as `wait`
@@ -499,49 +498,33 @@ impl AuthManager {
         Some(client)
     }
 
-    /// Why these credentials cannot be refreshed by this server, if they cannot.
-    fn refresh_blocker(&self, credentials: &Credentials) -> Option<String> {
-        if credentials.method != AuthMethod::Oauth {
-            return Some("API keys are not refreshed".into());
-        }
-        if credentials.refresh_token().is_none() {
-            return Some("there is no refresh token: sign in again".into());
-        }
-        let Some(client) = self.client_for(credentials) else {
-            return Some("no OAuth provider is configured and the tokens do not say which issuer and client_id they belong to, so they cannot be refreshed: configure a provider or sign in again".into());
+    /// Why these credentials cannot be refreshed by this server, if they cannot
+    /// ([`policy::blocker`]).
+    fn refresh_blocker(&self, credentials: &Credentials) -> Option<Blocker> {
+        let oauth = credentials.method == AuthMethod::Oauth;
+        let refresh_token = credentials.refresh_token().is_some();
+        // Only credentials it could refresh get a client (built, without a provider configured).
+        let client = if oauth && refresh_token {
+            self.client_for(credentials)
+        } else {
+            None
         };
-        // An issuer still to be found (RFC 9728) is checked by the refresh once it is known.
-        let same = match (credentials.file.issuer.as_deref(), client.known_issuer()) {
-            (None, _) => false,
-            (Some(stored), Some(known)) => same_issuer(stored, known),
-            (Some(_), None) => true,
-        };
-        if !same {
-            // A refresh token is only ever sent to the issuer recorded with it.
-            return Some(
-                "the tokens were issued by another provider than the configured one: sign in again"
-                    .into(),
-            );
-        }
-        match (
-            client.config().client_id.as_deref(),
-            credentials.file.client_id.as_deref(),
-        ) {
-            (Some(configured), Some(recorded)) if configured != recorded => Some(
-                "the tokens were issued to another client_id than the configured one: sign in again"
-                    .into(),
-            ),
-            (None, None) => Some(
-                "no client_id is configured and the tokens do not say which client_id they were issued to, so they cannot be refreshed: sign in again".into(),
-            ),
-            _ => None,
-        }
+        policy::blocker(&Eligibility {
+            oauth,
+            refresh_token,
+            stored_issuer: credentials.file.issuer.as_deref(),
+            stored_client_id: credentials.file.client_id.as_deref(),
+            client: client.as_deref().map(|client| RefreshClient {
+                known_issuer: client.known_issuer(),
+                client_id: client.config().client_id.as_deref(),
+            }),
+        })
     }
 
     // ---- reports of rejected tokens ----
 
     /// `reportAuthFailure`: classifies the rejection, then does what the refresh policy says
-    /// (refresh and wait, or answer why not).
+    /// (refresh and wait, or answer why not); the answer is chosen by `report`.
     pub async fn report_auth_failure(
         self: &Arc<Self>,
         request: RejectedRequest,
@@ -553,40 +536,16 @@ impl AuthManager {
         );
         let view = self.sync().await?;
         self.store_unsaved_in_background();
-        let answer = |action, hint: &str| -> Result<FailureOutcome, AuthError> {
-            Ok(FailureOutcome {
-                action,
-                hint: Some(hint.to_owned()),
-                status: self.current_status(true)?,
-                required_scopes: Vec::new(),
-            })
+        let answer = |chosen: Answer| -> Result<FailureOutcome, AuthError> {
+            Ok(chosen.with_status(self.current_status(true)?))
         };
-        match rejection {
-            Rejection::NotAuthFailure => {
-                let hint = format!(
-                    "status {} is not an authentication failure; nothing was refreshed: handle the error as it is",
-                    request.status
-                );
-                return answer(FailureAction::NotAuthFailure, &hint);
-            }
-            Rejection::InsufficientScope => {
-                let scopes = challenge_scopes(request.www_authenticate.as_deref().unwrap_or(""));
-                if scopes.is_empty() {
-                    return answer(FailureAction::InsufficientScope, INSUFFICIENT_SCOPE_HINT);
-                }
-                let mut outcome = answer(FailureAction::InsufficientScope, &step_up_hint(&scopes))?;
-                outcome.required_scopes = scopes;
-                return Ok(outcome);
-            }
-            Rejection::AuthFailure => {}
+        let www_authenticate = request.www_authenticate.as_deref();
+        if let Some(chosen) = report::answer_rejection(rejection, request.status, www_authenticate)
+        {
+            return answer(chosen);
         }
         let credentials = match view {
-            View::Missing => {
-                return answer(
-                    FailureAction::NeedsLogin,
-                    "no credentials are stored: sign in",
-                );
-            }
+            View::Missing => return answer(Answer::no_credentials()),
             View::Unreadable(reason) => return Err(self.unreadable_error(reason)),
             View::Present(credentials) => credentials,
         };
@@ -598,81 +557,27 @@ impl AuthManager {
             .rejected_token
             .as_ref()
             .map_or_else(|| current.clone(), Secret::fingerprint);
-        let trigger = Trigger::Rejected {
-            current: rejected == current,
-        };
-        match self.decide(&credentials, trigger) {
-            Decision::CannotRefresh(NoRefresh::ApiKey) => {
-                answer(FailureAction::ApiKeyRejected, API_KEY_HINT)
-            }
-            Decision::CannotRefresh(NoRefresh::Poisoned) => {
-                let message = credentials.poison.as_ref().map(|p| p.message.as_str());
-                answer(
-                    FailureAction::NeedsLogin,
-                    message.unwrap_or("sign in again"),
-                )
-            }
-            Decision::CannotRefresh(NoRefresh::Blocked) => {
-                let reason = self.refresh_blocker(&credentials).unwrap_or_default();
-                answer(FailureAction::NeedsLogin, &reason)
-            }
-            Decision::CannotRefresh(NoRefresh::Dead) => {
-                let reason = match self.poison_dead_token(&credentials).await {
-                    RefreshOutcome::Failed(failure) => failure.message,
-                    RefreshOutcome::CannotRefresh(reason) => reason,
-                    _ => "the rejected token cannot be refreshed: sign in again".to_owned(),
-                };
-                answer(FailureAction::NeedsLogin, &reason)
-            }
-            Decision::AlreadyRotated => answer(
-                FailureAction::AlreadyRotated,
-                "the rejected token had already been replaced: retry with authToken",
-            ),
-            Decision::DidNotHelp => {
-                tracing::info!("a report-refreshed token was rejected again; not refreshing");
-                answer(FailureAction::RefreshDidNotHelp, DID_NOT_HELP_HINT)
-            }
-            Decision::BackingOff => answer(
-                FailureAction::RetryLater,
-                "a recent refresh failed transiently: retry after refreshError.retryAfterSecs",
-            ),
-            Decision::Answer | Decision::Refresh { .. } => {
+        let is_current = rejected == current;
+        let decision = self.decide(&credentials, |facts| {
+            policy::decide_report(facts, is_current)
+        });
+        if decision == ReportDecision::DidNotHelp {
+            tracing::info!("a report-refreshed token was rejected again; not refreshing");
+        }
+        let poison = credentials.poison.as_ref().map(|p| p.message.as_str());
+        match report::plan(decision, poison) {
+            Plan::Answer(chosen) => answer(chosen),
+            Plan::PoisonDeadToken => answer(report::answer_dead(
+                self.poison_dead_token(&credentials).await,
+            )),
+            Plan::Refresh => {
                 let result = self
                     .refresh(&credentials, Cause::Rejected, Wait::UntilDone)
                     .await;
                 let status = self.current_status(true)?;
                 let now_current = status.token.as_ref().map(Secret::fingerprint);
-                let (action, hint) = match result {
-                    _ if now_current.as_ref().is_some_and(|fp| *fp != rejected) => (
-                        FailureAction::Refreshed,
-                        "a new token was obtained: retry with authToken".to_owned(),
-                    ),
-                    Some(RefreshOutcome::Failed(failure)) if failure.is_permanent() => {
-                        (FailureAction::NeedsLogin, failure.message)
-                    }
-                    Some(RefreshOutcome::Failed(failure)) => {
-                        (FailureAction::RetryLater, failure.message)
-                    }
-                    Some(RefreshOutcome::BackingOff) => (
-                        FailureAction::RetryLater,
-                        "a recent refresh failed transiently: retry after refreshError.retryAfterSecs"
-                            .to_owned(),
-                    ),
-                    Some(RefreshOutcome::CannotRefresh(reason)) => {
-                        (FailureAction::NeedsLogin, reason)
-                    }
-                    _ => (
-                        FailureAction::NeedsLogin,
-                        "the token was rejected and no other token is available: sign in again"
-                            .to_owned(),
-                    ),
-                };
-                Ok(FailureOutcome {
-                    action,
-                    hint: Some(hint),
-                    status,
-                    required_scopes: Vec::new(),
-                })
+                let new_token = now_current.is_some_and(|fp| fp != rejected);
+                Ok(report::answer_refreshed(result, new_token).with_status(status))
             }
         }
     }
@@ -948,7 +853,7 @@ impl AuthManager {
                     let credentials = Credentials::new(*file);
                     credentials.refresh_token().map(|token| {
                         let client = match self.refresh_blocker(&credentials) {
-                            Some(blocker) => Err(blocker),
+                            Some(blocker) => Err(blocker.to_string()),
                             None => self
                                 .client_for(&credentials)
                                 .and_then(|client| {

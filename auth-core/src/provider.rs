@@ -13,15 +13,15 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use crate::auth_failure::challenge_scopes;
 use crate::classify::{
     RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
 };
 use crate::config::{ProviderConfig, is_loopback, provider_url};
 use crate::login::provider_scopes;
 use crate::network::{self, ProxyEnv};
-use crate::policy;
 use crate::provider_text::{MAX_TOKEN_BYTES, shown};
+use crate::refresh::policy;
+use crate::refresh::report::challenge_scopes;
 use crate::secret::Secret;
 
 /// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.

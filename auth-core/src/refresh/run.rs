@@ -1,15 +1,16 @@
 //! One refresh, carried out (docs/refresh-policy.md): take the cross-process lock (bounded),
-//! re-read `auth.json`, send the refresh grant, store the outcome. Whether to refresh at all was
-//! decided by `policy`; this module only performs the refresh and reports what the file now
-//! holds, and the manager installs that.
+//! re-read `auth.json`, send the refresh grant, store the outcome; and storing an outcome whose
+//! write failed, later. Whether to refresh at all, and how long a failure backs off, is decided
+//! by `policy`; this module only performs the refresh and reports what the file now holds, and
+//! the manager installs that.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::classify::RefreshFailure;
-use crate::policy::{Backoff, backoff_delay};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::provider_text::{capped, shown};
+use crate::refresh::policy::{Backoff, Blocker, same_issuer};
 use crate::registration::{self, Replacement};
 use crate::status::Credentials;
 use crate::store::format::{
@@ -81,13 +82,11 @@ pub(crate) async fn run(job: Job) -> Finished {
         job.snapshot.refresh_fingerprint.clone(),
     ) else {
         return Finished::outcome(RefreshOutcome::CannotRefresh(
-            "there is no refresh token: sign in again".into(),
+            Blocker::NoRefreshToken.message().into(),
         ));
     };
-    let failures_so_far = job
-        .snapshot
-        .backoff_with(job.unrecorded.as_ref())
-        .map_or(0, |b| b.failures);
+    // The backoff so far, which a transient failure extends.
+    let previous = job.snapshot.backoff_with(job.unrecorded.as_ref());
     match job.client.issuer().await {
         Ok(issuer)
             if job
@@ -98,13 +97,12 @@ pub(crate) async fn run(job: Job) -> Finished {
                 .is_some_and(|stored| same_issuer(stored, &issuer)) => {}
         Ok(_) => {
             return Finished::outcome(RefreshOutcome::CannotRefresh(
-                "the tokens were issued by another provider than the configured one: sign in again"
-                    .into(),
+                Blocker::OtherIssuer.message().into(),
             ));
         }
         Err(error) => {
             let failure = RefreshFailure::transient(format!("{error}; will retry"));
-            return Finished::unrecorded(failure, fingerprint, failures_so_far);
+            return Finished::unrecorded(failure, fingerprint, previous.as_ref());
         }
     }
 
@@ -115,7 +113,7 @@ pub(crate) async fn run(job: Job) -> Finished {
             let failure = RefreshFailure::transient(format!(
                 "{error}; will retry (the current token is used meanwhile while it lasts)"
             ));
-            return Finished::unrecorded(failure, fingerprint, failures_so_far);
+            return Finished::unrecorded(failure, fingerprint, previous.as_ref());
         }
     };
     let unsaved_from = job.unsaved_from.as_deref();
@@ -178,16 +176,13 @@ pub(crate) async fn run(job: Job) -> Finished {
         Err(failure) => {
             tracing::warn!(message = %failure.message, "refresh failed transiently");
             let mut base = base;
-            let failures = failures_so_far.saturating_add(1);
-            let wait = backoff_delay(failures, failure.retry_after);
-            // Whole seconds in the file: round up, so the window is never shorter than `wait`.
-            let retry_at_ms = time::now_ms().saturating_add(wait.as_millis() as i64);
+            let backoff = next_backoff(previous.as_ref(), fingerprint, &failure);
             base.refresh_backoff = Some(RefreshBackoffRecord {
-                refresh_token_sha256: fingerprint,
-                retry_at: retry_at_ms.div_euclid(1000) + i64::from(retry_at_ms % 1000 != 0),
-                failures,
-                message: capped(&failure.message),
-                code: failure.code.clone(),
+                retry_at: backoff.retry_at_secs(),
+                refresh_token_sha256: backoff.fingerprint,
+                failures: backoff.failures,
+                message: capped(&backoff.message),
+                code: backoff.code,
             });
             Finished {
                 outcome: RefreshOutcome::Failed(failure),
@@ -334,22 +329,34 @@ impl Finished {
     }
 
     /// A transient failure before the lock was held: backed off in this process only.
-    fn unrecorded(failure: RefreshFailure, fingerprint: String, failures_so_far: u32) -> Self {
-        let failures = failures_so_far.saturating_add(1);
-        let wait = backoff_delay(failures, failure.retry_after);
-        let backoff = Backoff {
-            fingerprint,
-            retry_at_ms: time::now_ms().saturating_add(wait.as_millis() as i64),
-            failures,
-            code: failure.code.clone(),
-            message: failure.message.clone(),
-        };
+    fn unrecorded(
+        failure: RefreshFailure,
+        fingerprint: String,
+        previous: Option<&Backoff>,
+    ) -> Self {
+        let backoff = next_backoff(previous, fingerprint, &failure);
         Self {
             outcome: RefreshOutcome::Failed(failure),
             view: None,
             unrecorded: Some(backoff),
         }
     }
+}
+
+/// The backoff after the transient `failure` of the refresh token `fingerprint`, from now.
+fn next_backoff(
+    previous: Option<&Backoff>,
+    fingerprint: String,
+    failure: &RefreshFailure,
+) -> Backoff {
+    Backoff::next(
+        previous,
+        fingerprint,
+        failure.retry_after,
+        failure.code.clone(),
+        failure.message.clone(),
+        time::now_ms(),
+    )
 }
 
 /// Re-reads `auth.json` under the lock. `Ok(file)` when it still holds the tokens of
@@ -470,11 +477,6 @@ pub(crate) async fn store_unsaved(
 
 fn still_unsaved(error: crate::store::StoreError) {
     tracing::warn!(%error, "the refresh outcome kept in memory is still not stored; tried again on the next request");
-}
-
-/// Issuer identifiers compare as URLs written with or without a trailing slash.
-pub(crate) fn same_issuer(stored: &str, issuer: &reqwest::Url) -> bool {
-    stored.trim_end_matches('/') == issuer.as_str().trim_end_matches('/')
 }
 
 /// Same credentials (mode, key, access and refresh token)?
