@@ -18,7 +18,6 @@
 pub mod api_key;
 pub mod auth_failure;
 pub mod auth_file;
-pub mod classify;
 pub mod config;
 pub mod error;
 /// For the fuzz targets and their quick siblings in the test suite.
@@ -27,10 +26,8 @@ pub mod jwt;
 pub mod keyring;
 pub mod login;
 pub mod manager;
-pub mod network;
 pub mod policy;
 pub mod provider;
-pub mod provider_text;
 pub mod refresh;
 pub mod registration;
 pub mod secret;

@@ -13,16 +13,20 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
+pub mod classify;
+pub mod network;
+pub mod text;
+
 use crate::auth_failure::challenge_scopes;
-use crate::classify::{
-    RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
-};
 use crate::config::{ProviderConfig, is_loopback, provider_url};
 use crate::login::provider_scopes;
-use crate::network::{self, ProxyEnv};
 use crate::policy;
-use crate::provider_text::{MAX_TOKEN_BYTES, shown};
 use crate::secret::Secret;
+use classify::{
+    RefreshFailure, TransportFailure, classify_token_error, classify_transport_failure,
+};
+use network::ProxyEnv;
+use text::{MAX_TOKEN_BYTES, shown};
 
 /// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
 pub const HTTP_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_HTTP_TIMEOUT_MS";
