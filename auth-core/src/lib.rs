@@ -5,15 +5,18 @@
 //! - [`manager`]: the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
 //! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
-//! - [`refresh`], [`provider`], [`classify`]: carrying out one refresh, the provider's HTTP
-//!   endpoints, and whether a failure is transient or permanent.
+//! - [`refresh`]: carrying out one refresh.
+//! - [`provider`]: the provider over HTTP: the client and its trust roots, discovery, token
+//!   grants, revocation, metadata parsing; with [`provider::network`] (proxies, extra trust
+//!   anchors, TLS failures), [`provider::classify`] (whether a failure is transient or
+//!   permanent) and [`provider::text`] (how provider strings are bounded and quoted in logs,
+//!   errors and files).
+//! - [`pem`]: reading a PEM bundle of trust anchors (`ca_file`, `SSL_CERT_FILE`).
 //! - [`auth_failure`]: what to do when an API rejects a token.
 //! - [`config`]: where the home folder is and which provider to use.
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
 //! - [`storage`]: which backend keeps the credentials, chosen and moved into at start.
-//! - [`provider_text`]: how provider strings are bounded and quoted in logs, errors and files.
-//! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
 pub mod auth_failure;
@@ -26,6 +29,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod login;
 pub mod manager;
+pub mod pem;
 pub mod policy;
 pub mod provider;
 pub mod refresh;

@@ -9,10 +9,10 @@ use std::time::Duration;
 use crate::auth_file::{
     AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
 };
-use crate::provider::classify::RefreshFailure;
 use crate::policy::{Backoff, backoff_delay};
-use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
+use crate::provider::classify::RefreshFailure;
 use crate::provider::text::{capped, shown};
+use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::registration::{self, Replacement};
 use crate::status::Credentials;
 use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};

@@ -18,8 +18,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::AuthError;
-use crate::provider::{Endpoints, ProviderClient, describe_transport};
 use crate::provider::text::shown;
+use crate::provider::{Endpoints, ProviderClient, describe_transport};
 use crate::store::{AuthStore, WriteLock, off_runtime};
 use crate::time;
 
