@@ -162,13 +162,13 @@ fn ignore_file_size_signal() {
 /// certificates to the platform's. (Programs this process starts, such as a browser, do not
 /// see it.)
 fn adopt_ssl_cert_file() {
-    let name = auth_core::network::SSL_CERT_FILE_ENV;
+    let name = auth_core::provider::network::SSL_CERT_FILE_ENV;
     let path = std::env::var_os(name).filter(|p| !p.is_empty());
     if std::env::var_os(name).is_some() {
         // SAFETY: this runs first in `main`, before any thread exists.
         unsafe { std::env::remove_var(name) };
     }
-    auth_core::network::adopt_ssl_cert_file(path.map(std::path::PathBuf::from));
+    auth_core::provider::network::adopt_ssl_cert_file(path.map(std::path::PathBuf::from));
 }
 
 fn provider_summary(provider: &Provider) -> String {

@@ -280,7 +280,7 @@ pub fn load_provider(
     // Relative to the home folder, where config.toml is.
     let ca_file = section.ca_file.map(|path| home.join(path));
     if let Some(path) = &ca_file {
-        crate::network::load_pem_bundle(path).map_err(|reason| field_error("ca_file", &reason))?;
+        crate::pem::load_pem_bundle(path).map_err(|reason| field_error("ca_file", &reason))?;
     }
     if section.redirect_port == Some(0) {
         return Err(field_error(

@@ -9,16 +9,17 @@
 //! - [`refresh`]: the refresh rules (staleness, backoff, which credentials may be refreshed,
 //!   what a poll or a report does), pure, in [`refresh::policy`]; carrying out one refresh;
 //!   and what to do when an API rejects a token ([`refresh::report`]).
-//! - [`provider`], [`classify`]: the provider's HTTP endpoints, and whether a failure is
-//!   transient or permanent.
+//! - [`provider`]: the provider over HTTP: the client and its trust roots, discovery, token
+//!   grants, revocation, metadata parsing; with [`provider::network`] (proxies, extra trust
+//!   anchors, TLS failures), [`provider::classify`] (whether a failure is transient or
+//!   permanent) and [`provider::text`] (how provider strings are bounded and quoted in logs,
+//!   errors and files).
+//! - [`pem`]: reading a PEM bundle of trust anchors (`ca_file`, `SSL_CERT_FILE`).
 //! - [`config`]: where the home folder is and which provider to use.
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
-//! - [`provider_text`]: how provider strings are bounded and quoted in logs, errors and files.
-//! - [`network`]: proxies, extra trust anchors and TLS failures of provider requests.
 
 pub mod api_key;
-pub mod classify;
 pub mod config;
 pub mod error;
 /// For the fuzz targets and their quick siblings in the test suite.
@@ -26,9 +27,8 @@ pub mod fuzzing;
 pub mod jwt;
 pub mod login;
 pub mod manager;
-pub mod network;
+pub mod pem;
 pub mod provider;
-pub mod provider_text;
 pub mod refresh;
 pub mod registration;
 pub mod secret;

@@ -606,7 +606,7 @@ impl AuthManager {
                 "the access token is empty: pass it in \"accessToken\"".into(),
             ));
         }
-        let max = crate::provider_text::MAX_TOKEN_BYTES;
+        let max = crate::provider::text::MAX_TOKEN_BYTES;
         for (member, token) in [
             ("accessToken", Some(&tokens.access_token)),
             ("refreshToken", tokens.refresh_token.as_ref()),

@@ -4,7 +4,7 @@
 //! loopback listener and `completeLogin` both carry out its verdict.
 
 use crate::provider::same_identifier;
-use crate::provider_text::shown;
+use crate::provider::text::shown;
 use crate::secret::Secret;
 
 /// What an authorization response is checked against.

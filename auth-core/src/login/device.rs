@@ -128,7 +128,7 @@ pub(crate) async fn start(
         .await
         .map_err(|f| unavailable(crate::provider::describe_transport(f).to_owned()))?;
     if !(200..300).contains(&status) {
-        let code = crate::classify::classify_token_error(status, None, &body).code;
+        let code = crate::provider::classify::classify_token_error(status, None, &body).code;
         return Err(unavailable(match code {
             Some(code) => {
                 format!("the provider answered {status} ({code}); check client_id and scopes")

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::oneshot;
 
-use crate::classify::RefreshFailure;
+use crate::provider::classify::RefreshFailure;
 
 pub(crate) use browser::{Inbox, check_pkce, start as start_browser};
 pub(crate) use device::start as start_device;

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::provider_text::shown;
+use crate::provider::text::shown;
 use crate::secret::Secret;
 
 /// How many of a provider's listed PKCE methods an error names.

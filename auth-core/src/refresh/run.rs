@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::classify::RefreshFailure;
+use crate::provider::classify::RefreshFailure;
+use crate::provider::text::{capped, shown};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
-use crate::provider_text::{capped, shown};
 use crate::refresh::policy::{Backoff, Blocker, same_issuer};
 use crate::registration::{self, Replacement};
 use crate::status::Credentials;

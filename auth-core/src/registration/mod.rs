@@ -18,8 +18,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::error::AuthError;
+use crate::provider::text::shown;
 use crate::provider::{Endpoints, ProviderClient, describe_transport};
-use crate::provider_text::shown;
 use crate::store::{AuthStore, WriteLock, off_runtime};
 use crate::time;
 
@@ -309,7 +309,7 @@ async fn register(
     })
 }
 
-fn transport_words(failure: crate::classify::TransportFailure) -> String {
+fn transport_words(failure: crate::provider::classify::TransportFailure) -> String {
     match describe_transport(failure) {
         "timed out" => "timed out (no answer within the HTTP timeout)".to_owned(),
         other => other.to_owned(),

@@ -6,8 +6,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::classify::registered_error_code;
-use crate::provider_text::MAX_CLIENT_ID_BYTES;
+use crate::provider::classify::registered_error_code;
+use crate::provider::text::MAX_CLIENT_ID_BYTES;
 
 /// The request body: a public client (no secret, PKCE) of a native app on a loopback redirect,
 /// allowed the authorization code and refresh grants.

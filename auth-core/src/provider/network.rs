@@ -1,12 +1,12 @@
 //! Network settings of provider requests (docs/configuration.md, "Proxies and certificates"):
 //! which proxy a request goes through (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`,
-//! either case; loopback hosts never), which trust anchors are added to the platform's
-//! (`[provider] ca_file`, `SSL_CERT_FILE`), and what a TLS failure means in words a person
-//! can act on. The decisions are pure functions with table tests; `provider` builds its HTTP
-//! client from them.
+//! either case; loopback hosts never), which `SSL_CERT_FILE` adds trust anchors to the
+//! platform's (with `[provider] ca_file`; the files are read by [`crate::pem`]), and what a TLS
+//! failure means in words a person can act on. The decisions are pure functions with table
+//! tests; the provider's HTTP client (`provider/client.rs`) is built from them.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use reqwest::Url;
@@ -35,31 +35,6 @@ pub fn ssl_cert_file() -> Option<PathBuf> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
     }
-}
-
-/// The most a PEM bundle of trust anchors may hold: a platform's whole bundle takes a few
-/// hundred KiB.
-pub const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
-
-/// The certificates of a PEM file, or why it cannot be used (it must hold at least one). Read
-/// as `auth.json` is: a FIFO or a device is refused without waiting on it or reading it, and a
-/// file over [`MAX_PEM_BYTES`] is refused.
-pub fn load_pem_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = crate::store::safe_file::read_bounded(path, MAX_PEM_BYTES).map_err(|e| {
-        format!(
-            "cannot read {}: {e}; point it at a PEM file of certificates (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )
-    })?;
-    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|_| format!("{} is not a PEM certificate bundle", path.display()))?;
-    if certificates.is_empty() {
-        return Err(format!(
-            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        ));
-    }
-    Ok(certificates)
 }
 
 /// The proxy settings of the environment.
