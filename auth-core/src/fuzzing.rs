@@ -9,15 +9,16 @@
 use reqwest::Url;
 
 use crate::login::device::parse_grant;
-use crate::login::{
-    MAX_SCOPE_BYTES, MAX_SCOPES, check_requested, is_scope_token, provider_scopes, scope_union,
-};
 use crate::provider::classify::classify_token_error;
 use crate::provider::text::{
     MAX_CLIENT_ID_BYTES, MAX_MESSAGE_BYTES, MAX_TOKEN_BYTES, SHOWN_CHARS, capped, shown,
 };
 use crate::provider::{MAX_EXPIRES_IN_SECS, parse_metadata, parse_token_response};
-use crate::refresh::report::challenge_scopes;
+use crate::scope::{
+    MAX_SCOPE_BYTES, MAX_SCOPES, challenge_scopes, check_requested, is_scope_token,
+    provider_scopes, scope_union,
+};
+
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
 use crate::status::{Credentials, describe};

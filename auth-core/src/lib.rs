@@ -15,6 +15,7 @@
 //!   permanent) and [`provider::text`] (how provider strings are bounded and quoted in logs,
 //!   errors and files).
 //! - [`pem`]: reading a PEM bundle of trust anchors (`ca_file`, `SSL_CERT_FILE`).
+//! - [`scope`]: OAuth scope lists: bounded, without repeats, and read from challenges.
 //! - [`config`]: where the home folder is and which provider to use.
 //! - [`registration`]: the client_id of a sign-in without one configured (client ID metadata
 //!   document, dynamic client registration) and `registrations.json`.
@@ -31,6 +32,7 @@ pub mod pem;
 pub mod provider;
 pub mod refresh;
 pub mod registration;
+pub mod scope;
 pub mod secret;
 pub mod status;
 pub mod store;

@@ -656,7 +656,7 @@ impl AuthManager {
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
         // Bad params are refused before anything is registered or written.
-        login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
+        crate::scope::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
         login::check_pkce(&client).await?;
         let identity = crate::registration::obtain(
             &client,
@@ -679,7 +679,7 @@ impl AuthManager {
         extra_scopes: &[String],
     ) -> Result<LoginStart, AuthError> {
         let client = self.interactive_client()?;
-        login::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
+        crate::scope::check_requested(extra_scopes).map_err(AuthError::InvalidInput)?;
         // A client obtained without configuration is registered for the browser sign-in only
         // (grant types authorization_code and refresh_token).
         let Some(client_id) = client.config().client_id.clone() else {
@@ -732,8 +732,9 @@ impl AuthManager {
             _ => None,
         };
         let granted = granted.unwrap_or_default();
-        let granted = login::provider_scopes(granted.split_ascii_whitespace(), "granted scope");
-        Ok(login::scope_union(
+        let granted =
+            crate::scope::provider_scopes(granted.split_ascii_whitespace(), "granted scope");
+        Ok(crate::scope::scope_union(
             [configured.as_slice(), &granted, extra].concat(),
         ))
     }

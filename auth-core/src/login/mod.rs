@@ -6,7 +6,6 @@ mod browser;
 mod callback;
 pub(crate) mod device;
 pub mod pkce;
-mod scope;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -19,8 +18,6 @@ use crate::provider::classify::RefreshFailure;
 
 pub(crate) use browser::{Inbox, check_pkce, start as start_browser};
 pub(crate) use device::start as start_device;
-pub use scope::{MAX_SCOPE_BYTES, MAX_SCOPES};
-pub(crate) use scope::{check_requested, is_scope_token, provider_scopes, scope_union};
 
 /// Environment knob: how long the browser flow waits for its callback (default 600 s).
 pub const LOGIN_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOGIN_TIMEOUT_SECS";

@@ -11,8 +11,8 @@ use super::metadata::{named_url, parse_metadata, supported_scopes};
 use super::network;
 use super::text::shown;
 use super::{Endpoints, ProviderClient, ProviderError};
-use crate::refresh::report::challenge_scopes;
-use crate::login::provider_scopes;
+use crate::scope::challenge_scopes;
+use crate::scope::provider_scopes;
 
 /// Why one metadata document could not be used.
 enum MetadataFailure {

@@ -7,7 +7,7 @@
 
 use super::RefreshOutcome;
 use super::policy::ReportDecision;
-use crate::login::provider_scopes;
+use crate::scope::challenge_scopes;
 use crate::secret::Secret;
 use crate::status::StatusReport;
 
@@ -227,69 +227,6 @@ pub fn assess(status: u16, body: Option<&str>, www_authenticate: Option<&str>) -
         return Rejection::AuthFailure;
     }
     Rejection::NotAuthFailure
-}
-
-/// The scopes an `insufficient_scope` challenge asks for (RFC 6750 §3: `scope="a b"`), in
-/// order and without repeats, bounded as [`provider_scopes`] bounds them (a cut is logged);
-/// none when it names none.
-pub fn challenge_scopes(www_authenticate: &str) -> Vec<String> {
-    let scope = challenge_param(www_authenticate, "scope").unwrap_or_default();
-    provider_scopes(scope.split_ascii_whitespace(), "WWW-Authenticate scope")
-}
-
-/// The first auth-param `name` of a `WWW-Authenticate` value (RFC 9110 §11.6.1: challenges of
-/// `scheme param=token, param="quoted \"string\""`, several separated by commas), unquoted.
-/// Scheme names and token68 values are skipped. Pure.
-fn challenge_param(header: &str, name: &str) -> Option<String> {
-    let mut rest = header;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
-        if rest.is_empty() {
-            return None;
-        }
-        let end = rest
-            .find(|c: char| c == '=' || c == ',' || c.is_ascii_whitespace())
-            .unwrap_or(rest.len());
-        let key = &rest[..end];
-        let after = rest[end..].trim_start_matches([' ', '\t']);
-        let Some(value) = after.strip_prefix('=') else {
-            // A scheme name (or a token68): the next word is a parameter or another scheme.
-            rest = &rest[end.max(1).min(rest.len())..];
-            continue;
-        };
-        let value = value.trim_start_matches([' ', '\t']);
-        let (parsed, remaining) = match value.strip_prefix('"') {
-            Some(quoted) => unquote(quoted),
-            None => {
-                let end = value
-                    .find(|c: char| c == ',' || c.is_ascii_whitespace())
-                    .unwrap_or(value.len());
-                (value[..end].to_owned(), &value[end..])
-            }
-        };
-        if !key.is_empty() && key.eq_ignore_ascii_case(name) {
-            return Some(parsed);
-        }
-        rest = remaining;
-    }
-}
-
-/// A quoted-string's content (after its opening quote) and what follows its closing quote.
-fn unquote(quoted: &str) -> (String, &str) {
-    let mut value = String::new();
-    let mut chars = quoted.char_indices();
-    while let Some((at, c)) = chars.next() {
-        match c {
-            '"' => return (value, &quoted[at + 1..]),
-            '\\' => {
-                if let Some((_, escaped)) = chars.next() {
-                    value.push(escaped);
-                }
-            }
-            c => value.push(c),
-        }
-    }
-    (value, "")
 }
 
 const API_KEY_HINT: &str = "the API rejected the stored API key. Likely causes: the key was revoked or expired; it is \
