@@ -26,31 +26,7 @@ pub enum ConfigError {
     Storage { from: String, value: String },
 }
 
-/// `[storage] backend`: where the credential document is kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageBackend {
-    /// `<home>/auth.json`.
-    #[default]
-    File,
-    /// The OS keyring; an error (never a fallback) when it does not answer.
-    Keyring,
-    /// The keyring when one answers at start, else the file (said in the log and the status).
-    Auto,
-}
-
-impl std::str::FromStr for StorageBackend {
-    type Err = ();
-
-    fn from_str(value: &str) -> Result<Self, ()> {
-        match value.trim() {
-            "file" => Ok(Self::File),
-            "keyring" => Ok(Self::Keyring),
-            "auto" => Ok(Self::Auto),
-            _ => Err(()),
-        }
-    }
-}
+pub use crate::store::StorageBackend;
 
 /// The storage backend: `flag` (`--storage`), else `AUTH_APP_SERVER_STORAGE`, else
 /// `[storage] backend` in `<home>/config.toml`, else `file`.

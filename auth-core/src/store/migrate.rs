@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use super::AuthStore;
 use super::error::StoreError;
 use super::file;
@@ -14,7 +16,6 @@ use super::keyring::{self, KeyringItem};
 use super::loaded::{Stored, parsed};
 use super::lock::lock_within;
 use super::marker::{self, Marker};
-use crate::config::StorageBackend;
 
 /// What a start-up move of the credentials between the file and the keyring did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,32 @@ pub enum Migration {
     StaleDeleted,
     /// Something is left where it was; the reason says what and what to do.
     Left(String),
+}
+
+/// `[storage] backend`: where the credential document is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// `<home>/auth.json`.
+    #[default]
+    File,
+    /// The OS keyring; an error (never a fallback) when it does not answer.
+    Keyring,
+    /// The keyring when one answers at start, else the file (said in the log and the status).
+    Auto,
+}
+
+impl std::str::FromStr for StorageBackend {
+    type Err = ();
+
+    fn from_str(value: &str) -> Result<Self, ()> {
+        match value.trim() {
+            "file" => Ok(Self::File),
+            "keyring" => Ok(Self::Keyring),
+            "auto" => Ok(Self::Auto),
+            _ => Err(()),
+        }
+    }
 }
 
 /// The backend that holds `home`'s credentials now, for when the configured one cannot be

@@ -45,7 +45,7 @@ pub(crate) use blocking::{off_runtime, test_delay_from_env};
 pub use error::StoreError;
 pub use loaded::{Loaded, Stored};
 pub use lock::WriteLock;
-pub use migrate::{Migration, in_use, open};
+pub use migrate::{Migration, StorageBackend, in_use, open};
 pub use safe_file::MAX_FILE_BYTES;
 pub use stamp::FileStamp;
 
