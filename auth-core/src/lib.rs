@@ -2,7 +2,7 @@
 //!
 //! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format),
 //!   or the document in the OS keyring ([`keyring`]).
-//! - [`manager`]: the one owner of this process's view of the credentials.
+//! - [`credential`]: [`Credential`], the one owner of this process's view of the credentials.
 //! - [`status`]: how stored credentials become a client-facing status.
 //! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
 //! - [`refresh`], [`provider`], [`classify`]: carrying out one refresh, the provider's HTTP
@@ -20,13 +20,13 @@ pub mod auth_failure;
 pub mod auth_file;
 pub mod classify;
 pub mod config;
+pub mod credential;
 pub mod error;
 /// For the fuzz targets and their quick siblings in the test suite.
 pub mod fuzzing;
 pub mod jwt;
 pub mod keyring;
 pub mod login;
-pub mod manager;
 pub mod network;
 pub mod policy;
 pub mod provider;
@@ -40,11 +40,11 @@ pub mod store;
 pub mod time;
 
 pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
+pub use credential::{
+    AuthEvent, Credential, EventSink, HostTokens, LogoutOutcome, Provider, StatusOptions,
+};
 pub use error::AuthError;
 pub use login::LoginStart;
-pub use manager::{
-    AuthEvent, AuthManager, EventSink, HostTokens, LogoutOutcome, Provider, StatusOptions,
-};
 pub use provider::{ProviderError, Revocation};
 pub use secret::Secret;
 pub use status::{

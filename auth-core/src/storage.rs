@@ -55,7 +55,7 @@ pub async fn open(home: PathBuf, backend: StorageBackend) -> AuthStore {
         }
     };
     let migrating = store.clone();
-    let timeout = crate::manager::lock_timeout();
+    let timeout = crate::credential::lock_timeout();
     match migrating.migrate(timeout).await {
         Ok(Migration::None) => {}
         Ok(Migration::IntoKeyring) => tracing::warn!(

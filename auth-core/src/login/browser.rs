@@ -26,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::callback::{ResponseCheck, Verdict, query_pairs};
 use super::pkce::{self, Pkce, random_state};
 use super::{CancelSignal, LoginStart, exchange_failure, login_timeout};
+use crate::credential::Credential;
 use crate::error::AuthError;
-use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
 use crate::secret::Secret;
 
@@ -135,7 +135,7 @@ pub(crate) async fn check_pkce(client: &ProviderClient) -> Result<(), AuthError>
 /// the client. The redirect listens on `[provider] redirect_port`, else on `preferred_port`
 /// when it is free (the port registered with the client), else on any free port.
 pub(crate) async fn start(
-    manager: Arc<AuthManager>,
+    manager: Arc<Credential>,
     client: Arc<ProviderClient>,
     client_id: String,
     preferred_port: Option<u16>,
@@ -258,7 +258,7 @@ struct Flow {
 
 /// Serves callbacks until the login ends one way or another; the listener closes on return.
 async fn run(
-    manager: &AuthManager,
+    manager: &Credential,
     flow: Flow,
     listener: TcpListener,
     (inbox, mut received): (Inbox, mpsc::Receiver<Callback>),
@@ -287,7 +287,7 @@ async fn run(
     }
 }
 
-async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(), String> {
+async fn exchange(manager: &Credential, flow: &Flow, code: &Secret) -> Result<(), String> {
     let config = flow.client.config();
     let mut form = vec![
         ("grant_type", "authorization_code"),

@@ -13,8 +13,8 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use super::{CancelSignal, LoginStart, exchange_failure};
+use crate::credential::Credential;
 use crate::error::AuthError;
-use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
 use crate::secret::Secret;
 use crate::time;
@@ -98,7 +98,7 @@ fn check_shown_uri(field: &str, value: &str) -> Result<(), String> {
 
 /// Starts a device-code sign-in of `client_id` requesting `scopes`.
 pub(crate) async fn start(
-    manager: Arc<AuthManager>,
+    manager: Arc<Credential>,
     client: Arc<ProviderClient>,
     client_id: String,
     scopes: Vec<String>,
@@ -210,7 +210,7 @@ struct Poll {
 }
 
 impl Poll {
-    async fn run(mut self, manager: &AuthManager, mut cancel: CancelSignal) -> Result<(), String> {
+    async fn run(mut self, manager: &Credential, mut cancel: CancelSignal) -> Result<(), String> {
         let expired =
             || Err("the code expired before the sign-in was approved: start it again".to_owned());
         let mut wait = self.interval;

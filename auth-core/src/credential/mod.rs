@@ -147,7 +147,7 @@ struct Inner {
     announced: Option<(Option<AuthMethod>, AuthState)>,
 }
 
-pub struct AuthManager {
+pub struct Credential {
     store: AuthStore,
     provider: Provider,
     client: Option<Arc<ProviderClient>>,
@@ -166,7 +166,7 @@ pub struct AuthManager {
     client_name: Mutex<Option<String>>,
 }
 
-impl AuthManager {
+impl Credential {
     /// Reads `auth.json` once; the state found is the baseline for `authStatusChanged`.
     pub fn new(store: AuthStore, provider: Provider, events: EventSink) -> Self {
         let client = match &provider {
@@ -1216,7 +1216,7 @@ fn move_aside(store: &AuthStore, lock: &WriteLock) -> Result<(), StoreError> {
 const UNSAVED_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Marks the end of a task storing the unsaved view, however it ends.
-struct StoringUnsaved<'a>(&'a AuthManager);
+struct StoringUnsaved<'a>(&'a Credential);
 
 impl Drop for StoringUnsaved<'_> {
     fn drop(&mut self) {
