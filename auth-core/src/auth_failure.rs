@@ -3,9 +3,9 @@
 //! auth failure is decided by `policy` (poisoned → API key → already rotated → the report
 //! bound → refresh) and carried out by the manager.
 
+use crate::credential::describe::StatusReport;
 use crate::login::provider_scopes;
 use crate::secret::Secret;
-use crate::status::StatusReport;
 
 /// What the client saw.
 #[derive(Debug, Clone)]

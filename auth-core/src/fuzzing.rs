@@ -11,6 +11,7 @@ use reqwest::Url;
 use crate::auth_failure::challenge_scopes;
 use crate::auth_file::AuthFile;
 use crate::classify::classify_token_error;
+use crate::credential::describe::{Credentials, describe};
 use crate::login::device::parse_grant;
 use crate::login::{
     MAX_SCOPE_BYTES, MAX_SCOPES, check_requested, is_scope_token, provider_scopes, scope_union,
@@ -21,7 +22,6 @@ use crate::provider_text::{
 };
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
-use crate::status::{Credentials, describe};
 use crate::time;
 
 /// `data` as `auth.json`: never a panic; a file accepted is written (`to_bytes`) as bytes that

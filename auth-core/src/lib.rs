@@ -2,8 +2,9 @@
 //!
 //! - [`store`] and [`auth_file`]: `auth.json` on disk (atomic writes, the lock, the format),
 //!   or the document in the OS keyring ([`keyring`]).
-//! - [`credential`]: [`Credential`], the one owner of this process's view of the credentials.
-//! - [`status`]: how stored credentials become a client-facing status.
+//! - [`credential`]: one credential's state in one type, [`Credential`], the one owner of this
+//!   process's view of it (status, refresh, reports, sign-in and sign-out, announcements), and
+//!   how stored credentials become a client-facing status ([`credential::describe`]).
 //! - [`policy`]: the refresh rules (staleness, backoff, what a poll or a report does), pure.
 //! - [`refresh`], [`provider`], [`classify`]: carrying out one refresh, the provider's HTTP
 //!   endpoints, and whether a failure is transient or permanent.
@@ -34,19 +35,16 @@ pub mod provider_text;
 pub mod refresh;
 pub mod registration;
 pub mod secret;
-pub mod status;
 pub mod storage;
 pub mod store;
 pub mod time;
 
 pub use auth_failure::{FailureAction, FailureOutcome, RejectedRequest};
 pub use credential::{
-    AuthEvent, Credential, EventSink, HostTokens, LogoutOutcome, Provider, StatusOptions,
+    Account, AuthEvent, AuthMethod, AuthState, Credential, EventSink, HostTokens, LogoutOutcome,
+    Provider, RefreshErrorInfo, RefreshErrorKind, StatusOptions, StatusReport,
 };
 pub use error::AuthError;
 pub use login::LoginStart;
 pub use provider::{ProviderError, Revocation};
 pub use secret::Secret;
-pub use status::{
-    Account, AuthMethod, AuthState, RefreshErrorInfo, RefreshErrorKind, StatusReport,
-};

@@ -10,11 +10,11 @@ use crate::auth_file::{
     AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
 };
 use crate::classify::RefreshFailure;
+use crate::credential::describe::Credentials;
 use crate::policy::{Backoff, backoff_delay};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::provider_text::{capped, shown};
 use crate::registration::{self, Replacement};
-use crate::status::Credentials;
 use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};
 use crate::time;
 
@@ -209,7 +209,7 @@ pub(crate) async fn poison_dead_token(
     lock_timeout: Duration,
 ) -> Finished {
     let failure = RefreshFailure {
-        kind: crate::status::RefreshErrorKind::Permanent,
+        kind: crate::credential::describe::RefreshErrorKind::Permanent,
         code: None,
         message:
             "the access token was rejected and there is no refresh token to renew it: sign in again"
