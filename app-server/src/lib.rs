@@ -107,7 +107,7 @@ pub fn run() -> ExitCode {
         .block_on(auth_core::store::open(
             home,
             backend,
-            auth_core::manager::lock_timeout(),
+            auth_core::credential::lock_timeout(),
         ))
         .with_test_write_delay(auth_core::store::test_write_delay_from_env());
     if let Some(warning) = store.permission_warning() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::store::AuthStore;
-use auth_core::{AuthManager, EventSink, Provider};
+use auth_core::{Credential, EventSink, Provider};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 
 use crate::convert;
@@ -41,7 +41,7 @@ pub async fn serve_io(
             permits: Vec::new(),
         });
     });
-    let manager = Arc::new(AuthManager::new(store, provider, events));
+    let manager = Arc::new(Credential::new(store, provider, events));
     let context = ServerContext {
         manager: manager.clone(),
     };

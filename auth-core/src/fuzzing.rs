@@ -8,6 +8,7 @@
 
 use reqwest::Url;
 
+use crate::credential::describe::{Credentials, describe};
 use crate::login::device::parse_grant;
 use crate::provider::classify::classify_token_error;
 use crate::provider::text::{
@@ -21,7 +22,6 @@ use crate::scope::{
 
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;
-use crate::status::{Credentials, describe};
 use crate::store::format::AuthFile;
 use crate::time;
 

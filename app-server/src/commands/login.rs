@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_core::api_key::KeyWarning;
-use auth_core::{AuthError, AuthEvent, AuthManager, LoginStart, Secret};
+use auth_core::{AuthError, AuthEvent, Credential, LoginStart, Secret};
 use tokio::sync::mpsc;
 
 use super::{exit, fail, fail_with};
@@ -38,7 +38,7 @@ impl How {
 }
 
 pub async fn run(
-    manager: &Arc<AuthManager>,
+    manager: &Arc<Credential>,
     how: How,
     events: mpsc::UnboundedReceiver<AuthEvent>,
 ) -> u8 {
@@ -66,7 +66,7 @@ pub async fn run(
     }
 }
 
-async fn api_key(manager: &AuthManager) -> u8 {
+async fn api_key(manager: &Credential) -> u8 {
     let key = match read_key().await {
         Ok(key) => key,
         Err(code) => return code,
@@ -311,7 +311,7 @@ impl Interrupt {
 /// line is handed to the login (`completeLogin`); a refused one is reported and the login
 /// keeps waiting.
 async fn wait(
-    manager: &AuthManager,
+    manager: &Credential,
     started: &LoginStart,
     mut events: mpsc::UnboundedReceiver<AuthEvent>,
     mut interrupt: Interrupt,

@@ -1,11 +1,11 @@
 //! `auth-app-server logout`: delete the stored credentials; the refresh token is revoked at
 //! the provider (best effort).
 
-use auth_core::{AuthManager, Revocation};
+use auth_core::{Credential, Revocation};
 
 use super::{exit, fail_with};
 
-pub async fn run(manager: &AuthManager) -> u8 {
+pub async fn run(manager: &Credential) -> u8 {
     match manager.logout().await {
         Ok(outcome) => {
             match outcome.revocation {

@@ -1,5 +1,5 @@
 //! Commands for people at a terminal, in the style of `gh auth`: the same home, lock and rules
-//! as the server, through the same `AuthManager`. What a command was asked for goes to stdout
+//! as the server, through the same `Credential`. What a command was asked for goes to stdout
 //! (the status report, the token, `--json`); progress, prompts and errors go to stderr. Errors of
 //! `auth-core` are told in terminal words here (flags and commands, not params and restarts).
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use auth_core::config::ConfigError;
 use auth_core::store::AuthStore;
-use auth_core::{AuthError, AuthEvent, AuthManager, EventSink, Provider};
+use auth_core::{AuthError, AuthEvent, Credential, EventSink, Provider};
 use tokio::sync::mpsc;
 
 use crate::cli::Command;
@@ -47,7 +47,7 @@ pub async fn run(command: Command, store: AuthStore, provider: Provider) -> Exit
     let sink: EventSink = Arc::new(move |event: AuthEvent| {
         let _ = sender.send(event);
     });
-    let manager = Arc::new(AuthManager::new(store, provider, sink));
+    let manager = Arc::new(Credential::new(store, provider, sink));
     let code = match command {
         Command::Status { json, .. } => {
             let code = status::run(&manager, json).await;

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use auth_core::store::StorageKind;
-use auth_core::{AuthManager, AuthMethod, AuthState, StatusOptions, StatusReport};
+use auth_core::{AuthMethod, AuthState, Credential, StatusOptions, StatusReport};
 
 use super::{exit, fail_with};
 use crate::convert;
 
-pub async fn run(manager: &Arc<AuthManager>, json: bool) -> u8 {
+pub async fn run(manager: &Arc<Credential>, json: bool) -> u8 {
     let report = match manager
         .status(StatusOptions {
             include_token: false,

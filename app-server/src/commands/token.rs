@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use auth_core::{AuthManager, AuthState, StatusOptions};
+use auth_core::{AuthState, Credential, StatusOptions};
 
 use super::{exit, fail, fail_with};
 
-pub async fn run(manager: &Arc<AuthManager>) -> u8 {
+pub async fn run(manager: &Arc<Credential>) -> u8 {
     let report = match manager
         .status(StatusOptions {
             include_token: true,

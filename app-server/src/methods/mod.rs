@@ -17,7 +17,7 @@ mod unknown_members;
 
 use std::sync::{Arc, LazyLock};
 
-use auth_core::AuthManager;
+use auth_core::Credential;
 use auth_protocol::{Method, error_code};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
@@ -27,7 +27,7 @@ use self::params_shape::ParamsShape;
 
 /// What every handler can reach.
 pub struct ServerContext {
-    pub manager: Arc<AuthManager>,
+    pub manager: Arc<Credential>,
 }
 
 pub type MethodResult<T> = Result<T, ErrorObjectOwned>;

@@ -25,9 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::callback::{ResponseCheck, Verdict, query_pairs};
 use super::pkce::{self, Pkce, random_state};
-use super::{CancelSignal, LoginStart, exchange_failure, login_timeout};
+use super::{CancelSignal, LoginStart, SignInTarget, exchange_failure, login_timeout};
 use crate::error::AuthError;
-use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
 use crate::secret::Secret;
 
@@ -135,7 +134,7 @@ pub(crate) async fn check_pkce(client: &ProviderClient) -> Result<(), AuthError>
 /// the client. The redirect listens on `[provider] redirect_port`, else on `preferred_port`
 /// when it is free (the port registered with the client), else on any free port.
 pub(crate) async fn start(
-    manager: Arc<AuthManager>,
+    target: Arc<impl SignInTarget>,
     client: Arc<ProviderClient>,
     client_id: String,
     preferred_port: Option<u16>,
@@ -168,7 +167,7 @@ pub(crate) async fn start(
     );
 
     let (inbox, received) = Inbox::new(check);
-    let (login_id, cancel) = manager.register_login(Some(inbox.clone()));
+    let (login_id, cancel) = target.register(Some(inbox.clone()));
     let flow = Flow {
         client,
         client_id,
@@ -179,8 +178,8 @@ pub(crate) async fn start(
     };
     let id = login_id.clone();
     tokio::spawn(async move {
-        let result = run(&manager, flow, listener, (inbox, received), cancel).await;
-        manager.finish_login(&id, result);
+        let result = run(&*target, flow, listener, (inbox, received), cancel).await;
+        target.finish(&id, result);
     });
     Ok(LoginStart::Oauth {
         login_id,
@@ -258,7 +257,7 @@ struct Flow {
 
 /// Serves callbacks until the login ends one way or another; the listener closes on return.
 async fn run(
-    manager: &AuthManager,
+    target: &impl SignInTarget,
     flow: Flow,
     listener: TcpListener,
     (inbox, mut received): (Inbox, mpsc::Receiver<Callback>),
@@ -268,7 +267,7 @@ async fn run(
     let outcome = async {
         match received.recv().await {
             Some(Callback::Code { code, done }) => {
-                let result = exchange(manager, &flow, &code).await;
+                let result = exchange(target, &flow, &code).await;
                 let _ = done.send(result.clone());
                 result
             }
@@ -287,7 +286,7 @@ async fn run(
     }
 }
 
-async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(), String> {
+async fn exchange(target: &impl SignInTarget, flow: &Flow, code: &Secret) -> Result<(), String> {
     let config = flow.client.config();
     let mut form = vec![
         ("grant_type", "authorization_code"),
@@ -304,8 +303,8 @@ async fn exchange(manager: &AuthManager, flow: &Flow, code: &Secret) -> Result<(
         .token_request(&flow.token_endpoint, &form)
         .await
         .map_err(|f| exchange_failure(&f))?;
-    manager
-        .store_login(&flow.client, &flow.client_id, tokens, &flow.scopes)
+    target
+        .store_tokens(&flow.client, &flow.client_id, tokens, &flow.scopes)
         .await
 }
 

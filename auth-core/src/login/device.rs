@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::{CancelSignal, LoginStart, exchange_failure};
+use super::{CancelSignal, LoginStart, SignInTarget, exchange_failure};
 use crate::error::AuthError;
-use crate::manager::AuthManager;
 use crate::provider::ProviderClient;
 use crate::secret::Secret;
 use crate::time;
@@ -98,7 +97,7 @@ fn check_shown_uri(field: &str, value: &str) -> Result<(), String> {
 
 /// Starts a device-code sign-in of `client_id` requesting `scopes`.
 pub(crate) async fn start(
-    manager: Arc<AuthManager>,
+    target: Arc<impl SignInTarget>,
     client: Arc<ProviderClient>,
     client_id: String,
     scopes: Vec<String>,
@@ -138,7 +137,7 @@ pub(crate) async fn start(
     }
     let grant = parse_grant(&body).map_err(unavailable)?;
     // Only a usable answer cancels the login still pending.
-    let (login_id, cancel) = manager.register_login(None);
+    let (login_id, cancel) = target.register(None);
     let poll = Poll {
         client: client.clone(),
         client_id,
@@ -150,8 +149,8 @@ pub(crate) async fn start(
     };
     let id = login_id.clone();
     tokio::spawn(async move {
-        let result = poll.run(&manager, cancel).await;
-        manager.finish_login(&id, result);
+        let result = poll.run(&*target, cancel).await;
+        target.finish(&id, result);
     });
     Ok(LoginStart::DeviceCode {
         login_id,
@@ -210,7 +209,11 @@ struct Poll {
 }
 
 impl Poll {
-    async fn run(mut self, manager: &AuthManager, mut cancel: CancelSignal) -> Result<(), String> {
+    async fn run(
+        mut self,
+        target: &impl SignInTarget,
+        mut cancel: CancelSignal,
+    ) -> Result<(), String> {
         let expired =
             || Err("the code expired before the sign-in was approved: start it again".to_owned());
         let mut wait = self.interval;
@@ -233,8 +236,8 @@ impl Poll {
             };
             let failure = match answer {
                 Ok(tokens) => {
-                    return manager
-                        .store_login(&self.client, &self.client_id, tokens, &self.scopes)
+                    return target
+                        .store_tokens(&self.client, &self.client_id, tokens, &self.scopes)
                         .await;
                 }
                 Err(failure) => failure,

@@ -1,6 +1,9 @@
 //! Interactive sign-in: the browser flow (authorization code + PKCE on a loopback redirect,
 //! RFC 8252 / RFC 7636) and the device flow (RFC 8628). At most one runs at a time; starting
 //! another cancels it. Every login ends with exactly one `LoginCompleted` event.
+//!
+//! The flows reach the credential they sign in to through [`SignInTarget`] (register, finish,
+//! store the tokens), so they do not depend on the type that owns it.
 
 mod browser;
 mod callback;
@@ -15,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::oneshot;
 
 use crate::provider::classify::RefreshFailure;
+use crate::provider::{Issued, ProviderClient};
 
 pub(crate) use browser::{Inbox, check_pkce, start as start_browser};
 pub(crate) use device::start as start_device;
@@ -40,7 +44,28 @@ pub enum LoginStart {
     },
 }
 
-/// The login in progress (at most one) and how to stop it. Owned by the manager.
+/// What a sign-in flow needs of the credential it signs in to (implemented by
+/// `credential::Credential`).
+pub(crate) trait SignInTarget: Send + Sync + 'static {
+    /// Registers a new login, cancelling the one still pending: its id and what stops it. A
+    /// browser login brings the inbox that `completeLogin` feeds.
+    fn register(&self, inbox: Option<Inbox>) -> (String, CancelSignal);
+
+    /// Ends login `id`: forgets it and tells clients how it ended.
+    fn finish(&self, id: &str, result: Result<(), String>);
+
+    /// Stores the tokens `client` issued to `client_id` for a sign-in that asked for
+    /// `requested`; the error is for `loginCompleted.error`.
+    fn store_tokens(
+        &self,
+        client: &ProviderClient,
+        client_id: &str,
+        issued: Issued,
+        requested: &[String],
+    ) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The login in progress (at most one) and how to stop it. Owned by the credential.
 #[derive(Default)]
 pub(crate) struct PendingLogins {
     pending: Mutex<Option<PendingLogin>>,

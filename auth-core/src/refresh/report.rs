@@ -7,9 +7,9 @@
 
 use super::RefreshOutcome;
 use super::policy::ReportDecision;
+use crate::credential::describe::StatusReport;
 use crate::scope::challenge_scopes;
 use crate::secret::Secret;
-use crate::status::StatusReport;
 
 /// What the client saw.
 #[derive(Debug, Clone)]

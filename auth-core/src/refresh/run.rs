@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::credential::describe::Credentials;
 use crate::provider::classify::RefreshFailure;
 use crate::provider::text::{capped, shown};
 use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::refresh::policy::{Backoff, Blocker, same_issuer};
 use crate::registration::{self, Replacement};
-use crate::status::Credentials;
 use crate::store::format::{
     AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
 };
@@ -204,7 +204,7 @@ pub(crate) async fn poison_dead_token(
     lock_timeout: Duration,
 ) -> Finished {
     let failure = RefreshFailure {
-        kind: crate::status::RefreshErrorKind::Permanent,
+        kind: crate::credential::describe::RefreshErrorKind::Permanent,
         code: None,
         message:
             "the access token was rejected and there is no refresh token to renew it: sign in again"

@@ -197,8 +197,8 @@ fn the_answer_to_each_report_decision() {
 
 #[test]
 fn the_answer_after_a_refresh_or_a_dead_token() {
+    use crate::credential::describe::RefreshErrorKind;
     use crate::provider::classify::RefreshFailure;
-    use crate::status::RefreshErrorKind;
     let permanent = RefreshFailure {
         kind: RefreshErrorKind::Permanent,
         code: Some("invalid_grant".into()),

@@ -55,7 +55,7 @@ pub struct StatusReport {
     pub expires_at: Option<i64>,
     pub account: Option<Account>,
     pub refresh_error: Option<RefreshErrorInfo>,
-    /// Where the credentials are kept (set by the manager, which knows its store).
+    /// Where the credentials are kept (set by the credential, which knows its store).
     pub storage: Option<crate::store::StorageKind>,
 }
 
