@@ -99,7 +99,10 @@ pub async fn read_line(
 /// are released only once the line has been written, so that unwritten answers count against
 /// the in-flight bound: a client that stops reading cannot make the server buffer without limit.
 pub enum Outgoing {
-    Line { text: String, permits: Permits },
+    Line {
+        text: String,
+        permits: Permits,
+    },
     /// Flush everything queued before it, then acknowledge.
     Flush(oneshot::Sender<()>),
 }
