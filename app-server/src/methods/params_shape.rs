@@ -5,7 +5,7 @@
 //!
 //! The schemas are generated at build time (`build.rs`) and kept in the binary as text: reading
 //! one is parsing a few hundred bytes of JSON, where generating it with schemars at run time
-//! made the first `initialize` answer wait (see docs/performance.md).
+//! ran schemars' code on the first `initialize` (memory: see docs/performance.md).
 
 use auth_protocol::Method;
 use serde_json::{Map, Value};
