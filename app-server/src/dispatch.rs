@@ -122,15 +122,21 @@ impl Dispatcher {
         match self.admit(text) {
             Admission::Call(call) => {
                 let permits = Permits::from(call.permit);
-                let mut answer = Answering::start(call.id, call.callback, call.params);
                 // Calls start in line order: while a batch's calls wait for their first turn
                 // in the runtime's queue, this one queues behind them.
-                let first = if self.batches_queued.load(Ordering::Acquire) == 0 {
-                    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut answer).poll(cx))).await
-                } else {
-                    Poll::Pending
-                };
-                match first {
+                if self.batches_queued.load(Ordering::Acquire) > 0 {
+                    let out = self.out.clone();
+                    tokio::spawn(async move {
+                        let answer = Answering::start(call.id, call.callback, call.params);
+                        if let Some(text) = answer.await {
+                            let _ = out.send(Outgoing::Line { text, permits });
+                        }
+                    });
+                    return;
+                }
+                let mut answer = Answering::start(call.id, call.callback, call.params);
+                let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut answer).poll(cx)));
+                match first.await {
                     Poll::Ready(text) => self.answered(text, permits),
                     Poll::Pending => {
                         let out = self.out.clone();
