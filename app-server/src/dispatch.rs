@@ -3,13 +3,19 @@
 //!
 //! The reader calls [`Dispatcher::handle_line`] for each line, in order. Everything that must
 //! follow the order of lines (the `initialize` handshake, the in-flight bound) is decided there,
-//! synchronously; the method calls themselves run concurrently.
+//! synchronously; the method calls themselves run concurrently, each starting in line order. A
+//! call is polled once where it is admitted: most (a poll answered from memory) are done then
+//! and answered without a task of their own; one that must wait goes on in its own task.
 
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 
 use auth_protocol::error_code;
 use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, CatchUnwind};
 use jsonrpsee::types::{Id, Params};
 use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
 use serde::{Deserialize, Deserializer};
@@ -18,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::envelope;
 use crate::methods::initialize::{Gate, Handshake};
-use crate::transport::{Outgoing, OutgoingSender};
+use crate::transport::{Outgoing, OutgoingSender, Permits};
 
 /// Requests being handled or answered but not yet written; past this, `-32001`.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -56,7 +62,7 @@ struct Call {
     /// The request's id, verbatim; `None` for a notification.
     id: Option<Box<RawValue>>,
     callback: MethodCallback,
-    params: Option<String>,
+    params: Params<'static>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -76,6 +82,8 @@ pub struct Dispatcher {
     own_lines: Arc<Semaphore>,
     /// ...and their bytes.
     own_bytes: Arc<Semaphore>,
+    /// Batches whose calls have not all had their first turn yet.
+    batches_queued: Arc<AtomicUsize>,
     out: OutgoingSender,
 }
 
@@ -87,6 +95,7 @@ impl Dispatcher {
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             own_lines: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             own_bytes: Arc::new(Semaphore::new(MAX_OWN_LINE_BYTES)),
+            batches_queued: Arc::new(AtomicUsize::new(0)),
             out,
         })
     }
@@ -112,16 +121,42 @@ impl Dispatcher {
         }
         match self.admit(text) {
             Admission::Call(call) => {
-                let out = self.out.clone();
-                tokio::spawn(async move {
-                    let permits = call.permit.into_iter().collect();
-                    if let Some(text) = run(call.id, call.callback, call.params).await {
-                        let _ = out.send(Outgoing::Line { text, permits });
+                let permits = Permits::from(call.permit);
+                // Calls start in line order: while a batch's calls wait for their first turn
+                // in the runtime's queue, this one queues behind them.
+                if self.batches_queued.load(Ordering::Acquire) > 0 {
+                    let out = self.out.clone();
+                    tokio::spawn(async move {
+                        let answer = Answering::start(call.id, call.callback, call.params);
+                        if let Some(text) = answer.await {
+                            let _ = out.send(Outgoing::Line { text, permits });
+                        }
+                    });
+                    return;
+                }
+                let mut answer = Answering::start(call.id, call.callback, call.params);
+                let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut answer).poll(cx)));
+                match first.await {
+                    Poll::Ready(text) => self.answered(text, permits),
+                    Poll::Pending => {
+                        let out = self.out.clone();
+                        tokio::spawn(async move {
+                            if let Some(text) = answer.await {
+                                let _ = out.send(Outgoing::Line { text, permits });
+                            }
+                        });
                     }
-                });
+                }
             }
             Admission::Reply(line) => self.reply(line).await,
             Admission::Nothing => {}
+        }
+    }
+
+    /// Queues a call's answer (nothing for a notification).
+    fn answered(&self, text: Option<String>, permits: Permits) {
+        if let Some(text) = text {
+            let _ = self.out.send(Outgoing::Line { text, permits });
         }
     }
 
@@ -182,7 +217,7 @@ impl Dispatcher {
             match self.admit(item.get()) {
                 Admission::Call(call) => {
                     hold(&mut calls_held, call.permit);
-                    calls.spawn(run(call.id, call.callback, call.params));
+                    calls.spawn(Answering::start(call.id, call.callback, call.params));
                 }
                 Admission::Reply(line) => {
                     // Never more bytes than the whole bound: the batch would wait on itself.
@@ -210,18 +245,19 @@ impl Dispatcher {
             return;
         }
         let out = self.out.clone();
+        // The runtime runs tasks in the order they were spawned: when this one starts, every
+        // call of the batch has had its first turn.
+        let queued = self.batches_queued.clone();
+        queued.fetch_add(1, Ordering::AcqRel);
         tokio::spawn(async move {
+            queued.fetch_sub(1, Ordering::AcqRel);
             while let Some(answer) = calls.join_next().await {
                 if let Some(line) = answer.ok().flatten() {
                     replies.push(line);
                 }
             }
             if !replies.is_empty() {
-                let permits = calls_held
-                    .into_iter()
-                    .chain(lines_held)
-                    .chain(bytes_held)
-                    .collect();
+                let permits = Permits::new([calls_held, lines_held, bytes_held]);
                 let _ = out.send(Outgoing::Line {
                     text: envelope::batch(&replies),
                     permits,
@@ -305,7 +341,7 @@ impl Dispatcher {
         Admission::Call(Call {
             id: id.map(ToOwned::to_owned),
             callback,
-            params: params.map(str::to_owned),
+            params: Params::new(params).into_owned(),
             permit,
         })
     }
@@ -314,48 +350,78 @@ impl Dispatcher {
     /// are unwritten.
     async fn reply(&self, text: String) {
         let bytes = text.len().min(MAX_OWN_LINE_BYTES) as u32;
-        let bytes = self.own_bytes.clone().acquire_many_owned(bytes).await;
-        let line = self.own_lines.clone().acquire_owned().await;
-        let permits = line.into_iter().chain(bytes).collect();
+        let bytes = self.own_bytes.clone().acquire_many_owned(bytes).await.ok();
+        let line = self.own_lines.clone().acquire_owned().await.ok();
+        let permits = Permits::new([line, bytes, None]);
         let _ = self.out.send(Outgoing::Line { text, permits });
     }
 }
 
-/// Runs one call; its answer line, or `None` for a notification. A panicking handler is
-/// answered with an internal error instead of never.
-async fn run(
+/// One call being answered: its answer line, or `None` for a notification. A panicking handler
+/// is answered with an internal error instead of never. `Unpin`, so that it can be polled where
+/// it was admitted and moved into a task when it is not done.
+struct Answering {
+    /// The request's id, verbatim; `None` for a notification.
     id: Option<Box<RawValue>>,
-    callback: MethodCallback,
-    params: Option<String>,
-) -> Option<String> {
-    let params = Params::new(params.as_deref()).into_owned();
-    let call = async {
-        match callback {
-            MethodCallback::Async(method) => {
-                method(
+    /// `None` when the method panicked as it was called.
+    response: Option<CatchUnwind<AssertUnwindSafe<BoxFuture<'static, MethodResponse>>>>,
+}
+
+impl Answering {
+    fn start(id: Option<Box<RawValue>>, callback: MethodCallback, params: Params<'static>) -> Self {
+        let call = || -> BoxFuture<'static, MethodResponse> {
+            match callback {
+                MethodCallback::Async(method) => method(
                     Id::Null,
                     params,
                     ConnectionId(0),
                     usize::MAX,
                     Extensions::new(),
-                )
-                .await
+                ),
+                MethodCallback::Sync(method) => Box::pin(std::future::ready(method(
+                    Id::Null,
+                    params,
+                    usize::MAX,
+                    Extensions::new(),
+                ))),
+                MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
+                    Box::pin(std::future::ready(MethodResponse::error(
+                        Id::Null,
+                        jsonrpsee::types::ErrorCode::MethodNotFound,
+                    )))
+                }
             }
-            MethodCallback::Sync(method) => method(Id::Null, params, usize::MAX, Extensions::new()),
-            MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
-                MethodResponse::error(Id::Null, jsonrpsee::types::ErrorCode::MethodNotFound)
+        };
+        let response = std::panic::catch_unwind(AssertUnwindSafe(call))
+            .ok()
+            .map(|response| AssertUnwindSafe(response).catch_unwind());
+        Self { id, response }
+    }
+}
+
+impl Future for Answering {
+    type Output = Option<String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let this = &mut *self;
+        let response = match this.response.as_mut() {
+            Some(response) => match Pin::new(response).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(response) => response.ok(),
+            },
+            None => None,
+        };
+        this.response = None;
+        let id = this.id.as_deref();
+        Poll::Ready(match response {
+            Some(response) => id.map(|id| envelope::answer(id, &response)),
+            None => {
+                tracing::error!("a method handler panicked");
+                let message = "internal error: the request failed unexpectedly; the server keeps serving, retry it";
+                id.map(|id| envelope::error(Some(id), error_code::INTERNAL_ERROR, message))
             }
-        }
-    };
-    let response = match AssertUnwindSafe(call).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!("a method handler panicked");
-            let message = "internal error: the request failed unexpectedly; the server keeps serving, retry it";
-            return id.map(|id| envelope::error(Some(&id), error_code::INTERNAL_ERROR, message));
-        }
-    };
-    Some(envelope::answer(&id?, &response))
+        })
+    }
 }
 
 /// The number of elements of a JSON array, counted without keeping any.

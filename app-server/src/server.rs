@@ -12,7 +12,7 @@ use crate::convert;
 use crate::dispatch::Dispatcher;
 use crate::envelope;
 use crate::methods::{self, ServerContext};
-use crate::transport::{self, Incoming, Outgoing};
+use crate::transport::{self, Incoming, Outgoing, Permits};
 
 /// Lines longer than this are answered `-32600` and skipped.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -38,7 +38,7 @@ pub async fn serve_io(
         let text = envelope::notification(method, params);
         let _ = notify_out.send(Outgoing::Line {
             text,
-            permits: Vec::new(),
+            permits: Permits::default(),
         });
     });
     let manager = Arc::new(Credential::new(store, provider, events));

@@ -101,13 +101,34 @@ pub async fn read_line(
 pub enum Outgoing {
     Line {
         text: String,
-        permits: Vec<OwnedSemaphorePermit>,
+        permits: Permits,
     },
     /// Flush everything queued before it, then acknowledge.
     Flush(oneshot::Sender<()>),
 }
 
 pub type OutgoingSender = mpsc::UnboundedSender<Outgoing>;
+
+/// The permits a line holds until it is written: one per semaphore it counts against (at most
+/// three: calls, the dispatcher's own lines and their bytes), kept inline so that an answer
+/// costs no allocation for them.
+#[derive(Default)]
+pub struct Permits {
+    /// Held until the line is written, then dropped with it; never read.
+    _held: [Option<OwnedSemaphorePermit>; 3],
+}
+
+impl Permits {
+    pub fn new(held: [Option<OwnedSemaphorePermit>; 3]) -> Self {
+        Self { _held: held }
+    }
+}
+
+impl From<Option<OwnedSemaphorePermit>> for Permits {
+    fn from(permit: Option<OwnedSemaphorePermit>) -> Self {
+        Self::new([permit, None, None])
+    }
+}
 
 /// Starts the writer task. Lines are written whole, in the order queued, and flushed whenever
 /// the queue runs empty.

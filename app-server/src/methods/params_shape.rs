@@ -2,10 +2,15 @@
 //! in `schema/`): said in JSON terms in error messages (`{"loginId":string}`), and the members
 //! the server knows, to tell them from those it does not. Nothing here is written by hand, so a
 //! new method or member is described as soon as its type is.
+//!
+//! The schemas are generated at build time (`build.rs`) and kept in the binary as text: reading
+//! one is parsing a few hundred bytes of JSON, where generating it with schemars at run time
+//! ran schemars' code on the first `initialize` (memory: see docs/performance.md).
 
 use auth_protocol::Method;
-use auth_protocol::schema::params_schema;
 use serde_json::{Map, Value};
+
+include!(concat!(env!("OUT_DIR"), "/params_schemas.rs"));
 
 use super::unknown_members::{Members, definitions, resolve};
 
@@ -21,7 +26,8 @@ pub(super) struct ParamsShape {
 impl ParamsShape {
     /// The shape of `M`'s params.
     pub fn of<M: Method>() -> Self {
-        let schema = params_schema::<M::Params>();
+        let text = params_schema_text(M::NAME).expect("build.rs writes every method's schema");
+        let schema: Value = serde_json::from_str(text).expect("build.rs writes JSON");
         let shape = describe(&schema);
         let may_be_omitted = serde_json::from_str::<M::Params>("{}").is_ok();
         Self {
@@ -175,6 +181,20 @@ mod tests {
         for (shape, expected) in cases {
             assert_eq!(shape.expected(), expected, "{}", shape.method());
         }
+    }
+
+    #[test]
+    fn the_schemas_built_in_are_those_of_the_params_types() {
+        struct Check;
+        impl auth_protocol::MethodVisitor for Check {
+            fn visit<M: Method>(&mut self) {
+                let built_in: Value =
+                    serde_json::from_str(params_schema_text(M::NAME).unwrap()).unwrap();
+                let generated = auth_protocol::schema::params_schema::<M::Params>();
+                assert_eq!(built_in, generated, "{}", M::NAME);
+            }
+        }
+        auth_protocol::method::visit(&mut Check);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Benchmarks of the release binary over pipes, optionally side by side with a peer server
-//! that speaks the same `initialize` / `getAuthStatus` methods (the Codex CLI's app-server).
+//! that speaks the same `initialize` / `getAuthStatus` methods (the Codex CLI's app-server), or
+//! with another build of this one (`--against`, e.g. the previous version).
 //!
-//! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH] [--quick]
-//! [--keyring | --keyring-only] [--slow-disk-only]`
-//! (it builds the release server first). Everything it measures runs on this machine, over
+//! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH | --against
+//! PATH] [--quick] [--core-only] [--keyring | --keyring-only] [--slow-disk-only]`
+//! (it builds the release server first; `BENCH_SKIP_BUILD=1` measures the one already built). Everything it measures runs on this machine, over
 //! pipes, one client process; no network but loopback.
 
 use std::path::{Path, PathBuf};
@@ -285,17 +286,44 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// spawn → `initialize` answer, median of `runs`.
-async fn cold_start(target: &Target, runs: usize) -> Duration {
-    let home = tempfile::tempdir().unwrap();
-    target.write_credentials(home.path(), Credentials::ApiKey);
+/// spawn → `initialize` answer, median of `runs` for each target. The targets take turns, run
+/// by run, so that a change in the machine's load falls on all of them alike.
+async fn cold_starts(targets: &[&Target], runs: usize) -> Vec<Duration> {
+    let homes: Vec<_> = targets
+        .iter()
+        .map(|target| {
+            let home = tempfile::tempdir().unwrap();
+            target.write_credentials(home.path(), Credentials::ApiKey);
+            home
+        })
+        .collect();
+    let mut times = vec![Vec::new(); targets.len()];
+    for _ in 0..runs {
+        for (n, target) in targets.iter().enumerate() {
+            let started = Instant::now();
+            let mut server = Running::start(target, homes[n].path()).await;
+            server.initialize().await;
+            times[n].push(started.elapsed());
+            server.stop().await;
+        }
+    }
+    times.into_iter().map(median).collect()
+}
+
+/// The floor of a cold start: spawning `/bin/true` with the same pipes and waiting for it to
+/// exit, median of `runs`.
+async fn spawn_floor(runs: usize) -> Duration {
     let mut times = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let mut server = Running::start(target, home.path()).await;
-        server.initialize().await;
+        let mut child = Command::new("/bin/true")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn /bin/true");
+        child.wait().await.unwrap();
         times.push(started.elapsed());
-        server.stop().await;
     }
     median(times)
 }
@@ -312,6 +340,9 @@ enum Placement {
 }
 
 const SPAWNS_UNPINNED: usize = 10;
+
+/// Floods per target for the throughput and peak memory rows (the peer's: one, it is slow).
+const FLOOD_ROUNDS: usize = 5;
 
 /// One `getAuthStatus` at a time: (p50, p99). The client is plain blocking I/O on its own
 /// thread, so that what is measured is the server, not the client's scheduler.
@@ -653,11 +684,27 @@ async fn main() {
         binary: build_release(),
         kind: Kind::Ours,
     };
-    let peer = peer.map(|binary| Target {
-        name: "codex app-server",
-        binary,
-        kind: Kind::Codex,
-    });
+    // `--against PATH`: another build of this server (the previous version) in the peer's
+    // column, started the same way as ours.
+    let against = args
+        .iter()
+        .position(|a| a == "--against")
+        .map(|i| PathBuf::from(&args[i + 1]));
+    // Only the rows of one server process (start, round trips, throughput, memory).
+    let core_only = args.iter().any(|a| a == "--core-only");
+    let peer = match (peer, against) {
+        (Some(binary), _) => Some(Target {
+            name: "codex app-server",
+            binary,
+            kind: Kind::Codex,
+        }),
+        (None, Some(binary)) => Some(Target {
+            name: "previous build",
+            binary,
+            kind: Kind::Ours,
+        }),
+        (None, None) => None,
+    };
     let targets: Vec<&Target> = std::iter::once(&ours).chain(peer.as_ref()).collect();
     eprintln!(
         "benchmarking {} (runs: {runs}, round trips: {count}, flood: {flood_total}, long run: {long_total})",
@@ -684,17 +731,24 @@ async fn main() {
         return;
     }
     if !storms_only && !fleet_only {
-        let mut values = Vec::new();
-        for target in &targets {
-            let d = cold_start(target, runs).await;
-            values.push((millis(d), d.as_secs_f64()));
-        }
+        let values = cold_starts(&targets, runs)
+            .await
+            .into_iter()
+            .map(|d| (millis(d), d.as_secs_f64()))
+            .collect();
         record(
             &mut rows,
             "cold start: spawn → initialize answer (median)",
             values,
             true,
         );
+        let floor = spawn_floor(runs).await;
+        rows.push(Row {
+            metric: "floor: spawn → exit of `/bin/true` with the same pipes (median)".into(),
+            ours: millis(floor),
+            peer: peer.is_some().then(|| "(same spawn)".to_owned()),
+            ratio: None,
+        });
 
         for (placement, where_) in [
             (Placement::OneCpu, "client and server on one CPU"),
@@ -730,13 +784,29 @@ async fn main() {
             });
         }
 
+        // Several floods, the targets taking turns: the median rate, the highest peak.
+        let mut floods = vec![Vec::new(); targets.len()];
+        for round in 0..FLOOD_ROUNDS {
+            for (n, target) in targets.iter().enumerate() {
+                if round == 0 || target.kind == Kind::Ours {
+                    floods[n].push(flood(target, target.cap(flood_total), 64).await);
+                }
+            }
+        }
         let (mut rates, mut peaks) = (Vec::new(), Vec::new());
-        for target in &targets {
-            let (rate, peak, _, _) = flood(target, target.cap(flood_total), 64).await;
+        for mut runs in floods {
+            runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let rate = runs[runs.len() / 2].0;
+            let peak = runs.iter().map(|run| run.1).max().unwrap();
             rates.push((format!("{rate:.0} req/s"), rate));
             peaks.push((format!("{:.1} MB", peak as f64 / 1024.0), peak as f64));
         }
-        record(&mut rows, "throughput, 64 requests in flight", rates, false);
+        record(
+            &mut rows,
+            "throughput, 64 requests in flight (median of 5 floods)",
+            rates,
+            false,
+        );
         record(&mut rows, "peak resident memory (VmHWM)", peaks, true);
 
         let mut growth = Vec::new();
@@ -759,6 +829,10 @@ async fn main() {
             growth,
             true,
         );
+    }
+    if core_only {
+        print_rows(&ours, peer.as_ref(), rows);
+        return;
     }
     if !fleet_only {
         for (metric, cells) in storm::run(&targets).await {
@@ -793,11 +867,15 @@ async fn main() {
         }
     }
 
+    print_rows(&ours, peer.as_ref(), rows);
+}
+
+/// The table, in Markdown.
+fn print_rows(ours: &Target, peer: Option<&Target>, rows: Vec<Row>) {
     println!(
         "\n| metric | {} |{}",
         ours.name,
-        peer.as_ref()
-            .map(|p| format!(" {} | ratio |", p.name))
+        peer.map(|p| format!(" {} | ratio |", p.name))
             .unwrap_or_default()
     );
     println!("|---|---|{}", if peer.is_some() { "---|---|" } else { "" });
