@@ -18,7 +18,7 @@ use crate::server;
 /// Serves `input` as if it were all of stdin, and returns what went to stdout, line by line.
 ///
 /// The server is the binary's: a current-thread runtime, the stdin reader's line splitting and
-/// limit, the dispatcher, the methods, and an auth manager with no provider over an empty
+/// limit, the dispatcher, the methods, and a credential with no provider over an empty
 /// temporary home. As at EOF, it returns once every admitted request has been answered.
 ///
 /// # Panics
@@ -34,6 +34,7 @@ pub fn serve_bytes(input: &[u8]) -> Vec<String> {
     runtime.block_on(server::serve_io(
         AuthStore::new(home.path()),
         Provider::None,
+        auth_core::Limits::default(),
         input,
         stdout.clone(),
         std::future::pending(),

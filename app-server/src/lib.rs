@@ -93,6 +93,8 @@ pub fn run() -> ExitCode {
             backend
         }
     };
+    // Read once, here; passed down to the store, the credential and its provider client.
+    let limits = auth_core::Limits::from_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -104,18 +106,14 @@ pub fn run() -> ExitCode {
         }
     };
     let store = runtime
-        .block_on(auth_core::store::open(
-            home,
-            backend,
-            auth_core::credential::lock_timeout(),
-        ))
-        .with_test_write_delay(auth_core::store::test_write_delay_from_env());
+        .block_on(auth_core::store::open(home, backend, limits.lock_timeout))
+        .with_test_write_delay(limits.test_write_delay);
     if let Some(warning) = store.permission_warning() {
         tracing::warn!("{warning}");
     }
 
     if let Some(command) = cli.command {
-        return runtime.block_on(commands::run(command, store, provider));
+        return runtime.block_on(commands::run(command, store, provider, limits));
     }
 
     tracing::info!(home = %store.home().display(), provider = %provider_summary(&provider), storage = store.kind().as_str(), "auth-app-server starting");
@@ -123,7 +121,7 @@ pub fn run() -> ExitCode {
         // A person who ran the bare binary: without this, one log line and silence.
         eprintln!("{SERVING_ON_A_TERMINAL}");
     }
-    runtime.block_on(server::serve(store, provider));
+    runtime.block_on(server::serve(store, provider, limits));
     // stdin's blocking read cannot be cancelled; everything is flushed, so leave now.
     std::process::exit(0)
 }

@@ -1,11 +1,11 @@
-//! The server's life: set up the manager and methods, read stdin until it ends (or a signal
+//! The server's life: set up the credential and methods, read stdin until it ends (or a signal
 //! comes), then let in-flight requests finish, flush and exit.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::store::AuthStore;
-use auth_core::{Credential, EventSink, Provider};
+use auth_core::{Credential, EventSink, Limits, Provider};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 
 use crate::convert;
@@ -17,9 +17,9 @@ use crate::transport::{self, Incoming, Outgoing, Permits};
 /// Lines longer than this are answered `-32600` and skipped.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
-pub async fn serve(store: AuthStore, provider: Provider) {
+pub async fn serve(store: AuthStore, provider: Provider, limits: Limits) {
     let (input, output) = (transport::stdin(), transport::stdout());
-    serve_io(store, provider, input, output, shutdown_signal()).await;
+    serve_io(store, provider, limits, input, output, shutdown_signal()).await;
 }
 
 /// [`serve`] on any input and output, until the input ends or `shutdown` completes (`fuzzing`
@@ -27,6 +27,7 @@ pub async fn serve(store: AuthStore, provider: Provider) {
 pub async fn serve_io(
     store: AuthStore,
     provider: Provider,
+    limits: Limits,
     input: impl AsyncRead + Unpin,
     output: impl AsyncWrite + Send + 'static,
     shutdown: impl Future<Output = &'static str>,
@@ -41,9 +42,9 @@ pub async fn serve_io(
             permits: Permits::default(),
         });
     });
-    let manager = Arc::new(Credential::new(store, provider, events));
+    let credential = Arc::new(Credential::new(store, provider, events, limits));
     let context = ServerContext {
-        manager: manager.clone(),
+        credential: credential.clone(),
     };
     let dispatcher = Dispatcher::new(methods::module(context).into(), out);
 
@@ -57,7 +58,7 @@ pub async fn serve_io(
     }
     dispatcher.drain().await;
     // A logout's revocation may still be on its way; it gets a short, bounded wait.
-    manager.wait_background(Duration::from_secs(5)).await;
+    credential.wait_background(Duration::from_secs(5)).await;
 }
 
 async fn read_lines(

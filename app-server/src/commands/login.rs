@@ -38,23 +38,23 @@ impl How {
 }
 
 pub async fn run(
-    manager: &Arc<Credential>,
+    credential: &Arc<Credential>,
     how: How,
     events: mpsc::UnboundedReceiver<AuthEvent>,
 ) -> u8 {
     match how {
-        How::ApiKey => api_key(manager).await,
+        How::ApiKey => api_key(credential).await,
         How::Device | How::Browser => {
             // Listen for Ctrl-C before anything is shown, so an early one is not lost.
             let interrupt = Interrupt::listen();
             let started = match how {
-                How::Device => manager.start_device_login(&[]).await,
-                _ => manager.start_oauth_login(&[]).await,
+                How::Device => credential.start_device_login(&[]).await,
+                _ => credential.start_oauth_login(&[]).await,
             };
             match started {
                 Ok(started) => {
                     let pastes = show(&started).then(read_pastes);
-                    wait(manager, &started, events, interrupt, pastes).await
+                    wait(credential, &started, events, interrupt, pastes).await
                 }
                 Err(error) => fail_with(&error),
             }
@@ -66,7 +66,7 @@ pub async fn run(
     }
 }
 
-async fn api_key(manager: &Credential) -> u8 {
+async fn api_key(credential: &Credential) -> u8 {
     let key = match read_key().await {
         Ok(key) => key,
         Err(code) => return code,
@@ -74,7 +74,7 @@ async fn api_key(manager: &Credential) -> u8 {
     // The line break that ends piped or typed input is not part of the key.
     let key = key.trim_end_matches(['\n', '\r']);
     let (_, warnings) = auth_core::api_key::inspect(key);
-    match manager.login_api_key(&Secret::new(key)).await {
+    match credential.login_api_key(&Secret::new(key)).await {
         Ok(_) => {
             for warning in warnings {
                 eprintln!("warning: {}", key_warning(warning));
@@ -82,7 +82,7 @@ async fn api_key(manager: &Credential) -> u8 {
             eprintln!("Signed in with an API key.");
             exit::OK
         }
-        // The one input the manager refuses from here: an empty key.
+        // The one input the credential refuses from here: an empty key.
         Err(AuthError::InvalidInput(_)) => fail(
             "the API key is empty: paste it at the prompt, or pipe it in (`auth-app-server login --with-api-key < key.txt`)",
             exit::SIGNED_OUT_OR_FAILED,
@@ -311,7 +311,7 @@ impl Interrupt {
 /// line is handed to the login (`completeLogin`); a refused one is reported and the login
 /// keeps waiting.
 async fn wait(
-    manager: &Credential,
+    credential: &Credential,
     started: &LoginStart,
     mut events: mpsc::UnboundedReceiver<AuthEvent>,
     mut interrupt: Interrupt,
@@ -354,14 +354,14 @@ async fn wait(
             line = next_paste(&mut pastes) => match line {
                 None => pastes = None,
                 Some(line) if line.trim().is_empty() => {}
-                Some(line) => match manager.complete_login(&login_id, &Secret::new(line.trim())).await {
+                Some(line) => match credential.complete_login(&login_id, &Secret::new(line.trim())).await {
                     Ok(()) => eprintln!("Address accepted; finishing the sign-in…"),
                     Err(error) => eprintln!("auth-app-server: {error}"),
                 },
             },
             () = interrupt.recv(), if !interrupted => {
                 interrupted = true;
-                if !manager.cancel_login(&login_id) {
+                if !credential.cancel_login(&login_id) {
                     return fail("sign-in canceled", exit::INTERRUPTED);
                 }
             }

@@ -5,8 +5,8 @@ use auth_core::{Credential, Revocation};
 
 use super::{exit, fail_with};
 
-pub async fn run(manager: &Credential) -> u8 {
-    match manager.logout().await {
+pub async fn run(credential: &Credential) -> u8 {
+    match credential.logout().await {
         Ok(outcome) => {
             match outcome.revocation {
                 Some(Revocation::NotRevoked(why)) => {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use auth_core::config::ConfigError;
 use auth_core::store::AuthStore;
-use auth_core::{AuthError, AuthEvent, Credential, EventSink, Provider};
+use auth_core::{AuthError, AuthEvent, Credential, EventSink, Limits, Provider};
 use tokio::sync::mpsc;
 
 use crate::cli::Command;
@@ -38,7 +38,12 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-pub async fn run(command: Command, store: AuthStore, provider: Provider) -> ExitCode {
+pub async fn run(
+    command: Command,
+    store: AuthStore,
+    provider: Provider,
+    limits: Limits,
+) -> ExitCode {
     let config_error = match &provider {
         Provider::Misconfigured(error) => Some(error.clone()),
         _ => None,
@@ -47,10 +52,10 @@ pub async fn run(command: Command, store: AuthStore, provider: Provider) -> Exit
     let sink: EventSink = Arc::new(move |event: AuthEvent| {
         let _ = sender.send(event);
     });
-    let manager = Arc::new(Credential::new(store, provider, sink));
+    let credential = Arc::new(Credential::new(store, provider, sink, limits));
     let code = match command {
         Command::Status { json, .. } => {
-            let code = status::run(&manager, json).await;
+            let code = status::run(&credential, json).await;
             match config_error {
                 // What is stored is shown all the same; the exit code says what to fix first.
                 Some(error) => fail(config_text(&error), exit::ERROR),
@@ -59,7 +64,7 @@ pub async fn run(command: Command, store: AuthStore, provider: Provider) -> Exit
         }
         Command::Token { .. } => match config_error {
             Some(error) => fail(config_text(&error), exit::ERROR),
-            None => token::run(&manager).await,
+            None => token::run(&credential).await,
         },
         Command::Login {
             with_api_key,
@@ -71,18 +76,18 @@ pub async fn run(command: Command, store: AuthStore, provider: Provider) -> Exit
             if let (Some(error), login::How::ApiKey) = (&config_error, &how) {
                 eprintln!("warning: {error}; only API-key login works until it is fixed");
             }
-            login::run(&manager, how, events).await
+            login::run(&credential, how, events).await
         }
         Command::Logout { .. } => {
             if let Some(error) = &config_error {
                 eprintln!("warning: {error}; the sign-in may not be revoked at the provider");
             }
-            logout::run(&manager).await
+            logout::run(&credential).await
         }
         Command::GenerateJsonSchema { .. } => unreachable!("handled before the runtime starts"),
     };
     // A logout's revocation may still be on its way.
-    manager.wait_background(Duration::from_secs(5)).await;
+    credential.wait_background(Duration::from_secs(5)).await;
     ExitCode::from(code)
 }
 
@@ -92,12 +97,12 @@ fn fail(message: impl std::fmt::Display, code: u8) -> u8 {
     code
 }
 
-/// Prints an error of the manager in terminal words and returns its exit code.
+/// Prints an error of the credential in terminal words and returns its exit code.
 fn fail_with(error: &AuthError) -> u8 {
     fail(explain(error), error_code(error))
 }
 
-/// An error of the manager in terminal words. The manager's own texts are written for
+/// An error of the credential in terminal words. The credential's own texts are written for
 /// clients of the protocol ("restart the server", a params member): those are rewritten here.
 fn explain(error: &AuthError) -> String {
     match error {
@@ -120,7 +125,7 @@ fn config_text(error: &ConfigError) -> String {
     format!("{error}; fix it and run the command again")
 }
 
-/// Exit code for an error of the manager.
+/// Exit code for an error of the credential.
 fn error_code(error: &AuthError) -> u8 {
     use auth_core::AuthError::*;
     match error {

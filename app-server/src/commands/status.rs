@@ -9,8 +9,8 @@ use auth_core::{AuthMethod, AuthState, Credential, StatusOptions, StatusReport};
 use super::{exit, fail_with};
 use crate::convert;
 
-pub async fn run(manager: &Arc<Credential>, json: bool) -> u8 {
-    let report = match manager
+pub async fn run(credential: &Arc<Credential>, json: bool) -> u8 {
+    let report = match credential
         .status(StatusOptions {
             include_token: false,
             refresh: false,

@@ -7,8 +7,8 @@ use auth_core::{AuthState, Credential, StatusOptions};
 
 use super::{exit, fail, fail_with};
 
-pub async fn run(manager: &Arc<Credential>) -> u8 {
-    let report = match manager
+pub async fn run(credential: &Arc<Credential>) -> u8 {
+    let report = match credential
         .status(StatusOptions {
             include_token: true,
             refresh: true,

@@ -15,7 +15,7 @@ impl Handler for CompleteLogin {
         params: CompleteLoginParams,
     ) -> MethodResult<CompleteLoginResult> {
         context
-            .manager
+            .credential
             .complete_login(
                 &params.login_id,
                 &Secret::new(params.callback_url.into_inner()),

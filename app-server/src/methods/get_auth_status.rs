@@ -19,7 +19,7 @@ impl Handler for GetAuthStatus {
             wait_for_refresh: false,
         };
         let report = context
-            .manager
+            .credential
             .status(options)
             .await
             .map_err(convert::error)?;

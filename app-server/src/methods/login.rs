@@ -10,10 +10,10 @@ use crate::convert;
 
 impl Handler for Login {
     async fn handle(context: &ServerContext, params: LoginParams) -> MethodResult<LoginResult> {
-        let manager = &context.manager;
+        let credential = &context.credential;
         match params {
             LoginParams::ApiKey { api_key } => {
-                let warnings = manager
+                let warnings = credential
                     .login_api_key(&Secret::new(api_key.into_inner()))
                     .await
                     .map_err(convert::error)?;
@@ -32,18 +32,21 @@ impl Handler for Login {
                     id_token: id_token.map(secret),
                     expires_at,
                 };
-                manager.login_tokens(tokens).await.map_err(convert::error)?;
+                credential
+                    .login_tokens(tokens)
+                    .await
+                    .map_err(convert::error)?;
                 Ok(LoginResult::Tokens)
             }
             LoginParams::Oauth { scopes } => {
-                let started = manager
+                let started = credential
                     .start_oauth_login(&scopes.unwrap_or_default())
                     .await
                     .map_err(convert::error)?;
                 Ok(convert::login_start(started))
             }
             LoginParams::DeviceCode { scopes } => {
-                let started = manager
+                let started = credential
                     .start_device_login(&scopes.unwrap_or_default())
                     .await
                     .map_err(convert::error)?;

@@ -8,7 +8,7 @@ use crate::convert;
 
 impl Handler for Logout {
     async fn handle(context: &ServerContext, _: LogoutParams) -> MethodResult<LogoutResult> {
-        let outcome = context.manager.logout().await.map_err(convert::error)?;
+        let outcome = context.credential.logout().await.map_err(convert::error)?;
         Ok(convert::logout(outcome))
     }
 }

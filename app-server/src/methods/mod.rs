@@ -27,7 +27,7 @@ use self::params_shape::ParamsShape;
 
 /// What every handler can reach.
 pub struct ServerContext {
-    pub manager: Arc<Credential>,
+    pub credential: Arc<Credential>,
 }
 
 pub type MethodResult<T> = Result<T, ErrorObjectOwned>;

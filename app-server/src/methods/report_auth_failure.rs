@@ -20,7 +20,7 @@ impl Handler for ReportAuthFailure {
             rejected_token: params.rejected_token.map(|t| Secret::new(t.into_inner())),
         };
         let outcome = context
-            .manager
+            .credential
             .report_auth_failure(request)
             .await
             .map_err(convert::error)?;

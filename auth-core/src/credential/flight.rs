@@ -160,7 +160,7 @@ impl Credential {
                 .expect("the policy refreshes only with a provider"),
             snapshot: credentials.clone(),
             cause,
-            lock_timeout: self.lock_timeout,
+            lock_timeout: self.limits.lock_timeout,
             unrecorded,
             unsaved_from: self.view.unsaved_from(),
         };
@@ -187,7 +187,7 @@ impl Credential {
             &self.store,
             credentials,
             unsaved_from.as_deref(),
-            self.lock_timeout,
+            self.limits.lock_timeout,
         )
         .await;
         self.apply(finished, credentials)
@@ -233,7 +233,7 @@ impl Credential {
                 &credential.store,
                 &credentials.file,
                 &from,
-                credential.lock_timeout,
+                credential.limits.lock_timeout,
             )
             .await;
             match stored {

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::config::{ConfigError, ProviderConfig};
+use crate::limits::Limits;
 use crate::login::PendingLogins;
 use crate::provider::ProviderClient;
 use crate::store::AuthStore;
@@ -44,20 +45,6 @@ pub use describe::{
 };
 pub use sign_in::{HostTokens, LogoutOutcome};
 pub use status::StatusOptions;
-
-/// Environment knob: how long a writer waits for another process's `auth.json.lock`, in
-/// milliseconds (default 10 000).
-pub const LOCK_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOCK_TIMEOUT_MS";
-const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a writer waits for another process's `auth.json.lock`: `LOCK_TIMEOUT_ENV`, else
-/// 10 s.
-pub fn lock_timeout() -> Duration {
-    std::env::var(LOCK_TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_millis)
-}
 
 /// The configured provider, if any.
 #[derive(Debug, Clone)]
@@ -86,19 +73,21 @@ pub struct Credential {
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Serializes this process's writers (login, logout, refresh).
     write_gate: tokio::sync::Mutex<()>,
-    lock_timeout: Duration,
+    /// The lock, sign-in and request limits this process runs with.
+    limits: Limits,
     /// `clientInfo.name` of `initialize`: the `client_name` of a dynamic client registration.
     client_name: Mutex<Option<String>>,
 }
 
 impl Credential {
     /// Reads `auth.json` once; the state found is the baseline for `authStatusChanged`.
-    pub fn new(store: AuthStore, provider: Provider, events: EventSink) -> Self {
+    pub fn new(store: AuthStore, provider: Provider, events: EventSink, limits: Limits) -> Self {
         let client = match &provider {
-            Provider::Configured(config) => Some(Arc::new(ProviderClient::new(config.clone()))),
+            Provider::Configured(config) => {
+                Some(Arc::new(ProviderClient::new(config.clone(), &limits)))
+            }
             _ => None,
         };
-        let lock_timeout = lock_timeout();
         let credential = Self {
             store,
             provider,
@@ -110,7 +99,7 @@ impl Credential {
             logins: PendingLogins::default(),
             background: Mutex::new(Vec::new()),
             write_gate: tokio::sync::Mutex::new(()),
-            lock_timeout,
+            limits,
             client_name: Mutex::new(None),
         };
         match credential.store.load() {

@@ -135,7 +135,7 @@ impl Credential {
             &client,
             &self.store,
             &self.client_name(),
-            self.lock_timeout,
+            self.limits.lock_timeout,
         )
         .await?;
         let client_id = identity.client_id().to_owned();
@@ -333,7 +333,7 @@ impl Credential {
         let gate = self.write_gate.lock().await;
         let lock = self
             .store
-            .lock_within(self.lock_timeout)
+            .lock_within(self.limits.lock_timeout)
             .await
             .map_err(AuthError::Unwritable)?;
         let store = self.store.clone();
@@ -377,6 +377,10 @@ impl Credential {
 }
 
 impl SignInTarget for Credential {
+    fn login_timeout(&self) -> Duration {
+        self.limits.login_timeout
+    }
+
     /// Registers a new interactive login, cancelling the one still pending. A browser login
     /// brings the inbox that `complete_login` feeds.
     fn register(&self, inbox: Option<Inbox>) -> (String, CancelSignal) {

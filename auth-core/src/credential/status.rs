@@ -127,10 +127,10 @@ impl Credential {
                 return None;
             }
         };
-        let client = Arc::new(ProviderClient::new(Arc::new(ProviderConfig::recorded(
-            issuer,
-            client_id.to_owned(),
-        ))));
+        let client = Arc::new(ProviderClient::new(
+            Arc::new(ProviderConfig::recorded(issuer, client_id.to_owned())),
+            &self.limits,
+        ));
         *recorded = Some(client.clone());
         Some(client)
     }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::callback::{ResponseCheck, Verdict, query_pairs};
 use super::pkce::{self, Pkce, random_state};
-use super::{CancelSignal, LoginStart, SignInTarget, exchange_failure, login_timeout};
+use super::{CancelSignal, LoginStart, SignInTarget, exchange_failure};
 use crate::error::AuthError;
 use crate::provider::ProviderClient;
 use crate::secret::Secret;
@@ -275,7 +275,7 @@ async fn run(
             None => Err("the sign-in listener stopped".to_owned()),
         }
     };
-    let timeout = login_timeout();
+    let timeout = target.login_timeout();
     tokio::select! {
         reason = &mut cancel => Err(reason.unwrap_or("the sign-in was canceled").to_owned()),
         () = tokio::time::sleep(timeout) => Err(format!(

@@ -23,10 +23,6 @@ use crate::provider::{Issued, ProviderClient};
 pub(crate) use browser::{Inbox, check_pkce, start as start_browser};
 pub(crate) use device::start as start_device;
 
-/// Environment knob: how long the browser flow waits for its callback (default 600 s).
-pub const LOGIN_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_LOGIN_TIMEOUT_SECS";
-const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(600);
-
 /// What the client shows the user to go on with a started login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginStart {
@@ -53,6 +49,9 @@ pub(crate) trait SignInTarget: Send + Sync + 'static {
 
     /// Ends login `id`: forgets it and tells clients how it ended.
     fn finish(&self, id: &str, result: Result<(), String>);
+
+    /// How long the browser flow waits for its callback (`Limits::login_timeout`).
+    fn login_timeout(&self) -> Duration;
 
     /// Stores the tokens `client` issued to `client_id` for a sign-in that asked for
     /// `requested`; the error is for `loginCompleted.error`.
@@ -147,11 +146,4 @@ pub(crate) fn exchange_failure(failure: &RefreshFailure) -> String {
                 .to_owned()
         }
     }
-}
-
-fn login_timeout() -> Duration {
-    std::env::var(LOGIN_TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(DEFAULT_LOGIN_TIMEOUT, Duration::from_secs)
 }

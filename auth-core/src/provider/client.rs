@@ -14,14 +14,8 @@ use tokio::sync::OnceCell;
 use super::ProviderClient;
 use super::classify::TransportFailure;
 use super::network::{self, ProxyEnv};
+use crate::limits::{Limits, TEST_TRUST_ANCHORS_DELAY_ENV};
 
-/// Environment knob: the timeout of one HTTP request to the provider, in milliseconds.
-pub const HTTP_TIMEOUT_ENV: &str = "AUTH_APP_SERVER_HTTP_TIMEOUT_MS";
-const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(15);
-/// Environment knob, **for tests only**: building the HTTP client sleeps this many milliseconds
-/// before it reads its trust anchors, as a slow device under `ca_file` or `SSL_CERT_FILE` would
-/// (a network home). Read when the client is made; never set it in production.
-pub const TEST_TRUST_ANCHORS_DELAY_ENV: &str = "AUTH_APP_SERVER_TEST_TRUST_ANCHORS_DELAY_MS";
 /// The largest provider answer read; a larger one is a transient failure.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -31,25 +25,20 @@ pub(super) struct HttpClient {
     /// `[provider] ca_file`: extra trust anchors.
     ca_file: Option<PathBuf>,
     timeout: Duration,
-    /// Test only ([`TEST_TRUST_ANCHORS_DELAY_ENV`]): a pause before the trust anchors are read.
+    /// Test only ([`crate::limits::TEST_TRUST_ANCHORS_DELAY_ENV`]): a pause before the trust
+    /// anchors are read.
     test_trust_anchors_delay: Option<Duration>,
 }
 
 impl HttpClient {
-    /// Settings from the environment ([`HTTP_TIMEOUT_ENV`], [`TEST_TRUST_ANCHORS_DELAY_ENV`]);
-    /// nothing is built yet.
-    pub(super) fn from_env(ca_file: Option<PathBuf>) -> Self {
-        let timeout = std::env::var(HTTP_TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis);
+    /// What the client will be made with (the request timeout of `limits`); nothing is built
+    /// yet.
+    pub(super) fn new(ca_file: Option<PathBuf>, limits: &Limits) -> Self {
         Self {
             client: OnceCell::new(),
             ca_file,
-            timeout,
-            test_trust_anchors_delay: crate::store::test_delay_from_env(
-                TEST_TRUST_ANCHORS_DELAY_ENV,
-            ),
+            timeout: limits.http_timeout,
+            test_trust_anchors_delay: limits.test_trust_anchors_delay,
         }
     }
 

@@ -30,9 +30,10 @@ use reqwest::Url;
 use tokio::sync::OnceCell;
 
 use crate::config::ProviderConfig;
+use crate::limits::Limits;
 
+pub use client::MAX_BODY_BYTES;
 pub(crate) use client::describe_transport;
-pub use client::{HTTP_TIMEOUT_ENV, MAX_BODY_BYTES, TEST_TRUST_ANCHORS_DELAY_ENV};
 pub use metadata::Endpoints;
 pub(crate) use metadata::{parse_metadata, same_identifier};
 pub use revocation::Revocation;
@@ -69,9 +70,11 @@ pub struct ProviderClient {
 }
 
 impl ProviderClient {
-    pub fn new(config: Arc<ProviderConfig>) -> Self {
+    /// A client for `config`, with the request timeout of `limits`; nothing is built or
+    /// fetched yet.
+    pub fn new(config: Arc<ProviderConfig>, limits: &Limits) -> Self {
         Self {
-            http: client::HttpClient::from_env(config.ca_file.clone()),
+            http: client::HttpClient::new(config.ca_file.clone(), limits),
             issuer: OnceCell::new_with(config.issuer.clone()),
             resource_scopes: OnceLock::new(),
             config,

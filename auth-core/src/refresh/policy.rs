@@ -3,7 +3,7 @@
 //! [`Blocker`] whose message is written here once), how long a transient failure backs off
 //! ([`Backoff::next`]), and what a poll ([`decide_poll`]) or a rejected-token report
 //! ([`decide_report`]) should do right now. No I/O, no clock: callers pass `now`. The code
-//! that performs I/O (`refresh::run`, the manager) only carries out these decisions.
+//! that performs I/O (`refresh::run`, the credential) only carries out these decisions.
 
 use std::fmt;
 use std::time::Duration;

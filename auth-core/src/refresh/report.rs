@@ -3,7 +3,7 @@
 //! about an auth failure is decided by `policy` (poisoned → API key → already rotated → dead →
 //! the report bound → refresh); the answer (action and hint) for each case is chosen here, by
 //! pure functions ([`answer_rejection`], [`plan`], [`answer_dead`], [`answer_refreshed`]); the
-//! manager only carries out the refresh or the poisoning a plan asks for.
+//! credential only carries out the refresh or the poisoning a plan asks for.
 
 use super::RefreshOutcome;
 use super::policy::ReportDecision;
@@ -43,7 +43,7 @@ pub struct FailureOutcome {
     pub required_scopes: Vec<String>,
 }
 
-/// A [`FailureOutcome`] but for the status afterwards, which the manager adds
+/// A [`FailureOutcome`] but for the status afterwards, which the credential adds
 /// ([`Answer::with_status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {

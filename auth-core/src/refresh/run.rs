@@ -2,20 +2,19 @@
 //! re-read `auth.json`, send the refresh grant, store the outcome; and storing an outcome whose
 //! write failed, later. Whether to refresh at all, and how long a failure backs off, is decided
 //! by `policy`; this module only performs the refresh and reports what the file now holds, and
-//! the manager installs that.
+//! the credential installs that.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::document::{poisoned, refreshed, same_tokens};
 use crate::credential::describe::Credentials;
+use crate::provider::ProviderClient;
 use crate::provider::classify::RefreshFailure;
 use crate::provider::text::{capped, shown};
-use crate::provider::{MAX_EXPIRES_IN_SECS, ProviderClient, TokenResponse};
 use crate::refresh::policy::{Backoff, Blocker, same_issuer};
 use crate::registration::{self, Replacement};
-use crate::store::format::{
-    AuthFile, REFRESH_CAUSE_REJECTED, RefreshBackoffRecord, RefreshFailureRecord, StoredTokens,
-};
+use crate::store::format::{AuthFile, RefreshBackoffRecord};
 use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};
 use crate::time;
 
@@ -42,7 +41,7 @@ pub enum RefreshOutcome {
     Failed(RefreshFailure),
 }
 
-/// What the credentials are now, for the manager to install.
+/// What the credentials are now, for the credential to install.
 #[derive(Debug)]
 pub(crate) enum NewView {
     /// Read from (or just written to) the file.
@@ -306,19 +305,6 @@ async fn poison(
     }
 }
 
-/// `base` with `failure` recorded as permanent for the tokens `fingerprint` names; any
-/// backoff is gone.
-fn poisoned(mut base: AuthFile, failure: &RefreshFailure, fingerprint: String) -> AuthFile {
-    base.refresh_failure = Some(RefreshFailureRecord {
-        reason: failure.code.clone().unwrap_or_default(),
-        message: capped(&failure.message),
-        at: time::now_rfc3339(),
-        refresh_token_sha256: fingerprint,
-    });
-    base.refresh_backoff = None;
-    base
-}
-
 impl Finished {
     fn outcome(outcome: RefreshOutcome) -> Self {
         Self {
@@ -479,60 +465,13 @@ fn still_unsaved(error: crate::store::StoreError) {
     tracing::warn!(%error, "the refresh outcome kept in memory is still not stored; tried again on the next request");
 }
 
-/// Same credentials (mode, key, access and refresh token)?
-pub(crate) fn same_tokens(a: &AuthFile, b: &AuthFile) -> bool {
-    let tokens = |f: &AuthFile| {
-        f.tokens
-            .as_ref()
-            .map(|t| (t.access_token.clone(), t.refresh_token.clone()))
-    };
-    a.auth_mode == b.auth_mode && a.api_key == b.api_key && tokens(a) == tokens(b)
-}
-
-/// Tokens from a token response whose request was sent at `sent_at` (unix seconds): expiry
-/// `sent_at + expires_in` (clamped), `issued_at` = `sent_at`. Counted from the send, never
-/// from the answer's arrival: the provider's clock started after the send.
-pub(crate) fn stored_tokens(tokens: TokenResponse, sent_at: i64) -> StoredTokens {
-    StoredTokens {
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-        id_token: tokens.id_token,
-        token_type: tokens.token_type,
-        scope: tokens.scope,
-        expires_at: tokens
-            .expires_in
-            .map(|secs| sent_at.saturating_add(secs.clamp(0, MAX_EXPIRES_IN_SECS))),
-        issued_at: Some(sent_at),
-        refresh_cause: None,
-        extra: Default::default(),
-    }
-}
-
-/// `base` with the refreshed tokens, whose request was sent at `sent_at`: the old refresh and
-/// id tokens stay when none came back; `last_refresh` is `sent_at`; any recorded failure or
-/// backoff is gone; unknown fields are kept.
-fn refreshed(mut base: AuthFile, tokens: TokenResponse, cause: Cause, sent_at: i64) -> AuthFile {
-    let old = base.tokens.take().expect("oauth credentials have tokens");
-    let new = stored_tokens(tokens, sent_at);
-    base.tokens = Some(StoredTokens {
-        refresh_token: new.refresh_token.or(old.refresh_token),
-        id_token: new.id_token.or(old.id_token),
-        token_type: new.token_type.or(old.token_type),
-        scope: new.scope.or(old.scope),
-        refresh_cause: (cause == Cause::Rejected).then(|| REFRESH_CAUSE_REJECTED.to_owned()),
-        extra: old.extra,
-        ..new
-    });
-    base.last_refresh = Some(time::rfc3339(sent_at));
-    base.refresh_failure = None;
-    base.refresh_backoff = None;
-    base
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::document::stored_tokens;
     use super::*;
+    use crate::provider::{MAX_EXPIRES_IN_SECS, TokenResponse};
     use crate::secret::Secret;
+    use crate::store::format::{REFRESH_CAUSE_REJECTED, RefreshFailureRecord, StoredTokens};
 
     fn file(access: &str, refresh: Option<&str>) -> AuthFile {
         let tokens = StoredTokens {

@@ -1,7 +1,7 @@
 //! [`Home`]: the credentials folder and the files this store keeps in it (`auth.json`, its
 //! lock `auth.json.lock`, the keyring backend's marker `auth.storage`); created private
 //! (0700) and warned about when it is not; files in it replaced atomically (with the test-only
-//! pause, [`super::TEST_WRITE_DELAY_ENV`]) and the temporary files a killed writer left swept.
+//! pause, [`crate::limits::TEST_WRITE_DELAY_ENV`]) and the temporary files a killed writer left swept.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ pub(super) struct Home {
     auth_json: PathBuf,
     lock: PathBuf,
     marker: PathBuf,
-    /// Test only ([`super::TEST_WRITE_DELAY_ENV`]): a pause inside every atomic write.
+    /// Test only ([`crate::limits::TEST_WRITE_DELAY_ENV`]): a pause inside every atomic write.
     test_write_delay: Option<Duration>,
 }
 

@@ -40,8 +40,8 @@ mod stamp;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use blocking::{TEST_WRITE_DELAY_ENV, test_write_delay_from_env};
-pub(crate) use blocking::{off_runtime, test_delay_from_env};
+use crate::limits::TEST_WRITE_DELAY_ENV;
+pub(crate) use blocking::off_runtime;
 pub use error::StoreError;
 pub use loaded::{Loaded, Stored};
 pub use lock::WriteLock;
@@ -109,7 +109,7 @@ impl AuthStore {
     }
 
     /// This store with every atomic write pausing `delay` between its temporary file and the
-    /// rename (tests only: see [`TEST_WRITE_DELAY_ENV`]).
+    /// rename (tests only: see [`crate::limits::TEST_WRITE_DELAY_ENV`]).
     pub fn with_test_write_delay(mut self, delay: Option<Duration>) -> Self {
         if let Some(delay) = delay {
             tracing::warn!(
