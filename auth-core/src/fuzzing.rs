@@ -8,7 +8,6 @@
 
 use reqwest::Url;
 
-use crate::credential::describe::{Credentials, describe};
 use crate::login::device::parse_grant;
 use crate::provider::classify::classify_token_error;
 use crate::provider::text::{
@@ -19,6 +18,7 @@ use crate::scope::{
     MAX_SCOPE_BYTES, MAX_SCOPES, challenge_scopes, check_requested, is_scope_token,
     provider_scopes, scope_union,
 };
+use crate::status::{Credentials, describe};
 
 use crate::refresh::stored_tokens;
 use crate::registration::request::parse_registration_response;

@@ -2,17 +2,18 @@
 //!
 //! Credentials and storage:
 //! - [`credential`]: one credential's state in one type, [`Credential`], the one owner of this
-//!   process's view of it (status, refresh, reports, sign-in and sign-out, announcements), and
-//!   how stored credentials become a client-facing status ([`credential::describe`]).
+//!   process's view of it (status, refresh, reports, sign-in and sign-out, announcements).
+//! - [`status`]: how stored credentials become a client-facing status, pure.
 //! - [`store`]: where the credential document is kept, `auth.json` or the OS keyring
 //!   (`store::file`, [`store::keyring`]), behind one façade: atomic writes, the lock, the
 //!   format ([`store::format`]), the backend chosen and moved into at start
 //!   ([`store::open`]), and the safe-file helpers other files reuse.
 //!
 //! Refresh policy:
-//! - [`refresh`]: the refresh rules (staleness, backoff, which credentials may be refreshed,
-//!   what a poll or a report does), pure, in [`refresh::policy`]; carrying out one refresh;
-//!   and what to do when an API rejects a token ([`refresh::report`]).
+//! - [`policy`]: the refresh rules (staleness, backoff, which credentials may be refreshed,
+//!   what a poll or a report does), pure.
+//! - [`refresh`]: carrying out one refresh, and what to do when an API rejects a token
+//!   ([`refresh::report`]).
 //!
 //! Provider and network:
 //! - [`provider`]: the provider over HTTP: the client and its trust roots, discovery, token
@@ -43,11 +44,13 @@ pub mod jwt;
 pub mod limits;
 pub mod login;
 pub mod pem;
+pub mod policy;
 pub mod provider;
 pub mod refresh;
 pub mod registration;
 pub mod scope;
 pub mod secret;
+pub mod status;
 pub mod store;
 pub mod time;
 

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Credential;
-use super::describe::{AuthMethod, AuthState};
 use super::view::View;
+use crate::status::{AuthMethod, AuthState};
 
 /// Something clients should hear about, without being asked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::Credential;
-use super::describe::Credentials;
-use crate::refresh::policy::Backoff;
+use crate::policy::Backoff;
 use crate::refresh::{self, Cause, Finished, Job, NewView, RefreshOutcome};
+use crate::status::Credentials;
 
 /// The outcome of the refresh in flight, once it ends (`None` until then).
 pub(super) type RefreshWatch = watch::Receiver<Option<RefreshOutcome>>;

@@ -14,16 +14,15 @@
 //! store and provider. Its state is kept in narrow pieces, each in its own file and used only
 //! through its methods: the view of the store ([`view`]), the single-flight refresh and what a
 //! failed write left ([`flight`]), the announcements ([`announce`]) and the pending sign-in
-//! (`login::PendingLogins`). The jobs are one file each: [`status`] (status and refresh),
-//! [`report`] (reports of rejected tokens), [`sign_in`] (sign-in and sign-out), and
-//! [`describe`] says what stored credentials mean for a client.
+//! (`login::PendingLogins`). The jobs are one file each: [`poll`] (status and refresh),
+//! [`report`] (reports of rejected tokens), [`sign_in`] (sign-in and sign-out); what stored
+//! credentials mean for a client is [`crate::status`].
 
 mod announce;
-pub mod describe;
 mod flight;
+mod poll;
 mod report;
 mod sign_in;
-mod status;
 mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,12 +38,12 @@ use announce::Announcer;
 use flight::Flight;
 use view::ViewState;
 
-pub use announce::{AuthEvent, EventSink};
-pub use describe::{
+pub use crate::status::{
     Account, AuthMethod, AuthState, Credentials, RefreshErrorInfo, RefreshErrorKind, StatusReport,
 };
+pub use announce::{AuthEvent, EventSink};
+pub use poll::StatusOptions;
 pub use sign_in::{HostTokens, LogoutOutcome};
-pub use status::StatusOptions;
 
 /// The configured provider, if any.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::Credential;
 use super::view::View;
 use crate::error::AuthError;
+use crate::policy::{self, ReportDecision, Wait};
 use crate::refresh::Cause;
-use crate::refresh::policy::{self, ReportDecision, Wait};
 use crate::refresh::report::{self, Answer, FailureOutcome, Plan, RejectedRequest, assess};
 use crate::secret::Secret;
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use super::Credential;
 use super::Provider;
-use super::describe::Credentials;
 use super::view::View;
 use crate::api_key;
 use crate::error::AuthError;
@@ -16,6 +15,7 @@ use crate::login::{self, CancelSignal, Inbox, LoginStart, SignInTarget};
 use crate::provider::{Issued, ProviderClient, Revocation, TokenResponse};
 use crate::refresh::{self, same_issuer};
 use crate::secret::Secret;
+use crate::status::Credentials;
 use crate::store::format::AuthFile;
 use crate::store::{AuthStore, Loaded, StoreError, Stored, WriteLock, off_runtime};
 use crate::time;

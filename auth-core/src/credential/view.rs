@@ -7,9 +7,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Credential;
-use super::describe::Credentials;
 use crate::error::AuthError;
 use crate::refresh;
+use crate::status::Credentials;
 use crate::store::format::AuthFile;
 use crate::store::{FileStamp, Loaded, StorageKind, StoreError, Stored, off_runtime};
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::network::TlsProblem;
-use crate::credential::describe::RefreshErrorKind;
+use crate::status::RefreshErrorKind;
 
 /// The `error` codes registered for OAuth 2.0 (RFC 6749, 6750, 7591, 8628, 8693, 8707, 9126,
 /// 9396, 9449, OpenID Connect). Any other value is never stored or shown verbatim: a provider

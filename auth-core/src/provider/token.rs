@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::ProviderClient;
 use super::classify::{RefreshFailure, classify_token_error, classify_transport_failure};
 use super::text::MAX_TOKEN_BYTES;
-use crate::refresh::policy;
+use crate::policy;
 use crate::secret::Secret;
 
 /// Lifetimes a provider states (`expires_in`) are clamped to this: a token said to live for

@@ -6,10 +6,10 @@
 //! credential only carries out the refresh or the poisoning a plan asks for.
 
 use super::RefreshOutcome;
-use super::policy::ReportDecision;
-use crate::credential::describe::StatusReport;
+use crate::policy::ReportDecision;
 use crate::scope::challenge_scopes;
 use crate::secret::Secret;
+use crate::status::StatusReport;
 
 /// What the client saw.
 #[derive(Debug, Clone)]

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::document::{poisoned, refreshed, same_tokens};
-use crate::credential::describe::Credentials;
+use crate::policy::{Backoff, Blocker, same_issuer};
 use crate::provider::ProviderClient;
 use crate::provider::classify::RefreshFailure;
 use crate::provider::text::{capped, shown};
-use crate::refresh::policy::{Backoff, Blocker, same_issuer};
 use crate::registration::{self, Replacement};
+use crate::status::Credentials;
 use crate::store::format::{AuthFile, RefreshBackoffRecord};
 use crate::store::{AuthStore, Loaded, Stored, WriteLock, off_runtime};
 use crate::time;
@@ -203,7 +203,7 @@ pub(crate) async fn poison_dead_token(
     lock_timeout: Duration,
 ) -> Finished {
     let failure = RefreshFailure {
-        kind: crate::credential::describe::RefreshErrorKind::Permanent,
+        kind: crate::status::RefreshErrorKind::Permanent,
         code: None,
         message:
             "the access token was rejected and there is no refresh token to renew it: sign in again"

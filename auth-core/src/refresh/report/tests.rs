@@ -137,7 +137,7 @@ fn the_answer_to_a_rejection_that_is_not_an_auth_failure() {
 
 #[test]
 fn the_answer_to_each_report_decision() {
-    use super::super::policy::Blocker;
+    use crate::policy::Blocker;
     let answer = |action, hint: &str| Plan::Answer(Answer::new(action, hint));
     let rows = [
         (
@@ -197,8 +197,8 @@ fn the_answer_to_each_report_decision() {
 
 #[test]
 fn the_answer_after_a_refresh_or_a_dead_token() {
-    use crate::credential::describe::RefreshErrorKind;
     use crate::provider::classify::RefreshFailure;
+    use crate::status::RefreshErrorKind;
     let permanent = RefreshFailure {
         kind: RefreshErrorKind::Permanent,
         code: Some("invalid_grant".into()),

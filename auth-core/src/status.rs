@@ -3,7 +3,7 @@
 //! the backoff that applies to them.
 
 use crate::jwt;
-use crate::refresh::policy::{Backoff, MAX_BACKOFF, TokenTimes};
+use crate::policy::{Backoff, MAX_BACKOFF, TokenTimes};
 use crate::secret::Secret;
 use crate::store::format::{AuthFile, AuthMode, REFRESH_CAUSE_REJECTED, RefreshFailureRecord};
 use crate::time;

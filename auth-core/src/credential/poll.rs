@@ -7,15 +7,13 @@ use std::sync::Arc;
 
 use super::Credential;
 use super::Provider;
-use super::describe::{AuthMethod, Credentials, StatusReport, describe};
 use super::view::View;
 use crate::config::ProviderConfig;
 use crate::error::AuthError;
+use crate::policy::{self, Blocker, Eligibility, Facts, PollDecision, RefreshClient, Wait};
 use crate::provider::ProviderClient;
-use crate::refresh::policy::{
-    self, Blocker, Eligibility, Facts, PollDecision, RefreshClient, Wait,
-};
 use crate::refresh::{Cause, RefreshOutcome, same_issuer};
+use crate::status::{AuthMethod, Credentials, StatusReport, describe};
 use crate::time;
 
 #[derive(Debug, Clone, Copy, Default)]
