@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use auth_protocol::error_code;
 use futures_util::FutureExt;
@@ -100,9 +101,10 @@ impl Dispatcher {
         })
     }
 
-    /// Handles one line of input. Returns once the line's order-sensitive decisions are made;
-    /// its calls go on in their own tasks.
-    pub async fn handle_line(self: &Arc<Self>, line: &[u8]) {
+    /// Handles one line of input, read from stdin by the read that ended at `received` (every
+    /// byte of the line had arrived by then). Returns once the line's order-sensitive decisions
+    /// are made; its calls go on in their own tasks.
+    pub async fn handle_line(self: &Arc<Self>, line: &[u8], received: Instant) {
         let Ok(text) = std::str::from_utf8(line) else {
             return self
                 .reply(envelope::error(
@@ -117,7 +119,7 @@ impl Dispatcher {
             return;
         }
         if text.starts_with('[') {
-            return self.handle_batch(text).await;
+            return self.handle_batch(text, received).await;
         }
         match self.admit(text) {
             Admission::Call(call) => {
@@ -127,14 +129,15 @@ impl Dispatcher {
                 if self.batches_queued.load(Ordering::Acquire) > 0 {
                     let out = self.out.clone();
                     tokio::spawn(async move {
-                        let answer = Answering::start(call.id, call.callback, call.params);
+                        let answer =
+                            Answering::start(call.id, call.callback, call.params, received);
                         if let Some(text) = answer.await {
                             let _ = out.send(Outgoing::Line { text, permits });
                         }
                     });
                     return;
                 }
-                let mut answer = Answering::start(call.id, call.callback, call.params);
+                let mut answer = Answering::start(call.id, call.callback, call.params, received);
                 let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut answer).poll(cx)));
                 match first.await {
                     Poll::Ready(text) => self.answered(text, permits),
@@ -187,7 +190,7 @@ impl Dispatcher {
     /// own-line permits (one, and its bytes). Every permit is held until the batch's answer is
     /// written, so a client that sends large batches and does not read cannot make the server
     /// buffer without limit.
-    async fn handle_batch(self: &Arc<Self>, text: &str) {
+    async fn handle_batch(self: &Arc<Self>, text: &str, received: Instant) {
         let invalid = |message: &str| envelope::error(None, error_code::INVALID_REQUEST, message);
         match serde_json::from_str::<BatchLength>(text) {
             Err(error) => return self.reply(decode_error_line(&error)).await,
@@ -217,7 +220,12 @@ impl Dispatcher {
             match self.admit(item.get()) {
                 Admission::Call(call) => {
                     hold(&mut calls_held, call.permit);
-                    calls.spawn(Answering::start(call.id, call.callback, call.params));
+                    calls.spawn(Answering::start(
+                        call.id,
+                        call.callback,
+                        call.params,
+                        received,
+                    ));
                 }
                 Admission::Reply(line) => {
                     // Never more bytes than the whole bound: the batch would wait on itself.
@@ -357,6 +365,12 @@ impl Dispatcher {
     }
 }
 
+/// When the read that brought a request's line from stdin ended: every byte of the request had
+/// arrived by then. Handlers find it in the call's extensions (`getAuthStatus` answers from a
+/// view confirmed after it without another `stat`).
+#[derive(Debug, Clone, Copy)]
+pub struct Received(pub Instant);
+
 /// One call being answered: its answer line, or `None` for a notification. A panicking handler
 /// is answered with an internal error instead of never. `Unpin`, so that it can be polled where
 /// it was admitted and moved into a task when it is not done.
@@ -368,21 +382,24 @@ struct Answering {
 }
 
 impl Answering {
-    fn start(id: Option<Box<RawValue>>, callback: MethodCallback, params: Params<'static>) -> Self {
+    fn start(
+        id: Option<Box<RawValue>>,
+        callback: MethodCallback,
+        params: Params<'static>,
+        received: Instant,
+    ) -> Self {
+        let mut extensions = Extensions::new();
+        extensions.insert(Received(received));
         let call = || -> BoxFuture<'static, MethodResponse> {
             match callback {
-                MethodCallback::Async(method) => method(
-                    Id::Null,
-                    params,
-                    ConnectionId(0),
-                    usize::MAX,
-                    Extensions::new(),
-                ),
+                MethodCallback::Async(method) => {
+                    method(Id::Null, params, ConnectionId(0), usize::MAX, extensions)
+                }
                 MethodCallback::Sync(method) => Box::pin(std::future::ready(method(
                     Id::Null,
                     params,
                     usize::MAX,
-                    Extensions::new(),
+                    extensions,
                 ))),
                 MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
                     Box::pin(std::future::ready(MethodResponse::error(
@@ -493,7 +510,7 @@ mod tests {
         let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
         let dispatcher = Dispatcher::new(Methods::new(), out);
         dispatcher
-            .handle_line(br#"[["2.0",2,"getAuthStatus"]]"#)
+            .handle_line(br#"[["2.0",2,"getAuthStatus"]]"#, Instant::now())
             .await;
         let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
             panic!("no answer");
@@ -512,7 +529,9 @@ mod tests {
         let dispatcher = Dispatcher::new(module.into(), out);
         let init =
             r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
-        dispatcher.handle_line(init.as_bytes()).await;
+        dispatcher
+            .handle_line(init.as_bytes(), Instant::now())
+            .await;
         let _ = lines.recv().await;
 
         // 100 calls in flight elsewhere, then a batch of 1021 calls and 3 non-requests.
@@ -521,7 +540,9 @@ mod tests {
             .map(|n| format!(r#"{{"id":{n},"method":"ping"}}"#))
             .collect();
         let batch = format!("[{},1,2,3]", calls.join(","));
-        dispatcher.handle_line(batch.as_bytes()).await;
+        dispatcher
+            .handle_line(batch.as_bytes(), Instant::now())
+            .await;
         drop(elsewhere);
         let Some(Outgoing::Line { text, permits }) = lines.recv().await else {
             panic!("no answer");
@@ -555,7 +576,9 @@ mod tests {
         let dispatcher = Dispatcher::new(Methods::new(), out);
         for (n, answered) in [(MAX_BATCH, false), (MAX_BATCH + 1, true), (524_288, true)] {
             let batch = format!("[{}1]", "1,".repeat(n - 1));
-            dispatcher.handle_line(batch.as_bytes()).await;
+            dispatcher
+                .handle_line(batch.as_bytes(), Instant::now())
+                .await;
             let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
                 panic!("no answer");
             };
@@ -570,7 +593,9 @@ mod tests {
         }
         // Broken JSON is still a parse error, however long.
         let broken = format!("[{}", "1,".repeat(5000));
-        dispatcher.handle_line(broken.as_bytes()).await;
+        dispatcher
+            .handle_line(broken.as_bytes(), Instant::now())
+            .await;
         let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
             panic!("no answer");
         };

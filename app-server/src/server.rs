@@ -65,11 +65,15 @@ async fn read_lines(
     dispatcher: &Arc<Dispatcher>,
     input: impl AsyncRead + Unpin,
 ) -> std::io::Result<()> {
-    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let mut input = BufReader::with_capacity(64 * 1024, transport::Stamped::new(input));
     let mut line = Vec::with_capacity(4096);
     while let Some(incoming) = transport::read_line(&mut input, &mut line, MAX_LINE_BYTES).await? {
         match incoming {
-            Incoming::Line => dispatcher.handle_line(&line).await,
+            // The last read ended the line: all of it had arrived when that read returned.
+            Incoming::Line => {
+                let received = input.get_ref().last_read();
+                dispatcher.handle_line(&line, received).await
+            }
             Incoming::TooLong => dispatcher.line_too_long(MAX_LINE_BYTES).await,
         }
         if line.capacity() > 64 * 1024 {

@@ -2,8 +2,12 @@
 //! alone owns stdout and writes whole lines. Knows nothing of JSON-RPC or auth.
 
 use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf,
+};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 /// stdin as an async reader. A pipe (the usual case: a parent process spawned us) is read
@@ -42,6 +46,42 @@ pub fn stdout() -> Pin<Box<dyn AsyncWrite + Send>> {
         }
     }
     Box::pin(tokio::io::stdout())
+}
+
+/// A reader that notes when its last read that brought bytes returned: by then every byte it
+/// returned had arrived.
+pub struct Stamped<R> {
+    inner: R,
+    last_read: Instant,
+}
+
+impl<R> Stamped<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            last_read: Instant::now(),
+        }
+    }
+
+    /// When the last read that brought bytes returned.
+    pub fn last_read(&self) -> Instant {
+        self.last_read
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Stamped<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.last_read = Instant::now();
+        }
+        polled
+    }
 }
 
 /// What the reader found on stdin.

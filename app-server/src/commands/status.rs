@@ -15,6 +15,7 @@ pub async fn run(credential: &Arc<Credential>, json: bool) -> u8 {
             include_token: false,
             refresh: false,
             wait_for_refresh: false,
+            received: None,
         })
         .await
     {

@@ -15,6 +15,7 @@ pub async fn run(credential: &Arc<Credential>) -> u8 {
             // A one-shot command ends its process when it returns: the refresh must not be
             // cut off mid-rotation.
             wait_for_refresh: true,
+            received: None,
         })
         .await
     {

@@ -1,6 +1,8 @@
 //! `getAuthStatus`: the stored credentials' status, optionally with the token, optionally
 //! refreshing a stale one first.
 
+use std::time::Instant;
+
 use auth_core::StatusOptions;
 use auth_protocol::method::GetAuthStatus;
 use auth_protocol::{AuthStatus, GetAuthStatusParams};
@@ -13,10 +15,22 @@ impl Handler for GetAuthStatus {
         context: &ServerContext,
         params: GetAuthStatusParams,
     ) -> MethodResult<AuthStatus> {
+        Self::handle_received(context, params, None).await
+    }
+
+    /// A poll whose line had arrived by `received` is answered from the credential's view
+    /// without a `stat` when a `stat` made after `received` already confirmed it (polls read
+    /// together from stdin share one).
+    async fn handle_received(
+        context: &ServerContext,
+        params: GetAuthStatusParams,
+        received: Option<Instant>,
+    ) -> MethodResult<AuthStatus> {
         let options = StatusOptions {
             include_token: params.include_token,
             refresh: params.refresh_token,
             wait_for_refresh: false,
+            received,
         };
         let report = context
             .credential

@@ -16,6 +16,7 @@ mod report_auth_failure;
 mod unknown_members;
 
 use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 use auth_core::Credential;
 use auth_protocol::{Method, error_code};
@@ -24,6 +25,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde::de::DeserializeOwned;
 
 use self::params_shape::ParamsShape;
+use crate::dispatch::Received;
 
 /// What every handler can reach.
 pub struct ServerContext {
@@ -39,6 +41,17 @@ pub trait Handler: Method {
         context: &ServerContext,
         params: Self::Params,
     ) -> impl Future<Output = MethodResult<Self::Result>> + Send;
+
+    /// [`Handler::handle`] for a request whose line had arrived by `received` (when the
+    /// dispatcher knows it). Only a method that can use it overrides this.
+    fn handle_received(
+        context: &ServerContext,
+        params: Self::Params,
+        received: Option<Instant>,
+    ) -> impl Future<Output = MethodResult<Self::Result>> + Send {
+        let _ = received;
+        Self::handle(context, params)
+    }
 }
 
 /// Defines [`module`] with a registration per entry of the method list.
@@ -59,11 +72,12 @@ fn register<M: Handler>(module: &mut RpcModule<ServerContext>) {
     // Read from the params' schema when the method is first called.
     let shape = Arc::new(LazyLock::new(ParamsShape::of::<M> as fn() -> ParamsShape));
     module
-        .register_async_method(M::NAME, move |params, context, _| {
+        .register_async_method(M::NAME, move |params, context, extensions| {
             let shape = shape.clone();
+            let received = extensions.get::<Received>().map(|r| r.0);
             async move {
                 let params = parse_params::<M::Params>(params.as_str(), &shape)?;
-                M::handle(&context, params).await
+                M::handle_received(&context, params, received).await
             }
         })
         .expect("method names are unique");

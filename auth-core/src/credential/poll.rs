@@ -4,6 +4,7 @@
 //! and `refresh_blocker` say which provider client refreshes these credentials, if any.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::Credential;
 use super::Provider;
@@ -25,6 +26,11 @@ pub struct StatusOptions {
     /// Wait for a due refresh to end even while the token still works (one-shot commands,
     /// whose process would otherwise end in the middle of it).
     pub wait_for_refresh: bool,
+    /// When the request had arrived (the read that brought it returned), if known: a view a
+    /// `stat` confirmed after that is current enough for it, and no new `stat` is made (polls
+    /// read together share one; a change is still seen by every request that arrives after
+    /// it).
+    pub received: Option<Instant>,
 }
 
 impl Credential {
@@ -34,7 +40,7 @@ impl Credential {
         self: &Arc<Self>,
         options: StatusOptions,
     ) -> Result<StatusReport, AuthError> {
-        let view = self.sync().await?;
+        let view = self.sync_received(options.received).await?;
         self.store_unsaved_in_background();
         if options.refresh
             && let View::Present(credentials) = &view

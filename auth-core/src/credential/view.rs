@@ -5,6 +5,7 @@
 //! a write the current view and announces it.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use super::Credential;
 use crate::error::AuthError;
@@ -43,6 +44,9 @@ struct Seen {
     /// failed): what the store held when it was decided. Stored by a later request
     /// (`store_unsaved_in_background`), or dropped when another process changes the store.
     unsaved: Option<Arc<AuthFile>>,
+    /// When the latest `stat` that found the store at `stamp` was made: the view was current
+    /// then (or newer: this process's own writes are installed at once).
+    confirmed: Option<Instant>,
 }
 
 impl Default for Seen {
@@ -51,6 +55,7 @@ impl Default for Seen {
             stamp: None,
             view: View::Missing,
             unsaved: None,
+            confirmed: None,
         }
     }
 }
@@ -64,13 +69,28 @@ impl ViewState {
         self.lock().view.clone()
     }
 
-    /// The view when it was read at `stamp`; else the store changed since.
-    pub(super) fn unchanged_at(&self, stamp: Option<FileStamp>) -> Result<View, Changed> {
-        let seen = self.lock();
+    /// The view when a `stat` made at `checked` found the store at `stamp` and the view was
+    /// read at it; else the store changed since.
+    pub(super) fn unchanged_at(
+        &self,
+        stamp: Option<FileStamp>,
+        checked: Instant,
+    ) -> Result<View, Changed> {
+        let mut seen = self.lock();
         if seen.stamp == Some(stamp) {
+            seen.confirmed = seen.confirmed.max(Some(checked));
             return Ok(seen.view.clone());
         }
         Err(Changed(seen.stamp))
+    }
+
+    /// The view, if a `stat` made after `received` confirmed it: current enough for a request
+    /// that had arrived by `received`.
+    pub(super) fn confirmed_after(&self, received: Instant) -> Option<View> {
+        let seen = self.lock();
+        seen.confirmed
+            .is_some_and(|confirmed| confirmed > received)
+            .then(|| seen.view.clone())
     }
 
     /// After a read that `changed` asked for: the view to keep instead of installing `loaded`,
@@ -162,8 +182,19 @@ impl Credential {
     /// Brings the view up to date with the file: one `stat`, and a read only when it changed
     /// (on a blocking thread: a slow disk or keyring holds up this request, not the others).
     pub(super) async fn sync(&self) -> Result<View, AuthError> {
+        self.sync_received(None).await
+    }
+
+    /// [`Self::sync`] for a request that had arrived by `received`: no `stat` when one made
+    /// after that already confirmed the view (a change made before it was seen by that `stat`;
+    /// one made after it is after the request, which may be answered either way).
+    pub(super) async fn sync_received(&self, received: Option<Instant>) -> Result<View, AuthError> {
+        if let Some(view) = received.and_then(|received| self.view.confirmed_after(received)) {
+            return Ok(view);
+        }
+        let checked = Instant::now();
         let stamp = self.store.stamp().map_err(|e| self.unreadable(e))?;
-        let changed = match self.view.unchanged_at(stamp) {
+        let changed = match self.view.unchanged_at(stamp, checked) {
             Ok(view) => return Ok(view),
             Err(changed) => changed,
         };
@@ -207,9 +238,42 @@ mod tests {
     #[test]
     fn a_stamp_seen_is_unchanged_and_another_is_not() {
         let state = ViewState::default();
-        assert!(state.unchanged_at(None).is_err(), "nothing read yet");
+        assert!(
+            state.unchanged_at(None, Instant::now()).is_err(),
+            "nothing read yet"
+        );
         state.install(present(key("sk-one")));
-        assert!(matches!(state.unchanged_at(None), Ok(View::Present(_))));
+        assert!(matches!(
+            state.unchanged_at(None, Instant::now()),
+            Ok(View::Present(_))
+        ));
+    }
+
+    #[test]
+    fn only_a_stat_made_after_a_request_arrived_confirms_the_view_for_it() {
+        let state = ViewState::default();
+        let before_any_stat = Instant::now();
+        assert!(
+            state.confirmed_after(before_any_stat).is_none(),
+            "no stat yet"
+        );
+        state.install(present(key("sk-one")));
+        let checked = Instant::now();
+        // A stat that found another stamp confirms nothing.
+        let other = FileStamp::for_tests(7);
+        assert!(state.unchanged_at(Some(other), checked).is_err());
+        assert!(state.confirmed_after(before_any_stat).is_none());
+        // A stat that found the view's stamp confirms it for requests that had arrived before it.
+        assert!(state.unchanged_at(None, checked).is_ok());
+        assert!(matches!(
+            state.confirmed_after(before_any_stat),
+            Some(View::Present(_))
+        ));
+        let later = Instant::now();
+        assert!(
+            state.confirmed_after(later).is_none(),
+            "arrived after the stat"
+        );
     }
 
     #[test]
@@ -232,7 +296,9 @@ mod tests {
     #[test]
     fn a_read_overtaken_by_an_install_keeps_the_installed_view() {
         let state = ViewState::default();
-        let changed = state.unchanged_at(None).expect_err("nothing read yet");
+        let changed = state
+            .unchanged_at(None, Instant::now())
+            .expect_err("nothing read yet");
         state.install(present(key("sk-new")));
         let kept = state.after_read(changed, &present(key("sk-old")));
         assert!(matches!(kept, Some(View::Present(c)) if c.file == key("sk-new")));

@@ -23,6 +23,18 @@ pub struct FileStamp {
 }
 
 impl FileStamp {
+    /// A stamp no file has, told apart by `n` (unit tests of the view).
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> Self {
+        Self {
+            dev: u64::MAX,
+            ino: n,
+            len: 0,
+            modified_ns: 0,
+            changed_ns: 0,
+        }
+    }
+
     pub(super) fn of(metadata: &fs::Metadata) -> Self {
         #[cfg(unix)]
         {
