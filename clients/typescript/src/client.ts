@@ -187,7 +187,7 @@ export class AuthClient {
     const deadline = Date.now() + timeoutMs;
     const connection = await withTimeout(this.current, timeoutMs, () => new TimeoutError(method, timeoutMs, " (the server was restarting)"));
     const left = Math.max(1, deadline - Date.now());
-    return (await connection.request(method, params, timeoutMs === Infinity ? Infinity : left)) as Methods[M]["result"];
+    return (await connection.request(method, params, timeoutMs === Infinity ? Infinity : left, timeoutMs)) as Methods[M]["result"];
   }
 
   /** Calls `handler` with each `notification` from the server, until the returned function is called. */

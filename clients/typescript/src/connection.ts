@@ -122,9 +122,10 @@ export class Connection {
 
   /**
    * Sends `method` and settles with its answer; after `timeoutMs` (unless `Infinity`) rejects
-   * with `TimeoutError` and forgets the request (a late answer is dropped).
+   * with `TimeoutError` and forgets the request (a late answer is dropped). The error names
+   * `reportedMs`: the caller's whole timeout, of which `timeoutMs` is what was left.
    */
-  request(method: string, params: unknown, timeoutMs = Infinity): Promise<unknown> {
+  request(method: string, params: unknown, timeoutMs = Infinity, reportedMs = timeoutMs): Promise<unknown> {
     if (this.exit) return Promise.reject(this.exitedError(method));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -137,7 +138,7 @@ export class Connection {
       });
       if (timeoutMs !== Infinity) {
         timer = setTimeout(() => {
-          if (this.pending.delete(id)) reject(new TimeoutError(method, timeoutMs));
+          if (this.pending.delete(id)) reject(new TimeoutError(method, reportedMs));
         }, timeoutMs);
       }
       this.write(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
