@@ -8,6 +8,7 @@
 //! The methods and notifications are one list ([`for_each_method!`], in `methods.rs`): each
 //! entry gives a method's name, params and result, and everything else follows from it.
 
+mod credentials;
 mod errors;
 mod initialize;
 mod login;
@@ -19,6 +20,9 @@ mod secret;
 mod status;
 pub mod typescript;
 
+pub use credentials::{
+    CredentialName, CredentialSummary, ListCredentialsParams, ListCredentialsResult, LoginProvider,
+};
 pub use errors::{ErrorCodeInfo, error_code};
 pub use initialize::{
     ClientInfo, InitializeParams, InitializeResult, PROTOCOL_VERSION, ServerInfo,

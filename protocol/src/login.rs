@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::SecretString;
+use crate::{CredentialName, LoginProvider, SecretString};
 
 /// How to sign in; tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
@@ -17,7 +17,14 @@ use crate::SecretString;
 )]
 pub enum LoginParams {
     /// Store an API key.
-    ApiKey { api_key: SecretString },
+    ApiKey {
+        api_key: SecretString,
+        /// Which credential (contract version 3); absent: `"default"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(as = "Option<CredentialName>", optional)]
+        #[schemars(with = "CredentialName")]
+        credential: Option<String>,
+    },
     /// Browser sign-in: authorization code with PKCE and a loopback redirect.
     Oauth {
         /// Scopes to request besides the configured ones and those already granted (step-up,
@@ -26,6 +33,17 @@ pub enum LoginParams {
         #[ts(optional)]
         #[schemars(with = "Vec<String>")]
         scopes: Option<Vec<String>>,
+        /// Which credential (contract version 3); absent: `"default"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(as = "Option<CredentialName>", optional)]
+        #[schemars(with = "CredentialName")]
+        credential: Option<String>,
+        /// The provider of a new named credential (contract version 3), when `config.toml` has no
+        /// `[credentials.NAME]` table for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "LoginProvider")]
+        provider: Option<LoginProvider>,
     },
     /// Device authorization grant (RFC 8628).
     DeviceCode {
@@ -34,6 +52,17 @@ pub enum LoginParams {
         #[ts(optional)]
         #[schemars(with = "Vec<String>")]
         scopes: Option<Vec<String>>,
+        /// Which credential (contract version 3); absent: `"default"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(as = "Option<CredentialName>", optional)]
+        #[schemars(with = "CredentialName")]
+        credential: Option<String>,
+        /// The provider of a new named credential (contract version 3), when `config.toml` has no
+        /// `[credentials.NAME]` table for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "LoginProvider")]
+        provider: Option<LoginProvider>,
     },
     /// Tokens the host app obtained itself.
     Tokens {
@@ -51,7 +80,40 @@ pub enum LoginParams {
         #[ts(optional)]
         #[schemars(with = "i64")]
         expires_at: Option<i64>,
+        /// Which credential (contract version 3); absent: `"default"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(as = "Option<CredentialName>", optional)]
+        #[schemars(with = "CredentialName")]
+        credential: Option<String>,
+        /// The provider of a new named credential (contract version 3), when `config.toml` has no
+        /// `[credentials.NAME]` table for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        #[schemars(with = "LoginProvider")]
+        provider: Option<LoginProvider>,
     },
+}
+
+impl LoginParams {
+    /// The credential named, if any.
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            Self::ApiKey { credential, .. }
+            | Self::Oauth { credential, .. }
+            | Self::DeviceCode { credential, .. }
+            | Self::Tokens { credential, .. } => credential.as_deref(),
+        }
+    }
+
+    /// The provider object, if any (`apiKey` has none).
+    pub fn provider(&self) -> Option<&LoginProvider> {
+        match self {
+            Self::ApiKey { .. } => None,
+            Self::Oauth { provider, .. }
+            | Self::DeviceCode { provider, .. }
+            | Self::Tokens { provider, .. } => provider.as_ref(),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
@@ -147,9 +209,15 @@ pub struct CompleteLoginParams {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 pub struct CompleteLoginResult {}
 
-/// `logout` takes no params (or `{}`).
+/// `logout` takes no params (or `{}`), or the credential to sign out of.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
-pub struct LogoutParams {}
+pub struct LogoutParams {
+    /// Which credential (contract version 3); absent: `"default"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<CredentialName>", optional)]
+    #[schemars(with = "CredentialName")]
+    pub credential: Option<String>,
+}
 
 /// `logout`'s answer. Both members are absent when there was no refresh token to revoke (an
 /// API key, signed out). Contract version 2 addition.

@@ -94,6 +94,12 @@ macro_rules! for_each_method {
                 params: ReportAuthFailureParams,
                 result: ReportAuthFailureResult,
             },
+            /// Every stored credential of the home, sorted by name, never a token; contacts no
+            /// provider (contract version 3).
+            ListCredentials = "listCredentials" {
+                params: ListCredentialsParams,
+                result: ListCredentialsResult,
+            },
         }
     };
 }
@@ -207,7 +213,8 @@ mod tests {
                 "cancelLogin",
                 "completeLogin",
                 "logout",
-                "reportAuthFailure"
+                "reportAuthFailure",
+                "listCredentials"
             ]
         );
         assert!(method::Login::DOC.contains("loginCompleted"));

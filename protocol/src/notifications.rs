@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::{AuthMethod, AuthState};
+use crate::{AuthMethod, AuthState, CredentialName};
 
 /// Sent whenever (authMethod, state) changes, and after every login and logout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
@@ -12,6 +12,10 @@ use crate::{AuthMethod, AuthState};
 pub struct AuthStatusChangedNotification {
     pub auth_method: Option<AuthMethod>,
     pub state: AuthState,
+    /// Which credential changed (contract version 3; `"default"` included).
+    #[ts(as = "CredentialName")]
+    #[schemars(with = "CredentialName")]
+    pub credential: String,
 }
 
 /// Sent when an interactive login (`oauth`, `deviceCode`) ends, however it ends.
@@ -24,4 +28,8 @@ pub struct LoginCompletedNotification {
     #[ts(optional)]
     #[schemars(with = "String")]
     pub error: Option<String>,
+    /// Which credential the login was for (contract version 3; `"default"` included).
+    #[ts(as = "CredentialName")]
+    #[schemars(with = "CredentialName")]
+    pub credential: String,
 }

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::{AuthStatus, SecretString};
+use crate::{AuthStatus, CredentialName, SecretString};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
@@ -26,6 +26,11 @@ pub struct ReportAuthFailureParams {
     #[ts(optional)]
     #[schemars(with = "SecretString")]
     pub rejected_token: Option<SecretString>,
+    /// Which credential (contract version 3); absent: `"default"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<CredentialName>", optional)]
+    #[schemars(with = "CredentialName")]
+    pub credential: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::SecretString;
+use crate::{CredentialName, SecretString};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "camelCase")]
@@ -17,6 +17,11 @@ pub struct GetAuthStatusParams {
     #[serde(default)]
     #[ts(as = "Option<bool>", optional)]
     pub refresh_token: bool,
+    /// Which credential (contract version 3); absent: `"default"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(as = "Option<CredentialName>", optional)]
+    #[schemars(with = "CredentialName")]
+    pub credential: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, TS)]
