@@ -44,10 +44,42 @@ pub fn status(report: StatusReport) -> wire::AuthStatus {
             message: e.message,
             retry_after_secs: e.retry_after_secs,
         }),
-        storage: report.storage.map(|kind| match kind {
-            auth_core::store::StorageKind::File => wire::StorageBackend::File,
-            auth_core::store::StorageKind::Keyring => wire::StorageBackend::Keyring,
-        }),
+        storage: report.storage.map(storage),
+    }
+}
+
+pub fn storage(kind: auth_core::store::StorageKind) -> wire::StorageBackend {
+    match kind {
+        auth_core::store::StorageKind::File => wire::StorageBackend::File,
+        auth_core::store::StorageKind::Keyring => wire::StorageBackend::Keyring,
+    }
+}
+
+/// A stored credential as `listCredentials` shows it (never a token).
+pub fn listed(listed: auth_core::registry::Listed) -> wire::CredentialSummary {
+    let (auth_method, state, expires_at, account, error) = match listed.status {
+        Ok(report) => {
+            let status = status(report);
+            (
+                status.auth_method,
+                status.state,
+                status.expires_at,
+                status.account,
+                None,
+            )
+        }
+        Err(message) => (None, wire::AuthState::NeedsLogin, None, None, Some(message)),
+    };
+    wire::CredentialSummary {
+        credential: listed.name,
+        auth_method,
+        state,
+        expires_at,
+        issuer: listed.issuer,
+        resource: listed.resource,
+        account,
+        storage: storage(listed.storage),
+        error,
     }
 }
 
@@ -105,8 +137,8 @@ pub fn login_start(started: LoginStart) -> wire::LoginResult {
     }
 }
 
-/// An event as a notification: (method name, params).
-pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
+/// An event of the credential `credential` as a notification: (method name, params).
+pub fn notification(credential: &str, event: AuthEvent) -> (&'static str, serde_json::Value) {
     let params = match event {
         AuthEvent::StatusChanged {
             method: m,
@@ -115,6 +147,7 @@ pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
             let body = wire::AuthStatusChangedNotification {
                 auth_method: m.map(method),
                 state: state(s),
+                credential: credential.to_owned(),
             };
             return (
                 wire::notification::AuthStatusChanged::NAME,
@@ -129,6 +162,7 @@ pub fn notification(event: AuthEvent) -> (&'static str, serde_json::Value) {
             login_id,
             success,
             error,
+            credential: credential.to_owned(),
         },
     };
     (
@@ -144,7 +178,8 @@ pub fn error(error: AuthError) -> ErrorObjectOwned {
         AuthError::Unreadable { .. } | AuthError::StorageUnavailable(_) => CREDENTIALS_UNREADABLE,
         AuthError::Unwritable(_) => CREDENTIALS_UNWRITABLE,
         AuthError::InvalidInput(_) => INVALID_PARAMS,
-        AuthError::NoProvider { .. } => NO_PROVIDER,
+        AuthError::NoProvider { .. } | AuthError::NoNamedProvider { .. } => NO_PROVIDER,
+        AuthError::TooManyCredentials { .. } => CREDENTIALS_UNWRITABLE,
         AuthError::ProviderMisconfigured(_) | AuthError::ProviderUnavailable(_) => {
             PROVIDER_UNAVAILABLE
         }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_core::registry::{NamedEventSink, Registry};
 use auth_core::store::AuthStore;
-use auth_core::{Credential, EventSink, Limits, Provider};
+use auth_core::{Limits, Provider};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 
 use crate::convert;
@@ -34,17 +35,17 @@ pub async fn serve_io(
 ) {
     let out = transport::spawn_writer(output);
     let notify_out = out.clone();
-    let events: EventSink = Arc::new(move |event| {
-        let (method, params) = convert::notification(event);
+    let events: NamedEventSink = Arc::new(move |credential, event| {
+        let (method, params) = convert::notification(credential, event);
         let text = envelope::notification(method, params);
         let _ = notify_out.send(Outgoing::Line {
             text,
             permits: Permits::default(),
         });
     });
-    let credential = Arc::new(Credential::new(store, provider, events, limits));
+    let registry = Arc::new(Registry::new(store, provider, events, limits));
     let context = ServerContext {
-        credential: credential.clone(),
+        registry: registry.clone(),
     };
     let dispatcher = Dispatcher::new(methods::module(context).into(), out);
 
@@ -58,7 +59,7 @@ pub async fn serve_io(
     }
     dispatcher.drain().await;
     // A logout's revocation may still be on its way; it gets a short, bounded wait.
-    credential.wait_background(Duration::from_secs(5)).await;
+    registry.wait_background(Duration::from_secs(5)).await;
 }
 
 async fn read_lines(

@@ -40,6 +40,18 @@ pub enum AuthError {
         config_path.display()
     )]
     NoProvider { config_path: PathBuf },
+    /// A named credential without a provider to sign in with (contract version 3).
+    #[error(
+        "the credential \"{name}\" has no OAuth provider: pass a \"provider\" object with this login ({{\"issuer\": ...}} or {{\"protectedResource\": ...}}), or add a [credentials.{name}] table to {} (API-key login works without one)",
+        config_path.display()
+    )]
+    NoNamedProvider { name: String, config_path: PathBuf },
+    /// A sign-in to a new credential when the home holds the most it keeps.
+    #[error(
+        "this home already holds {count} credentials, the most it keeps ({max}): sign out of one that is no longer needed (logout with its \"credential\", or `auth-app-server logout --credential NAME`), then sign in again. Nothing was changed",
+        max = crate::registry::MAX_CREDENTIALS
+    )]
+    TooManyCredentials { count: usize },
     #[error("the OAuth provider configuration is not valid: {0}. Fix it and restart the server")]
     ProviderMisconfigured(ConfigError),
     #[error("{0}")]

@@ -3,6 +3,8 @@
 //! Credentials and storage:
 //! - [`credential`]: one credential's state in one type, [`Credential`], the one owner of this
 //!   process's view of it (status, refresh, reports, sign-in and sign-out, announcements).
+//! - [`registry`]: the many credentials of one home (contract version 3), by name, each a
+//!   [`Credential`] created when first used.
 //! - [`status`]: how stored credentials become a client-facing status, pure.
 //! - [`store`]: where the credential document is kept, `auth.json` or the OS keyring
 //!   (`store::file`, [`store::keyring`]), behind one façade: atomic writes, the lock, the
@@ -48,6 +50,7 @@ pub mod policy;
 pub mod provider;
 pub mod refresh;
 pub mod registration;
+pub mod registry;
 pub mod scope;
 pub mod secret;
 pub mod status;

@@ -9,6 +9,8 @@ import type { ErrorCode } from "./ErrorCode.js";
 import type { GetAuthStatusParams } from "./GetAuthStatusParams.js";
 import type { InitializeParams } from "./InitializeParams.js";
 import type { InitializeResult } from "./InitializeResult.js";
+import type { ListCredentialsParams } from "./ListCredentialsParams.js";
+import type { ListCredentialsResult } from "./ListCredentialsResult.js";
 import type { LoginCompletedNotification } from "./LoginCompletedNotification.js";
 import type { LoginParams } from "./LoginParams.js";
 import type { LoginResult } from "./LoginResult.js";
@@ -51,6 +53,11 @@ export type Methods = {
    * every client) when that is the fix.
    */
   reportAuthFailure: { params: ReportAuthFailureParams; result: ReportAuthFailureResult };
+  /**
+   * Every stored credential of the home, sorted by name, never a token; contacts no
+   * provider (contract version 3).
+   */
+  listCredentials: { params: ListCredentialsParams; result: ListCredentialsResult };
 };
 
 /** Every notification the server sends, by method name: its params. */

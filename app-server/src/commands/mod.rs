@@ -112,8 +112,13 @@ fn explain(error: &AuthError) -> String {
              of {}, or pass --issuer and --client-id (`login --with-api-key` works without one)",
             config_path.display()
         ),
+        AuthError::NoNamedProvider { name, config_path } => format!(
+            "the credential \"{name}\" has no OAuth provider: add a [credentials.{name}] table to {} (API-key login works without one)",
+            config_path.display()
+        ),
         AuthError::Unreadable { .. }
         | AuthError::Unwritable(_)
+        | AuthError::TooManyCredentials { .. }
         | AuthError::StorageUnavailable(_)
         | AuthError::InvalidInput(_)
         | AuthError::ProviderUnavailable(_) => error.to_string(),
@@ -129,9 +134,13 @@ fn config_text(error: &ConfigError) -> String {
 fn error_code(error: &AuthError) -> u8 {
     use auth_core::AuthError::*;
     match error {
-        Unreadable { .. } | Unwritable(_) | StorageUnavailable(_) | ProviderMisconfigured(_) => {
-            exit::ERROR
+        Unreadable { .. }
+        | Unwritable(_)
+        | StorageUnavailable(_)
+        | ProviderMisconfigured(_)
+        | TooManyCredentials { .. } => exit::ERROR,
+        InvalidInput(_) | NoProvider { .. } | NoNamedProvider { .. } | ProviderUnavailable(_) => {
+            exit::SIGNED_OUT_OR_FAILED
         }
-        InvalidInput(_) | NoProvider { .. } | ProviderUnavailable(_) => exit::SIGNED_OUT_OR_FAILED,
     }
 }

@@ -11,7 +11,11 @@ impl Handler for CancelLogin {
         context: &ServerContext,
         params: CancelLoginParams,
     ) -> MethodResult<CancelLoginResult> {
-        let status = if context.credential.cancel_login(&params.login_id) {
+        let status = if context
+            .registry
+            .with_login(&params.login_id)
+            .cancel_login(&params.login_id)
+        {
             CancelLoginStatus::Canceled
         } else {
             CancelLoginStatus::NotFound

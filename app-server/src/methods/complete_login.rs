@@ -15,7 +15,8 @@ impl Handler for CompleteLogin {
         params: CompleteLoginParams,
     ) -> MethodResult<CompleteLoginResult> {
         context
-            .credential
+            .registry
+            .with_login(&params.login_id)
             .complete_login(
                 &params.login_id,
                 &Secret::new(params.callback_url.into_inner()),

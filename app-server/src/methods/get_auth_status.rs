@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use auth_core::StatusOptions;
+use auth_core::{StatusOptions, StatusReport};
 use auth_protocol::method::GetAuthStatus;
 use auth_protocol::{AuthStatus, GetAuthStatusParams};
 
@@ -26,17 +26,25 @@ impl Handler for GetAuthStatus {
         params: GetAuthStatusParams,
         received: Option<Instant>,
     ) -> MethodResult<AuthStatus> {
+        let which = super::which(params.credential.as_deref())?;
+        let Some(credential) = context
+            .registry
+            .existing(&which)
+            .await
+            .map_err(convert::error)?
+        else {
+            // Nothing stored under this name: signed out, and nothing kept for it.
+            let mut report = StatusReport::signed_out();
+            report.storage = Some(context.registry.default_credential().store().kind());
+            return Ok(convert::status(report));
+        };
         let options = StatusOptions {
             include_token: params.include_token,
             refresh: params.refresh_token,
             wait_for_refresh: false,
             received,
         };
-        let report = context
-            .credential
-            .status(options)
-            .await
-            .map_err(convert::error)?;
+        let report = credential.status(options).await.map_err(convert::error)?;
         Ok(convert::status(report))
     }
 }

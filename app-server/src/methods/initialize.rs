@@ -75,7 +75,7 @@ impl Handler for Initialize {
         params: InitializeParams,
     ) -> MethodResult<InitializeResult> {
         // The name a dynamic client registration gives the provider (zero-configuration sign-in).
-        context.credential.set_client_name(&params.client_info.name);
+        context.registry.set_client_name(&params.client_info.name);
         Ok(InitializeResult {
             server_info: ServerInfo {
                 name: "auth-app-server".into(),

@@ -1,18 +1,25 @@
 //! `login`: API key and host-supplied tokens complete at once; `oauth` and `deviceCode` start
 //! an interactive sign-in that ends with `loginCompleted`.
 
+use auth_core::config::ProviderObject;
 use auth_core::{HostTokens, Secret};
 use auth_protocol::method::Login;
-use auth_protocol::{LoginParams, LoginResult};
+use auth_protocol::{LoginParams, LoginProvider, LoginResult};
 
 use super::{Handler, MethodResult, ServerContext};
 use crate::convert;
 
 impl Handler for Login {
     async fn handle(context: &ServerContext, params: LoginParams) -> MethodResult<LoginResult> {
-        let credential = &context.credential;
+        let which = super::which(params.credential())?;
+        let provider = params.provider().map(provider_object);
+        let credential = &context
+            .registry
+            .for_login(&which, provider)
+            .await
+            .map_err(convert::error)?;
         match params {
-            LoginParams::ApiKey { api_key } => {
+            LoginParams::ApiKey { api_key, .. } => {
                 let warnings = credential
                     .login_api_key(&Secret::new(api_key.into_inner()))
                     .await
@@ -24,6 +31,7 @@ impl Handler for Login {
                 refresh_token,
                 id_token,
                 expires_at,
+                ..
             } => {
                 let secret = |s: auth_protocol::SecretString| Secret::new(s.into_inner());
                 let tokens = HostTokens {
@@ -38,14 +46,14 @@ impl Handler for Login {
                     .map_err(convert::error)?;
                 Ok(LoginResult::Tokens)
             }
-            LoginParams::Oauth { scopes } => {
+            LoginParams::Oauth { scopes, .. } => {
                 let started = credential
                     .start_oauth_login(&scopes.unwrap_or_default())
                     .await
                     .map_err(convert::error)?;
                 Ok(convert::login_start(started))
             }
-            LoginParams::DeviceCode { scopes } => {
+            LoginParams::DeviceCode { scopes, .. } => {
                 let started = credential
                     .start_device_login(&scopes.unwrap_or_default())
                     .await
@@ -53,5 +61,17 @@ impl Handler for Login {
                 Ok(convert::login_start(started))
             }
         }
+    }
+}
+
+/// The login's `provider` object, for `auth-core` to check.
+fn provider_object(provider: &LoginProvider) -> ProviderObject {
+    ProviderObject {
+        issuer: provider.issuer.clone(),
+        protected_resource: provider.protected_resource.clone(),
+        client_id: provider.client_id.clone(),
+        client_metadata_url: provider.client_metadata_url.clone(),
+        scopes: provider.scopes.clone().unwrap_or_default(),
+        resource: provider.resource.clone(),
     }
 }

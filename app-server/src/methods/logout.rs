@@ -7,8 +7,9 @@ use super::{Handler, MethodResult, ServerContext};
 use crate::convert;
 
 impl Handler for Logout {
-    async fn handle(context: &ServerContext, _: LogoutParams) -> MethodResult<LogoutResult> {
-        let outcome = context.credential.logout().await.map_err(convert::error)?;
+    async fn handle(context: &ServerContext, params: LogoutParams) -> MethodResult<LogoutResult> {
+        let credential = context.credential(params.credential.as_deref()).await?;
+        let outcome = credential.logout().await.map_err(convert::error)?;
         Ok(convert::logout(outcome))
     }
 }

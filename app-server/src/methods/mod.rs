@@ -8,6 +8,7 @@ mod cancel_login;
 mod complete_login;
 mod get_auth_status;
 pub mod initialize;
+mod list_credentials;
 mod login;
 mod logout;
 mod param_errors;
@@ -18,18 +19,37 @@ mod unknown_members;
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use auth_core::Credential;
+use auth_core::registry::{Registry, Which};
+use auth_core::{AuthError, Credential};
 use auth_protocol::{Method, error_code};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::ErrorObjectOwned;
 use serde::de::DeserializeOwned;
 
 use self::params_shape::ParamsShape;
+use crate::convert;
 use crate::dispatch::Received;
 
 /// What every handler can reach.
 pub struct ServerContext {
-    pub credential: Arc<Credential>,
+    pub registry: Arc<Registry>,
+}
+
+impl ServerContext {
+    /// The credential a request names (`credential`; absent: the default one), read when
+    /// first used.
+    pub async fn credential(&self, name: Option<&str>) -> MethodResult<Arc<Credential>> {
+        let which = which(name)?;
+        self.registry.get(&which).await.map_err(convert::error)
+    }
+}
+
+/// The checked `credential` member of a request.
+pub fn which(name: Option<&str>) -> MethodResult<Which> {
+    Which::parse(name).map_err(|error| match error {
+        AuthError::InvalidInput(message) => invalid_params(&message),
+        other => convert::error(other),
+    })
 }
 
 pub type MethodResult<T> = Result<T, ErrorObjectOwned>;

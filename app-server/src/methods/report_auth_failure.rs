@@ -13,14 +13,14 @@ impl Handler for ReportAuthFailure {
         context: &ServerContext,
         params: ReportAuthFailureParams,
     ) -> MethodResult<ReportAuthFailureResult> {
+        let credential = context.credential(params.credential.as_deref()).await?;
         let request = RejectedRequest {
             status: params.status,
             body: params.body,
             www_authenticate: params.www_authenticate,
             rejected_token: params.rejected_token.map(|t| Secret::new(t.into_inner())),
         };
-        let outcome = context
-            .credential
+        let outcome = credential
             .report_auth_failure(request)
             .await
             .map_err(convert::error)?;

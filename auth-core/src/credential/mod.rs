@@ -116,6 +116,17 @@ impl Credential {
         &self.store
     }
 
+    /// The issuer and resource recorded with the stored credentials (`listCredentials`).
+    pub fn recorded_issuer_and_resource(&self) -> (Option<String>, Option<String>) {
+        match self.view.current() {
+            view::View::Present(credentials) => (
+                credentials.file.issuer.clone(),
+                credentials.file.resource.clone(),
+            ),
+            _ => (None, None),
+        }
+    }
+
     pub fn provider(&self) -> &Provider {
         &self.provider
     }

@@ -131,10 +131,9 @@ impl Credential {
                 return None;
             }
         };
-        let client = Arc::new(ProviderClient::new(
-            Arc::new(ProviderConfig::recorded(issuer, client_id.to_owned())),
-            &self.limits,
-        ));
+        let mut config = ProviderConfig::recorded(issuer, client_id.to_owned());
+        config.resource = credentials.file.resource.clone();
+        let client = Arc::new(ProviderClient::new(Arc::new(config), &self.limits));
         *recorded = Some(client.clone());
         Some(client)
     }

@@ -40,6 +40,14 @@ pub struct LogoutOutcome {
 }
 
 impl Credential {
+    /// The resource a named credential records with its tokens (its provider's), so that it
+    /// refreshes for the same resource without the configuration; `auth.json` records none,
+    /// as in version 2.
+    fn resource_to_record(&self, client: Option<&ProviderClient>) -> Option<String> {
+        self.store.credential()?;
+        client.and_then(|client| client.config().resource.clone())
+    }
+
     /// The name the client gave in `initialize`, registered as `client_name` when a sign-in
     /// registers a client (zero-configuration sign-in).
     pub fn set_client_name(&self, name: &str) {
@@ -116,6 +124,7 @@ impl Credential {
         stored.expires_at = tokens.expires_at;
         let mut file = AuthFile::oauth(issuer, client_id, stored);
         file.last_refresh = Some(time::rfc3339(now));
+        file.resource = self.resource_to_record(self.client.as_deref());
         self.replace_credentials(file).await?;
         tracing::info!("signed in with tokens from the host");
         Ok(())
@@ -212,6 +221,11 @@ impl Credential {
         ))
     }
 
+    /// Whether `login_id` is this credential's pending login.
+    pub fn has_pending_login(&self, login_id: &str) -> bool {
+        self.logins.is_pending(login_id)
+    }
+
     /// Cancels the pending login `login_id`; false when there is none with that id.
     pub fn cancel_login(&self, login_id: &str) -> bool {
         self.logins.cancel(login_id)
@@ -223,9 +237,15 @@ impl Credential {
             (Provider::Misconfigured(error), _) => {
                 Err(AuthError::ProviderMisconfigured(error.clone()))
             }
-            _ => Err(AuthError::NoProvider {
-                config_path: self.store.home().join("config.toml"),
-            }),
+            _ => match self.store.credential() {
+                Some(name) => Err(AuthError::NoNamedProvider {
+                    name: name.to_owned(),
+                    config_path: self.store.home().join("config.toml"),
+                }),
+                None => Err(AuthError::NoProvider {
+                    config_path: self.store.home().join("config.toml"),
+                }),
+            },
         }
     }
 
@@ -423,6 +443,7 @@ impl SignInTarget for Credential {
             refresh::stored_tokens(tokens, sent_at),
         );
         file.last_refresh = Some(time::rfc3339(sent_at));
+        file.resource = self.resource_to_record(Some(client));
         self.replace_credentials(file)
             .await
             .map_err(|e| e.to_string())

@@ -122,6 +122,11 @@ impl PendingLogins {
             .and_then(|p| p.inbox.clone())
     }
 
+    /// Whether login `id` is the pending one.
+    pub(crate) fn is_pending(&self, id: &str) -> bool {
+        self.slot().as_ref().is_some_and(|p| p.id == id)
+    }
+
     /// Forgets login `id` once it has ended.
     pub(crate) fn remove(&self, id: &str) {
         let mut slot = self.slot();

@@ -13,7 +13,7 @@ use std::io::{self, Read};
 
 use super::error::StoreError;
 use super::format::AuthFile;
-use super::home::{FILE_NAME, FILE_TEMP_PREFIX, Home};
+use super::home::Home;
 use super::loaded::{Loaded, Stored, parsed, too_large};
 use super::lock::WriteLock;
 use super::safe_file::{
@@ -101,7 +101,7 @@ pub(super) fn write(
 ) -> Result<FileStamp, StoreError> {
     home.remove_leftover_temp_files();
     let bytes = encoded(home, file)?;
-    home.replace(FILE_TEMP_PREFIX, home.auth_json(), &bytes)
+    home.replace(home.file_temp_prefix(), home.auth_json(), &bytes)
 }
 
 /// The bytes of `file` as either backend stores them, when a reader would accept them (at
@@ -128,10 +128,14 @@ pub(super) fn remove(home: &Home, _lock: &WriteLock) -> Result<(), StoreError> {
 /// Moves an unreadable `auth.json` aside to `auth.json.corrupt-<now>` (`-<n>` added when
 /// taken) so that it is never lost; returns where it went.
 pub(super) fn move_aside(home: &Home, _lock: &WriteLock, now: u64) -> Result<String, StoreError> {
-    let mut target = home.dir().join(format!("{FILE_NAME}.corrupt-{now}"));
+    let mut target = home
+        .dir()
+        .join(format!("{}.corrupt-{now}", home.file_name()));
     let mut n = 1;
     while target.exists() {
-        target = home.dir().join(format!("{FILE_NAME}.corrupt-{now}-{n}"));
+        target = home
+            .dir()
+            .join(format!("{}.corrupt-{now}-{n}", home.file_name()));
         n += 1;
     }
     home.remove_leftover_temp_files();

@@ -32,6 +32,10 @@ pub struct AuthFile {
     pub issuer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The RFC 8707 resource the tokens are for: recorded by a named credential (contract
+    /// version 3) whose provider has one, so that it refreshes without its configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<StoredTokens>,
     /// RFC 3339.
@@ -56,12 +60,13 @@ pub struct AuthFile {
     pub ignored: Vec<&'static str>,
 }
 
-const FILE_MEMBERS: [&str; 9] = [
+const FILE_MEMBERS: [&str; 10] = [
     "version",
     "auth_mode",
     "api_key",
     "issuer",
     "client_id",
+    "resource",
     "tokens",
     "last_refresh",
     "refresh_failure",
@@ -207,6 +212,7 @@ impl AuthFile {
             api_key: Some(key),
             issuer: None,
             client_id: None,
+            resource: None,
             tokens: None,
             last_refresh: None,
             refresh_failure: None,

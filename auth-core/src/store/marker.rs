@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{self, Read};
 
 use super::error::StoreError;
-use super::home::{Home, MARKER_TEMP_PREFIX};
+use super::home::Home;
 use super::lock::WriteLock;
 use super::safe_file::open_without_waiting;
 use super::stamp::FileStamp;
@@ -97,7 +97,7 @@ fn write(home: &Home, backend: &str, note: &str) -> Result<FileStamp, StoreError
         "note": note,
     });
     home.replace(
-        MARKER_TEMP_PREFIX,
+        home.marker_temp_prefix(),
         home.marker_path(),
         format!("{marker}\n").as_bytes(),
     )

@@ -145,7 +145,7 @@ pub(super) async fn delete_stale_item(
     if marker::state(home) != Marker::Superseded {
         return Ok(Migration::None);
     }
-    match KeyringItem::for_home(home.dir()).delete() {
+    match home.keyring_item().delete() {
         Ok(()) => {
             marker::remove(home)?;
             drop(lock);
@@ -202,7 +202,7 @@ pub(super) async fn into_file(
             home.auth_json().display()
         )));
     }
-    let item = KeyringItem::for_home(home.dir());
+    let item = home.keyring_item();
     let failed = |e| keyring::failure(home, "move the credentials out of", e);
     match item.read().map_err(failed)? {
         Some(bytes) => {

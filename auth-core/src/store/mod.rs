@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::limits::TEST_WRITE_DELAY_ENV;
 pub(crate) use blocking::off_runtime;
 pub use error::StoreError;
+pub use home::CREDENTIALS_FOLDER;
 pub use loaded::{Loaded, Stored};
 pub use lock::WriteLock;
 pub use migrate::{Migration, StorageBackend, in_use, open};
@@ -101,11 +102,37 @@ impl AuthStore {
     /// The keyring backend: the document in the OS keyring item of `home`.
     pub fn keyring(home: impl Into<PathBuf>) -> Self {
         let home = Home::new(home.into());
-        let item = KeyringItem::for_home(home.dir());
+        let item = home.keyring_item();
         Self {
             home,
             backend: Backend::Keyring(item),
         }
+    }
+
+    /// The store of the named credential `name` (contract version 3) of `home`, with the
+    /// backend of `kind`: `<home>/credentials/NAME.json`, or its own keyring item. The name
+    /// must already be checked ([`crate::registry::CredentialName`]).
+    pub fn named(home: impl Into<PathBuf>, name: &str, kind: StorageKind) -> Self {
+        let home = Home::named(home.into(), name);
+        let backend = match kind {
+            StorageKind::File => Backend::File,
+            StorageKind::Keyring => Backend::Keyring(home.keyring_item()),
+        };
+        Self { home, backend }
+    }
+
+    /// The credential's name; `None` for the default one (`auth.json`).
+    pub fn credential(&self) -> Option<&str> {
+        self.home.credential().map(|name| &**name)
+    }
+
+    /// Checks the `credentials` folder of a named credential (a symlink is refused, a folder
+    /// others can enter is made private); nothing for the default one.
+    pub fn check_folder(&self) -> Result<(), StoreError> {
+        if self.home.credential().is_some() {
+            self.home.check_credentials_folder()?;
+        }
+        Ok(())
     }
 
     /// This store with every atomic write pausing `delay` between its temporary file and the
@@ -142,11 +169,13 @@ impl AuthStore {
         }
     }
 
+    /// The home folder (for a named credential too: not its `credentials` folder).
     pub fn home(&self) -> &Path {
-        self.home.dir()
+        self.home.root()
     }
 
-    /// `<home>/auth.json` (whichever the backend: it names the file a migration reads).
+    /// `<home>/auth.json`, or `<home>/credentials/NAME.json` (whichever the backend: it names
+    /// the file a migration reads).
     pub fn path(&self) -> &Path {
         self.home.auth_json()
     }

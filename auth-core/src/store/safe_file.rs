@@ -129,8 +129,9 @@ pub(crate) fn sync_folder(folder: &Path) {
     }
 }
 
-/// Removes the files in `home` named `<one of prefixes>…<suffix>`: temporary files of atomic
-/// writes, which exist only while a writer holds the lock, so one found by the lock's holder
+/// Removes the files in `home` named `<one of prefixes>…<suffix>`, where `…` (random letters
+/// and digits) holds no dot, so that the prefix `.a.json.` never matches the temporary files
+/// of `a.json.json`: temporary files of atomic writes, which exist only while a writer holds the lock, so one found by the lock's holder
 /// was left by a writer that was killed mid-write.
 pub(crate) fn remove_temp_files(home: &Path, prefixes: &[&str], suffix: &str) {
     let Ok(entries) = fs::read_dir(home) else {
@@ -139,7 +140,12 @@ pub(crate) fn remove_temp_files(home: &Path, prefixes: &[&str], suffix: &str) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if prefixes.iter().any(|prefix| name.starts_with(prefix)) && name.ends_with(suffix) {
+        let ours = prefixes.iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(suffix))
+                .is_some_and(|random| !random.contains('.'))
+        });
+        if ours {
             let _ = fs::remove_file(entry.path());
         }
     }

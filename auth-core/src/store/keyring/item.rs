@@ -91,6 +91,9 @@ type Call = (
 #[derive(Clone)]
 pub struct KeyringItem {
     home: Arc<str>,
+    /// The `credential` attribute of a named credential's item (contract version 3); the
+    /// default credential's item has none.
+    credential: Option<Arc<str>>,
     worker: Arc<Mutex<Option<mpsc::Sender<Call>>>>,
 }
 
@@ -99,6 +102,7 @@ impl std::fmt::Debug for KeyringItem {
         f.debug_struct("KeyringItem")
             .field("service", &SERVICE)
             .field("home", &self.home)
+            .field("credential", &self.credential)
             .finish()
     }
 }
@@ -107,8 +111,14 @@ impl KeyringItem {
     /// The item of `home`, keyed by its canonical path (the longest existing ancestor
     /// resolved, so that the key is the same before and after the folder is created).
     pub fn for_home(home: &Path) -> Self {
+        Self::for_credential(home, None)
+    }
+
+    /// The item of the credential `credential` of `home` (`None`: the default one).
+    pub fn for_credential(home: &Path, credential: Option<Arc<str>>) -> Self {
         Self {
             home: canonical(home).to_string_lossy().into(),
+            credential,
             worker: Arc::new(Mutex::new(None)),
         }
     }
@@ -162,7 +172,7 @@ impl KeyringItem {
             let sender = match worker.as_ref() {
                 Some(sender) => sender.clone(),
                 None => {
-                    let sender = worker::spawn(self.home.clone())?;
+                    let sender = worker::spawn(self.home.clone(), self.credential.clone())?;
                     *worker = Some(sender.clone());
                     sender
                 }
@@ -217,7 +227,10 @@ mod worker {
 
     const CONTENT_TYPE: &str = "application/json";
 
-    pub(super) fn spawn(home: Arc<str>) -> Result<mpsc::Sender<Call>, KeyringError> {
+    pub(super) fn spawn(
+        home: Arc<str>,
+        credential: Option<Arc<str>>,
+    ) -> Result<mpsc::Sender<Call>, KeyringError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -225,14 +238,19 @@ mod worker {
         let (sender, calls) = mpsc::channel::<Call>();
         std::thread::Builder::new()
             .name("keyring".into())
-            .spawn(move || serve(runtime, &home, calls))
+            .spawn(move || serve(runtime, &home, credential.as_deref(), calls))
             .map_err(|e| KeyringError::Failed(format!("cannot start the keyring worker: {e}")))?;
         Ok(sender)
     }
 
     /// Answers calls until every sender is gone. The connection is kept between calls and
     /// dropped after any failure (the daemon may have restarted).
-    fn serve(runtime: tokio::runtime::Runtime, home: &str, calls: mpsc::Receiver<Call>) {
+    fn serve(
+        runtime: tokio::runtime::Runtime,
+        home: &str,
+        credential: Option<&str>,
+        calls: mpsc::Receiver<Call>,
+    ) {
         let mut service: Option<SecretService<'static>> = None;
         for (request, reply, deadline) in calls {
             // Queued behind a call that took its whole bound, this one's caller has given up
@@ -246,7 +264,7 @@ mod worker {
             let result = runtime.block_on(async {
                 let bounded = tokio::time::timeout(left, async {
                     if let Some(connected) = &service {
-                        match perform(connected, home, &request).await {
+                        match perform(connected, home, credential, &request).await {
                             // A stale connection: retry once on a new one.
                             Err(KeyringError::Unavailable(_) | KeyringError::Failed(_)) => {}
                             done => return (done, None),
@@ -254,7 +272,7 @@ mod worker {
                     }
                     match SecretService::connect(EncryptionType::Dh).await {
                         Ok(fresh) => {
-                            let done = perform(&fresh, home, &request).await;
+                            let done = perform(&fresh, home, credential, &request).await;
                             (done, Some(fresh))
                         }
                         Err(error) => (Err(unavailable(error)), None),
@@ -284,9 +302,13 @@ mod worker {
     async fn perform(
         service: &SecretService<'_>,
         home: &str,
+        credential: Option<&str>,
         request: &Request,
     ) -> Result<Reply, KeyringError> {
-        let key = HashMap::from([("service", SERVICE), ("home", home)]);
+        let mut key = HashMap::from([("service", SERVICE), ("home", home)]);
+        if let Some(name) = credential {
+            key.insert("credential", name);
+        }
         match request {
             Request::Probe => {
                 let collection = service.get_any_collection().await.map_err(failed)?;
@@ -298,7 +320,13 @@ mod worker {
                 let collection = service.get_any_collection().await.map_err(failed)?;
                 collection.ensure_unlocked().await.map_err(failed)?;
                 collection
-                    .create_item(&label(home), key.clone(), bytes, true, CONTENT_TYPE)
+                    .create_item(
+                        &label(home, credential),
+                        key.clone(),
+                        bytes,
+                        true,
+                        CONTENT_TYPE,
+                    )
                     .await
                     .map_err(failed)?;
                 match read(service, &key).await? {
@@ -312,6 +340,10 @@ mod worker {
                     return Err(KeyringError::Locked);
                 }
                 for item in found.unlocked {
+                    // A search by the default item's attributes finds the named ones too.
+                    if credential.is_none() && is_named(&item).await? {
+                        continue;
+                    }
                     item.delete().await.map_err(failed)?;
                 }
                 Ok(Reply::Done)
@@ -321,7 +353,10 @@ mod worker {
                 collection.ensure_unlocked().await.map_err(failed)?;
                 let mut aside = key.clone();
                 aside.insert("moved_aside", tag);
-                let label = format!("{} (unreadable, moved aside {tag})", label(home));
+                let label = format!(
+                    "{} (unreadable, moved aside {tag})",
+                    label(home, credential)
+                );
                 collection
                     .create_item(&label, aside, bytes, false, CONTENT_TYPE)
                     .await
@@ -332,29 +367,44 @@ mod worker {
     }
 
     /// The item's content; a locked item is an error (never taken for a missing one). Only the
-    /// item without a `moved_aside` attribute counts.
+    /// item without a `moved_aside` attribute counts, and for the default credential (no
+    /// `credential` in `key`) only one without a `credential` attribute.
     async fn read(
         service: &SecretService<'_>,
         key: &HashMap<&str, &str>,
     ) -> Result<Option<Vec<u8>>, KeyringError> {
+        let named = key.contains_key("credential");
+        let counts = |attributes: &HashMap<String, String>| {
+            !attributes.contains_key("moved_aside")
+                && (named || !attributes.contains_key("credential"))
+        };
         let found = service.search_items(key.clone()).await.map_err(failed)?;
         for item in &found.unlocked {
             let attributes = item.get_attributes().await.map_err(failed)?;
-            if !attributes.contains_key("moved_aside") {
+            if counts(&attributes) {
                 return item.get_secret().await.map(Some).map_err(failed);
             }
         }
         for item in &found.locked {
             let attributes = item.get_attributes().await.map_err(failed)?;
-            if !attributes.contains_key("moved_aside") {
+            if counts(&attributes) {
                 return Err(KeyringError::Locked);
             }
         }
         Ok(None)
     }
 
-    fn label(home: &str) -> String {
-        format!("auth-app-server credentials ({home})")
+    /// Whether `item` is a named credential's.
+    async fn is_named(item: &secret_service::Item<'_>) -> Result<bool, KeyringError> {
+        let attributes = item.get_attributes().await.map_err(failed)?;
+        Ok(attributes.contains_key("credential"))
+    }
+
+    fn label(home: &str, credential: Option<&str>) -> String {
+        match credential {
+            None => format!("auth-app-server credentials ({home})"),
+            Some(name) => format!("auth-app-server credentials ({home}, {name})"),
+        }
     }
 
     fn unavailable(error: Error) -> KeyringError {
@@ -382,7 +432,10 @@ mod worker {
 
     use super::{Call, KeyringError};
 
-    pub(super) fn spawn(_home: Arc<str>) -> Result<mpsc::Sender<Call>, KeyringError> {
+    pub(super) fn spawn(
+        _home: Arc<str>,
+        _credential: Option<Arc<str>>,
+    ) -> Result<mpsc::Sender<Call>, KeyringError> {
         Err(KeyringError::Unsupported)
     }
 }
