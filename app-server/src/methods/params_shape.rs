@@ -158,11 +158,16 @@ mod tests {
             ),
             (
                 ParamsShape::of::<method::GetAuthStatus>(),
-                r#"no params, or {"includeToken"?:boolean,"refreshToken"?:boolean}"#,
+                r#"no params, or {"credential"?:string,"includeToken"?:boolean,"refreshToken"?:boolean}"#,
             ),
             (
                 ParamsShape::of::<method::Login>(),
-                r#"{"type":"apiKey","apiKey":string} | {"type":"oauth","scopes"?:[string]} | {"type":"deviceCode","scopes"?:[string]} | {"type":"tokens","accessToken":string,"expiresAt"?:integer,"idToken"?:string,"refreshToken"?:string}"#,
+                concat!(
+                    r#"{"type":"apiKey","apiKey":string,"credential"?:string} | "#,
+                    r#"{"type":"oauth","credential"?:string,"provider"?:{"clientId"?:string,"clientMetadataUrl"?:string,"issuer"?:string,"protectedResource"?:string,"resource"?:string,"scopes"?:[string]},"scopes"?:[string]} | "#,
+                    r#"{"type":"deviceCode","credential"?:string,"provider"?:{"clientId"?:string,"clientMetadataUrl"?:string,"issuer"?:string,"protectedResource"?:string,"resource"?:string,"scopes"?:[string]},"scopes"?:[string]} | "#,
+                    r#"{"type":"tokens","accessToken":string,"credential"?:string,"expiresAt"?:integer,"idToken"?:string,"provider"?:{"clientId"?:string,"clientMetadataUrl"?:string,"issuer"?:string,"protectedResource"?:string,"resource"?:string,"scopes"?:[string]},"refreshToken"?:string}"#
+                ),
             ),
             (
                 ParamsShape::of::<method::CancelLogin>(),
@@ -172,10 +177,17 @@ mod tests {
                 ParamsShape::of::<method::CompleteLogin>(),
                 r#"{"loginId":string,"callbackUrl":string}"#,
             ),
-            (ParamsShape::of::<method::Logout>(), "no params, or {}"),
+            (
+                ParamsShape::of::<method::Logout>(),
+                r#"no params, or {"credential"?:string}"#,
+            ),
             (
                 ParamsShape::of::<method::ReportAuthFailure>(),
-                r#"{"status":integer,"body"?:string,"rejectedToken"?:string,"wwwAuthenticate"?:string}"#,
+                r#"{"status":integer,"body"?:string,"credential"?:string,"rejectedToken"?:string,"wwwAuthenticate"?:string}"#,
+            ),
+            (
+                ParamsShape::of::<method::ListCredentials>(),
+                "no params, or {}",
             ),
         ];
         for (shape, expected) in cases {

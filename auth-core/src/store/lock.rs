@@ -38,20 +38,61 @@ impl WriteLock {
 
 /// Takes the lock of `home`, waiting for other holders as long as they hold it.
 pub(super) fn lock(home: &Home) -> Result<WriteLock, StoreError> {
-    let file = open_lock_file(home)?;
-    file.lock()
-        .map_err(|source| StoreError::io("lock", home.lock_path(), source))?;
-    Ok(WriteLock::new(file))
+    loop {
+        let file = open_lock_file(home)?;
+        file.lock()
+            .map_err(|source| StoreError::io("lock", home.lock_path(), source))?;
+        if still_in_place(home, &file) {
+            return Ok(WriteLock::new(file));
+        }
+    }
 }
 
 /// Takes the lock if nobody holds it: `Ok(None)` when another holder does.
 pub(super) fn try_lock(home: &Home) -> Result<Option<WriteLock>, StoreError> {
-    let file = open_lock_file(home)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(WriteLock::new(file))),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(source)) => {
-            Err(StoreError::io("lock", home.lock_path(), source))
+    loop {
+        let file = open_lock_file(home)?;
+        match file.try_lock() {
+            Ok(()) if still_in_place(home, &file) => return Ok(Some(WriteLock::new(file))),
+            // Its holder deleted it (a named credential's logout): the lock is the new file's.
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::io("lock", home.lock_path(), source));
+            }
+        }
+    }
+}
+
+/// Whether the lock file `file` locks is still the one at its path: a named credential's
+/// logout deletes its lock file while holding it, and a process that opened it before then
+/// holds a lock on a file nobody else will open (it must take the new file's).
+fn still_in_place(home: &Home, file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(held), Ok(at_path)) =
+            (file.metadata(), std::fs::symlink_metadata(home.lock_path()))
+        else {
+            return false;
+        };
+        held.dev() == at_path.dev() && held.ino() == at_path.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (home, file);
+        true
+    }
+}
+
+/// Deletes the lock file of a named credential whose document is gone (its logout), while
+/// `_lock` holds it: see [`still_in_place`]. A missing file is not an error.
+pub(super) fn remove_lock_file(home: &Home, _lock: &WriteLock) {
+    match std::fs::remove_file(home.lock_path()) {
+        Ok(()) => home.sync(),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => {
+            tracing::warn!(path = %home.lock_path().display(), %error, "cannot delete the lock file of a signed-out credential")
         }
     }
 }

@@ -273,14 +273,20 @@ impl AuthStore {
     ///
     /// With the file backend, a marker that says the keyring holds the credentials is first
     /// superseded (see `marker::supersede`): nothing signed out comes back.
+    ///
+    /// A named credential's lock file goes too (contract version 3: nothing is left of it).
     pub fn remove(&self, lock: &WriteLock) -> Result<(), StoreError> {
         match &self.backend {
             Backend::File => {
                 marker::supersede(&self.home, lock)?;
-                file::remove(&self.home, lock)
+                file::remove(&self.home, lock)?;
             }
-            Backend::Keyring(item) => keyring::remove(&self.home, item, lock),
+            Backend::Keyring(item) => keyring::remove(&self.home, item, lock)?,
         }
+        if self.home.credential().is_some() {
+            lock::remove_lock_file(&self.home, lock);
+        }
+        Ok(())
     }
 
     /// Deletes `auth.json` (whichever the backend: the migration removes it).
