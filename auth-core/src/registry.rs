@@ -186,7 +186,7 @@ impl Registry {
             return Ok(self.default.clone());
         };
         let table = self.table(name);
-        let object = match (table, provider) {
+        let object = match (&table, provider) {
             (Some(_), Some(_)) => {
                 tracing::warn!(credential = %name, "the login's \"provider\" is ignored: config.toml has a [credentials.{name}] table, which wins");
                 None
@@ -198,8 +198,21 @@ impl Registry {
         if !stored {
             self.check_room(name).await?;
         }
-        let Some(object) = object else {
-            return self.get(which).await;
+        let object = match object {
+            Some(object) => object,
+            None => {
+                let credential = self.get(which).await?;
+                // Signed in before with a provider nobody configured: sign in again with the
+                // one its file recorded.
+                let recorded = match (&table, credential.provider()) {
+                    (None, Provider::None) => credential.recorded_provider(),
+                    _ => None,
+                };
+                match recorded {
+                    Some(recorded) => recorded,
+                    None => return Ok(credential),
+                }
+            }
         };
         // A provider given by the login replaces the one the credential had in this process.
         let current = self.loaded(name);

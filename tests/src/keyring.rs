@@ -154,6 +154,21 @@ impl SecretService {
         (output.status.success() && !text.is_empty()).then_some(text)
     }
 
+    /// The document stored for the named credential `name` of `home` (contract version 3),
+    /// `None` when there is no item.
+    pub fn lookup_credential(&self, home: &Path, name: &str) -> Option<String> {
+        let home = canonical(home);
+        let output = Command::new("secret-tool")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .args(["lookup", "service", "auth-app-server", "home"])
+            .arg(&home)
+            .args(["credential", name])
+            .output()
+            .expect("run secret-tool");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success() && !text.is_empty()).then_some(text)
+    }
+
     /// The document stored for `home`, parsed; fails when there is none.
     pub fn document(&self, home: &Path) -> serde_json::Value {
         let text = self

@@ -764,3 +764,107 @@ async fn polls_during_a_login_or_logout_stuck_in_the_keyring_answer_at_once() {
         key
     );
 }
+
+/// Contract version 3: with the keyring backend, each named credential is an item of its own
+/// (attributes `service`, `home`, `credential`) beside the default one, with no secret in any
+/// file; writing or deleting one never touches the others.
+#[tokio::test]
+async fn each_named_credential_is_an_item_of_its_own_and_a_logout_deletes_only_its_own() {
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    let mut server = start(home.path(), &keyring, &KEYRING).await;
+    let keys = [
+        ("default", "sk-default-0123456789abcdef"),
+        ("work", "sk-work-0123456789abcdef"),
+        ("home.personal", "sk-personal-0123456789abcdef"),
+    ];
+    for (name, key) in keys {
+        let answer = server
+            .call(
+                "login",
+                json!({"type": "apiKey", "apiKey": key, "credential": name}),
+            )
+            .await;
+        assert_eq!(answer, json!({"type": "apiKey", "warnings": []}));
+    }
+    // The default item was written first: the named ones did not replace it, nor each other
+    // (`secret-tool lookup` by the default's attributes could find any of them: the server
+    // tells the default one apart).
+    let default = server.status(json!({"includeToken": true})).await;
+    assert_eq!(default["authToken"], keys[0].1, "{default}");
+    for (name, key) in &keys[1..] {
+        let item = keyring.lookup_credential(home.path(), name).unwrap();
+        let item: Value = serde_json::from_str(&item).unwrap();
+        assert_eq!(item["api_key"], *key, "{name}");
+        assert!(
+            home.path()
+                .join(format!("credentials/{name}.storage"))
+                .is_file()
+        );
+        assert!(
+            !home
+                .path()
+                .join(format!("credentials/{name}.json"))
+                .exists()
+        );
+    }
+    assert_no_secret_in_files(home.path(), &keys.map(|(_, key)| key));
+
+    // Rewriting the default item keeps the named ones.
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": "sk-default-second-0123456789"}),
+        )
+        .await;
+    for (name, key) in &keys[1..] {
+        let status = server
+            .status(json!({"credential": name, "includeToken": true}))
+            .await;
+        assert_eq!(status["authToken"], *key, "{name}: {status}");
+        assert_eq!(status["storage"], "keyring");
+    }
+
+    // A logout of one named credential deletes its item and marker only.
+    assert_eq!(
+        server.call("logout", json!({"credential": "work"})).await,
+        json!({})
+    );
+    assert_eq!(keyring.lookup_credential(home.path(), "work"), None);
+    assert!(!home.path().join("credentials/work.storage").exists());
+    assert!(!home.path().join("credentials/work.json.lock").exists());
+    assert!(
+        keyring
+            .lookup_credential(home.path(), "home.personal")
+            .is_some()
+    );
+    let default = server.status(json!({"includeToken": true})).await;
+    assert_eq!(default["authToken"], "sk-default-second-0123456789");
+
+    // A logout of the default one deletes its item only: the search by its attributes finds
+    // the named items too, which stay.
+    assert_eq!(server.call("logout", json!({})).await, json!({}));
+    assert_eq!(
+        server.status(json!({})).await,
+        json!({"authMethod": null, "state": "signedOut", "storage": "keyring"})
+    );
+    let personal = server
+        .status(json!({"credential": "home.personal", "includeToken": true}))
+        .await;
+    assert_eq!(personal["authToken"], keys[2].1, "{personal}");
+    assert!(
+        keyring
+            .lookup_credential(home.path(), "home.personal")
+            .is_some()
+    );
+
+    // Another process sees the named credential through its marker.
+    let mut other = start(home.path(), &keyring, &KEYRING).await;
+    let listed = other.call("listCredentials", json!({})).await;
+    assert_eq!(
+        listed,
+        json!({"credentials": [
+            {"credential": "home.personal", "authMethod": "apiKey", "state": "active", "storage": "keyring"}
+        ]})
+    );
+}

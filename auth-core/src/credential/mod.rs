@@ -116,6 +116,19 @@ impl Credential {
         &self.store
     }
 
+    /// The provider the stored credentials record (issuer, client_id, resource), for a new
+    /// sign-in of a named credential whose provider nobody configured.
+    pub fn recorded_provider(&self) -> Option<ProviderConfig> {
+        let view::View::Present(credentials) = self.view.current() else {
+            return None;
+        };
+        let file = &credentials.file;
+        let issuer = crate::config::provider_url("issuer", file.issuer.as_deref()?).ok()?;
+        let mut config = ProviderConfig::recorded(issuer, file.client_id.clone()?);
+        config.resource = file.resource.clone();
+        Some(config)
+    }
+
     /// The issuer and resource recorded with the stored credentials (`listCredentials`).
     pub fn recorded_issuer_and_resource(&self) -> (Option<String>, Option<String>) {
         match self.view.current() {

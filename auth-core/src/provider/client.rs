@@ -56,9 +56,45 @@ impl HttpClient {
                 let ca_file = self.ca_file.clone();
                 let timeout = self.timeout;
                 let delay = self.test_trust_anchors_delay;
-                crate::store::off_runtime(move || build_http(ca_file, timeout, delay))
+                crate::store::off_runtime(move || shared_http(ca_file, timeout, delay))
             })
             .await
+    }
+}
+
+/// The clients built so far, by what they were made with. A client is a handle on shared
+/// state (trust anchors, connection pools): the credentials of one process with the same
+/// trust settings share one, so that many credentials (contract version 3) do not each read
+/// the platform's trust store and keep their own copy of it.
+static BUILT: std::sync::Mutex<Vec<((Option<PathBuf>, Duration), reqwest::Client)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The client for `ca_file` and `timeout`: the one built already, or a new one.
+fn shared_http(
+    ca_file: Option<PathBuf>,
+    timeout: Duration,
+    delay: Option<Duration>,
+) -> reqwest::Client {
+    let key = (ca_file, timeout);
+    let built = |key: &(Option<PathBuf>, Duration)| {
+        BUILT
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(made_with, _)| made_with == key)
+            .map(|(_, client)| client.clone())
+    };
+    if let Some(client) = built(&key) {
+        return client;
+    }
+    let client = build_http(key.0.clone(), timeout, delay);
+    let mut all = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    match all.iter().find(|(made_with, _)| *made_with == key) {
+        Some((_, first)) => first.clone(),
+        None => {
+            all.push((key, client.clone()));
+            client
+        }
     }
 }
 

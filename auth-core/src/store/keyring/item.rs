@@ -319,16 +319,24 @@ mod worker {
             Request::Write(bytes) => {
                 let collection = service.get_any_collection().await.map_err(failed)?;
                 collection.ensure_unlocked().await.map_err(failed)?;
-                collection
-                    .create_item(
-                        &label(home, credential),
-                        key.clone(),
-                        bytes,
-                        true,
-                        CONTENT_TYPE,
-                    )
-                    .await
-                    .map_err(failed)?;
+                // The item is rewritten in place: `create_item` with `replace` replaces every
+                // item whose attributes include the key's, so the default credential's would
+                // replace the named ones (and the items set aside).
+                match current(service, &key).await? {
+                    Some(item) => item.set_secret(bytes, CONTENT_TYPE).await.map_err(failed)?,
+                    None => {
+                        collection
+                            .create_item(
+                                &label(home, credential),
+                                key.clone(),
+                                bytes,
+                                false,
+                                CONTENT_TYPE,
+                            )
+                            .await
+                            .map_err(failed)?;
+                    }
+                }
                 match read(service, &key).await? {
                     Some(stored) if stored == *bytes => Ok(Reply::Done),
                     _ => Err(KeyringError::NotConfirmed),
@@ -373,16 +381,27 @@ mod worker {
         service: &SecretService<'_>,
         key: &HashMap<&str, &str>,
     ) -> Result<Option<Vec<u8>>, KeyringError> {
+        match current(service, key).await? {
+            Some(item) => item.get_secret().await.map(Some).map_err(failed),
+            None => Ok(None),
+        }
+    }
+
+    /// The item that holds the document (see [`read`]); a locked one is an error.
+    async fn current<'a>(
+        service: &'a SecretService<'_>,
+        key: &HashMap<&str, &str>,
+    ) -> Result<Option<secret_service::Item<'a>>, KeyringError> {
         let named = key.contains_key("credential");
         let counts = |attributes: &HashMap<String, String>| {
             !attributes.contains_key("moved_aside")
                 && (named || !attributes.contains_key("credential"))
         };
         let found = service.search_items(key.clone()).await.map_err(failed)?;
-        for item in &found.unlocked {
+        for item in found.unlocked {
             let attributes = item.get_attributes().await.map_err(failed)?;
             if counts(&attributes) {
-                return item.get_secret().await.map(Some).map_err(failed);
+                return Ok(Some(item));
             }
         }
         for item in &found.locked {
