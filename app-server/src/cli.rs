@@ -1,6 +1,7 @@
-//! Command-line flags. Every flag may come before or after a command's name, and each is listed
-//! only where it applies: the home and provider flags for serving and the credential commands
-//! (not `generate-json-schema`), `--log-level` everywhere with the default that applies there.
+//! Command-line flags. Every flag is listed only where it applies: the home and provider flags
+//! for serving and the credential commands (not `generate-json-schema`), before or after the
+//! command's name; `--log-level` everywhere with the default that applies there; `--credential`
+//! (and `logout --all`) after the name of a credential command, the only place it means anything.
 
 use std::path::PathBuf;
 
@@ -9,24 +10,36 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Shown at the end of `--help`: what no command means, and the exit codes.
 const AFTER_HELP: &str = "\
 With no command, the server speaks JSON-RPC 2.0 on stdin/stdout, one message per line, for the
-app that spawns it (logs go to stderr). The commands are for people at a terminal.
+app that spawns it (logs go to stderr). The commands are for people at a terminal. Each acts on
+the default credential (auth.json), or with --credential NAME on that named one
+(credentials/NAME.json); `status` without --credential lists every stored credential, and
+`logout --all` signs out of all of them.
 
 Exit codes of the commands: 0 usable / done; 1 signed out, or the command failed; 2 needs login;
-3 temporarily unusable (the access token has expired and could not be renewed yet); 4 auth.json
-or config.toml cannot be read or written; 64 usage error (an unknown command or flag, a missing
-value); 130 interrupted.";
+3 temporarily unusable (the access token has expired and could not be renewed yet); 4 a
+credential's file (auth.json, credentials/NAME.json) or config.toml cannot be read or written;
+64 usage error (an unknown command or flag, a missing value, a --credential name that breaks the
+rule); 130 interrupted. `status` listing several credentials exits with the highest code among
+them (0 when all are usable).";
 
-/// Shown at the end of `status --help` and `token --help`.
+/// Shown at the end of `status --help`.
 const STATUS_EXIT_CODES: &str = "\
 Exit codes: 0 usable; 1 signed out; 2 needs login; 3 temporarily unusable (the access token has
-expired and could not be renewed yet); 4 auth.json or config.toml cannot be read; 64 usage
-error.";
+expired and could not be renewed yet); 4 a credential's file or config.toml cannot be read; 64
+usage error (a --credential name that breaks the rule, too). Listing several credentials: the
+highest code among them, so 0 when all are usable.";
+
+/// Shown at the end of `token --help`.
+const TOKEN_EXIT_CODES: &str = "\
+Exit codes: 0 usable; 1 signed out; 2 needs login; 3 temporarily unusable (the access token has
+expired and could not be renewed yet); 4 the credential's file or config.toml cannot be read; 64
+usage error (a --credential name that breaks the rule, too).";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "auth-app-server",
     version,
-    about = "Owns one OAuth 2.0 / API-key credential set and serves it over JSON-RPC on stdin/stdout.",
+    about = "Owns OAuth 2.0 / API-key credentials (a default one and named ones) and serves them over JSON-RPC on stdin/stdout.",
     after_help = AFTER_HELP
 )]
 pub struct Cli {
@@ -130,20 +143,35 @@ impl Setup {
 pub enum Command {
     /// Show whether you are signed in and whether the credentials are usable
     ///
-    /// The report goes to stdout, errors to stderr. Never prints the token.
+    /// The report goes to stdout, errors to stderr. Never prints the token. Without
+    /// --credential, when named credentials are stored: one line per stored credential
+    /// (NAME: state), or with --json the listCredentials array; when only the default one is
+    /// stored (or none), its report.
     #[command(after_help = STATUS_EXIT_CODES)]
     Status {
-        /// Print the getAuthStatus JSON instead of text
+        /// Print the getAuthStatus JSON instead of text (the listCredentials array when listing)
         #[arg(long)]
         json: bool,
+        /// Show only this credential [default: every stored credential]
+        ///
+        /// NAME matches ^[a-z0-9][a-z0-9._-]{0,63}$; "default" (or no flag) is the default credential
+        /// (auth.json).
+        #[arg(long, value_name = "NAME")]
+        credential: Option<String>,
         #[command(flatten)]
         setup: Setup,
         #[command(flatten)]
         log: CommandLog,
     },
     /// Print a usable bearer token (refreshing a stale one first), for scripts
-    #[command(after_help = STATUS_EXIT_CODES)]
+    #[command(after_help = TOKEN_EXIT_CODES)]
     Token {
+        /// The credential whose token to print [default: the default credential]
+        ///
+        /// NAME matches ^[a-z0-9][a-z0-9._-]{0,63}$; "default" (or no flag) is the default credential
+        /// (auth.json).
+        #[arg(long, value_name = "NAME")]
+        credential: Option<String>,
         #[command(flatten)]
         setup: Setup,
         #[command(flatten)]
@@ -160,13 +188,34 @@ pub enum Command {
         /// Sign in in a web browser (opened when there is one; else the URL is printed)
         #[arg(long, group = "how")]
         browser: bool,
+        /// The credential to sign in to [default: the default credential]
+        ///
+        /// --device and --browser sign a named credential in with the provider of its
+        /// [credentials.NAME] table in config.toml, else the one its file recorded.
+        ///
+        /// NAME matches ^[a-z0-9][a-z0-9._-]{0,63}$; "default" (or no flag) is the default credential
+        /// (auth.json).
+        #[arg(long, value_name = "NAME")]
+        credential: Option<String>,
         #[command(flatten)]
         setup: Setup,
         #[command(flatten)]
         log: CommandLog,
     },
     /// Sign out: delete the stored credentials and revoke the refresh token
+    ///
+    /// With --all, signs out of every stored credential, the default one included, one line
+    /// each; exits 0 unless one failed (then with the highest code of those that failed).
     Logout {
+        /// The credential to sign out of [default: the default credential]
+        ///
+        /// NAME matches ^[a-z0-9][a-z0-9._-]{0,63}$; "default" (or no flag) is the default credential
+        /// (auth.json).
+        #[arg(long, value_name = "NAME")]
+        credential: Option<String>,
+        /// Sign out of every stored credential, the default one included
+        #[arg(long, conflicts_with = "credential")]
+        all: bool,
         #[command(flatten)]
         setup: Setup,
         #[command(flatten)]
@@ -194,6 +243,17 @@ impl Command {
             | Self::Token { setup, .. }
             | Self::Login { setup, .. }
             | Self::Logout { setup, .. } => Some(setup),
+            Self::GenerateJsonSchema { .. } => None,
+        }
+    }
+
+    /// The value of `--credential`, for the commands that take it.
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            Self::Status { credential, .. }
+            | Self::Token { credential, .. }
+            | Self::Login { credential, .. }
+            | Self::Logout { credential, .. } => credential.as_deref(),
             Self::GenerateJsonSchema { .. } => None,
         }
     }

@@ -233,11 +233,7 @@ impl Registry {
     /// Every stored credential, sorted by name (the default one as `"default"`, when
     /// `auth.json` or its keyring item holds something). Contacts no provider.
     pub async fn list(&self) -> Vec<Listed> {
-        let names = off_runtime({
-            let folder = self.home.join(CREDENTIALS_FOLDER);
-            move || stored_names(&folder)
-        })
-        .await;
+        let names = self.stored_names().await;
         let mut listed = Vec::new();
         let default = self.describe(DEFAULT_NAME, &self.default).await;
         if !matches!(&default.status, Ok(report) if report.method.is_none()) {
@@ -264,6 +260,13 @@ impl Registry {
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         listed
+    }
+
+    /// The names of the named credentials stored in this home, sorted (one directory read; no
+    /// document is read and nothing is loaded).
+    pub async fn stored_names(&self) -> BTreeSet<String> {
+        let folder = self.home.join(CREDENTIALS_FOLDER);
+        off_runtime(move || stored_names(&folder)).await
     }
 
     /// The credential whose pending login is `login_id` (`cancelLogin` and `completeLogin`

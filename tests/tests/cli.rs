@@ -182,7 +182,15 @@ async fn token_refreshes_a_stale_token_and_status_reports_poisoning() {
 async fn start_device_login(
     home: &Path,
 ) -> (tokio::process::Child, String, tokio::process::ChildStderr) {
-    let mut child = server_command(home, &["login", "--device"], &[])
+    start_device_login_with(home, &["login", "--device"]).await
+}
+
+/// Starts `args` (a `login --device`) and returns the child and the user code it showed.
+async fn start_device_login_with(
+    home: &Path,
+    args: &[&str],
+) -> (tokio::process::Child, String, tokio::process::ChildStderr) {
+    let mut child = server_command(home, args, &[])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -206,12 +214,14 @@ async fn start_device_login(
     (child, user_code, stderr)
 }
 
-#[tokio::test]
-async fn login_device_waits_for_approval() {
-    let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    issuer.write_config(home.path());
-    let (child, user_code, mut stderr) = start_device_login(home.path()).await;
+/// Runs `args` (a `login --device`) and approves its code at `issuer`; its exit code and what
+/// it told after the code.
+async fn approved_device_login(
+    issuer: &FakeIssuer,
+    home: &Path,
+    args: &[&str],
+) -> (Option<i32>, String) {
+    let (child, user_code, mut stderr) = start_device_login_with(home, args).await;
     issuer.decide_device(&user_code, true);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
@@ -219,7 +229,16 @@ async fn login_device_waits_for_approval() {
         .unwrap();
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).await.unwrap();
-    assert_eq!(status.status.code(), Some(0), "{rest}");
+    (status.status.code(), rest)
+}
+
+#[tokio::test]
+async fn login_device_waits_for_approval() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+    issuer.write_config(home.path());
+    let (code, rest) = approved_device_login(&issuer, home.path(), &["login", "--device"]).await;
+    assert_eq!(code, Some(0), "{rest}");
     assert!(rest.contains("Signed in."), "{rest}");
     let out = run(home.path(), &["status"], "").await;
     assert_eq!(out.status.code(), Some(0));
@@ -228,6 +247,479 @@ async fn login_device_waits_for_approval() {
         "{}",
         text(&out.stdout)
     );
+}
+
+const WORK_KEY: &str = "sk-work-0123456789abcdef";
+const MCP_KEY: &str = "sk-mcp-0123456789abcdef";
+
+/// A home the server creates itself (0700, so no permission warning mixes into stderr) with
+/// API keys signed in to the default credential, `work` and `mcp.example`.
+async fn home_with_three_credentials(dir: &Path) -> std::path::PathBuf {
+    let home = dir.join("home");
+    for (args, key, said) in [
+        (
+            &["login", "--with-api-key"][..],
+            KEY,
+            "Signed in with an API key.\n",
+        ),
+        (
+            &["login", "--with-api-key", "--credential", "work"],
+            WORK_KEY,
+            "work: Signed in with an API key.\n",
+        ),
+        (
+            &["login", "--credential", "mcp.example", "--with-api-key"],
+            MCP_KEY,
+            "mcp.example: Signed in with an API key.\n",
+        ),
+    ] {
+        let out = run(&home, args, &format!("{key}\n")).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), said, "{args:?}");
+    }
+    home
+}
+
+/// The named documents in `<home>/credentials`, sorted.
+fn named_documents(home: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.join("credentials"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn status_lists_every_credential_and_each_command_takes_one_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = &home_with_three_credentials(dir.path()).await;
+    assert!(home.join("auth.json").is_file());
+    assert_eq!(named_documents(home), ["mcp.example.json", "work.json"]);
+
+    // Without --credential: one line per stored credential, sorted by name.
+    let out = run(home, &["status"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "default: Signed in with an API key: active.\n\
+         mcp.example: Signed in with an API key: active.\n\
+         work: Signed in with an API key: active.\n"
+    );
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+
+    // --json: the very array listCredentials answers, never a token.
+    let out = run(home, &["status", "--json"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = |name: &str| json!({"credential": name, "authMethod": "apiKey", "state": "active", "storage": "file"});
+    assert_eq!(
+        listed,
+        json!([entry("default"), entry("mcp.example"), entry("work")])
+    );
+    let mut server = auth_app_server_tests::ServerProcess::start(home).await;
+    server.initialize().await;
+    let answer = server.call("listCredentials", json!({})).await;
+    assert_eq!(
+        answer["credentials"], listed,
+        "the same objects as the server's"
+    );
+    server.finish().await;
+
+    // --credential: that credential's report, as the default one's is shown.
+    let out = run(home, &["status", "--credential", "work", "--json"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"authMethod": "apiKey", "state": "active", "storage": "file"})
+    );
+    let out = run(home, &["status", "--credential", "work"], "").await;
+    assert_eq!(
+        text(&out.stdout),
+        "Signed in with an API key: active.\nThe credentials are usable.\n\
+         Credentials are kept in credentials/work.json.\n"
+    );
+    let out = run(home, &["status", "--credential", "default"], "").await;
+    assert_eq!(
+        text(&out.stdout),
+        "Signed in with an API key: active.\nThe credentials are usable.\n\
+         Credentials are kept in auth.json.\n",
+        "`default` named is the default credential"
+    );
+
+    for (args, key) in [
+        (&["token"][..], KEY),
+        (&["token", "--credential", "work"], WORK_KEY),
+        (&["token", "--credential", "mcp.example"], MCP_KEY),
+        (&["token", "--credential", "default"], KEY),
+    ] {
+        let out = run(home, args, "").await;
+        assert_eq!(
+            (out.status.code(), text(&out.stdout)),
+            (Some(0), format!("{key}\n")),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    // A name nothing is stored under: signed out, and nothing is created for it.
+    let out = run(home, &["token", "--credential", "other"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("`auth-app-server login --credential other --device`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(home, &["status", "--credential", "other"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with("Not signed in.\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(home, &["logout", "--credential", "other"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "other: Not signed in; nothing to sign out of.\n"
+    );
+    assert!(
+        !std::fs::read_dir(home.join("credentials"))
+            .unwrap()
+            .any(|entry| entry
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("other")),
+        "nothing stored for a name only asked about"
+    );
+
+    // logout --credential: that credential only.
+    let out = run(home, &["logout", "--credential", "work"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "work: Signed out.\n");
+    assert_eq!(named_documents(home), ["mcp.example.json"]);
+    assert!(home.join("auth.json").is_file());
+    let out = run(home, &["token", "--credential", "work"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(home, &["token", "--credential", "mcp.example"], "").await;
+    assert_eq!(text(&out.stdout), format!("{MCP_KEY}\n"));
+    let out = run(home, &["status"], "").await;
+    assert_eq!(
+        text(&out.stdout),
+        "default: Signed in with an API key: active.\n\
+         mcp.example: Signed in with an API key: active.\n"
+    );
+
+    // logout --all: every stored credential, the default one included, one line each.
+    let out = run(home, &["logout", "--all"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "default: Signed out.\nmcp.example: Signed out.\n"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!home.join("auth.json").exists());
+    assert_eq!(named_documents(home), Vec::<String>::new());
+
+    // Nothing stored: `status` is the version-2 report again, and so is its exit code.
+    let out = run(home, &["status"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "Not signed in.\nSign in with `auth-app-server login --device`, `--browser`, or \
+         `--with-api-key`.\nCredentials are kept in auth.json.\n"
+    );
+    let out = run(home, &["status", "--json"], "").await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"authMethod": null, "state": "signedOut", "storage": "file"})
+    );
+    let out = run(home, &["logout", "--all"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "No credential is stored; nothing to sign out of.\n"
+    );
+}
+
+#[tokio::test]
+async fn a_home_with_only_the_default_credential_shows_status_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = run(&home, &["login", "--with-api-key"], KEY).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&home, &["status"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "Signed in with an API key: active.\nThe credentials are usable.\n\
+         Credentials are kept in auth.json.\n"
+    );
+    let out = run(&home, &["status", "--json"], "").await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({"authMethod": "apiKey", "state": "active", "storage": "file"}),
+        "the getAuthStatus object, not a list"
+    );
+    // logout --all with only the default credential names it.
+    let out = run(&home, &["logout", "--all"], "").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "default: Signed out.\n");
+    assert!(!home.join("auth.json").exists());
+}
+
+#[tokio::test]
+async fn a_credential_name_that_breaks_the_rule_is_a_usage_error_quoting_the_rule_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = run(&home, &["login", "--with-api-key"], KEY).await;
+    assert_eq!(out.status.code(), Some(0));
+    // A token pasted where the name goes is never echoed back.
+    for bad in [
+        "Sk-Live-Secret-Value",
+        "../escape",
+        "-leading-hyphen",
+        &"a".repeat(65),
+        "",
+    ] {
+        let flag = format!("--credential={bad}");
+        for (args, stdin) in [
+            (&["status", &flag][..], ""),
+            (&["token", &flag], ""),
+            (&["login", "--with-api-key", &flag], KEY),
+            (&["login", "--device", &flag], ""),
+            (&["logout", &flag], ""),
+        ] {
+            let out = run(&home, args, stdin).await;
+            let said = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(64), "{args:?}: {said}");
+            assert!(
+                said.contains("--credential must match ^[a-z0-9][a-z0-9._-]{0,63}$"),
+                "{args:?}: {said}"
+            );
+            assert!(
+                bad.is_empty() || !said.contains(bad),
+                "{args:?} quotes the value: {said}"
+            );
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    assert!(
+        !home.join("credentials").exists(),
+        "nothing was made for a bad name"
+    );
+    let out = run(&home, &["token"], "").await;
+    assert_eq!(text(&out.stdout), format!("{KEY}\n"), "nothing was changed");
+
+    // --all names every credential: with a name, the command line contradicts itself.
+    let out = run(&home, &["logout", "--all", "--credential", "work"], "").await;
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        text(&out.stderr).contains("Usage:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(home.join("auth.json").is_file());
+}
+
+#[tokio::test]
+async fn a_listed_credential_that_cannot_be_read_is_shown_and_sets_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = &home_with_three_credentials(dir.path()).await;
+    let broken = home.join("credentials/broken.json");
+    std::fs::write(&broken, "{oops").unwrap();
+
+    let out = run(home, &["status"], "").await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 4, "{shown}");
+    assert!(
+        lines[0].starts_with("broken: the stored credentials in ")
+            && lines[0].contains(&broken.display().to_string()),
+        "{shown}"
+    );
+    assert_eq!(
+        &lines[1..],
+        [
+            "default: Signed in with an API key: active.",
+            "mcp.example: Signed in with an API key: active.",
+            "work: Signed in with an API key: active.",
+        ]
+    );
+    let out = run(home, &["status", "--json"], "").await;
+    assert_eq!(out.status.code(), Some(4));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["credential"], "broken");
+    assert_eq!(listed[0]["authMethod"], Value::Null);
+    assert_eq!(listed[0]["state"], "needsLogin");
+    assert!(listed[0]["error"].is_string(), "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+
+    // --credential on it: the error, as for auth.json.
+    let out = run(home, &["status", "--credential", "broken"], "").await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains(&broken.display().to_string()),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // logout --all signs out of it too (its document is moved aside).
+    let out = run(home, &["logout", "--all"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    let told: Vec<&str> = said
+        .lines()
+        .filter(|line| !line.contains(" WARN "))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            "broken: Signed out.",
+            "default: Signed out.",
+            "mcp.example: Signed out.",
+            "work: Signed out.",
+        ],
+        "{said}"
+    );
+    assert!(!broken.exists());
+    assert!(!home.join("auth.json").exists());
+    assert_eq!(named_documents(home), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_named_credential_signs_in_with_the_provider_of_its_table() {
+    let issuer = FakeIssuer::start().await;
+    let home = tempfile::tempdir().unwrap();
+
+    // No provider anywhere for it: what to add, in terminal words.
+    let out = run(
+        home.path(),
+        &["login", "--device", "--credential", "work"],
+        "",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("[credentials.work]") && said.contains("config.toml"),
+        "{said}"
+    );
+    assert!(!said.contains("\"provider\""), "no protocol words: {said}");
+
+    std::fs::write(
+        home.path().join("config.toml"),
+        format!(
+            "[credentials.work]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\n",
+            issuer.url()
+        ),
+    )
+    .unwrap();
+    let args = ["login", "--device", "--credential", "work"];
+    let (code, rest) = approved_device_login(&issuer, home.path(), &args).await;
+    assert_eq!(code, Some(0), "{rest}");
+    assert!(rest.contains("work: Signed in.\n"), "{rest}");
+    assert!(home.path().join("credentials/work.json").is_file());
+    assert!(
+        !home.path().join("auth.json").exists(),
+        "the default credential is untouched"
+    );
+
+    let out = run(home.path(), &["status"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "work: Signed in with OAuth as user0@example.com: active.\n"
+    );
+    let out = run(home.path(), &["token", "--credential", "work"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("at-"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(issuer.refresh_hits(), 0, "a fresh token is not renewed");
+    let out = run(home.path(), &["token"], "").await;
+    assert_eq!(out.status.code(), Some(1), "the default one is signed out");
+}
+
+#[tokio::test]
+async fn a_full_home_refuses_a_new_credential_in_terminal_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = run(
+        &home,
+        &["login", "--with-api-key", "--credential", "c0"],
+        KEY,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Only names are counted: empty documents fill the home as well as real ones.
+    for i in 1..256 {
+        std::fs::write(home.join(format!("credentials/c{i}.json")), "{}").unwrap();
+    }
+    let out = run(
+        &home,
+        &["login", "--with-api-key", "--credential", "one-more"],
+        KEY,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("256") && said.contains("`auth-app-server logout --credential NAME`"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("\"credential\""),
+        "no protocol words: {said}"
+    );
+    assert!(!home.join("credentials/one-more.json").exists());
+    // A credential already stored signs in again.
+    let out = run(
+        &home,
+        &["login", "--with-api-key", "--credential", "c0"],
+        KEY,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_help_tells_the_credential_flags_and_the_list_exit_code() {
+    let home = tempfile::tempdir().unwrap();
+    for command in ["status", "token", "login", "logout"] {
+        let out = run(home.path(), &[command, "--help"], "").await;
+        let help = text(&out.stdout);
+        assert!(
+            help.contains("--credential <NAME>") && help.contains("^[a-z0-9][a-z0-9._-]{0,63}$"),
+            "{command}: {help}"
+        );
+    }
+    let out = run(home.path(), &["logout", "--help"], "").await;
+    assert!(text(&out.stdout).contains("--all"), "{}", text(&out.stdout));
+    let out = run(home.path(), &["status", "--help"], "").await;
+    assert!(
+        text(&out.stdout).contains("highest code"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(home.path(), &["--help"], "").await;
+    let help = text(&out.stdout);
+    assert!(
+        !help.contains("--credential <NAME>"),
+        "the server takes no --credential: {help}"
+    );
+    assert!(help.contains("logout --all"), "{help}");
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! `auth-app-server login --with-api-key | --device | --browser`.
+//! `auth-app-server login --with-api-key | --device | --browser [--credential NAME]`.
 //!
 //! The API key is read from stdin, never from the command line (it would land in shell history
 //! and process listings); typed at a terminal, it is not echoed. Interactive logins wait for their end with a spinner on a terminal
@@ -10,40 +10,47 @@
 //! same checks as `completeLogin`.
 
 use std::io::{IsTerminal, Read, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_core::api_key::KeyWarning;
+use auth_core::registry::{Registry, Which};
 use auth_core::{AuthError, AuthEvent, Credential, LoginStart, Secret};
 use tokio::sync::mpsc;
 
-use super::{exit, fail, fail_with};
+use super::{about, command_line, exit, fail, fail_with};
 
 pub enum How {
     ApiKey,
     Device,
     Browser,
-    Unspecified,
 }
 
 impl How {
-    pub fn from_flags(with_api_key: bool, device: bool, browser: bool) -> Self {
+    /// How the flags say to sign in; `None` when they do not say.
+    pub fn from_flags(with_api_key: bool, device: bool, browser: bool) -> Option<Self> {
         match (with_api_key, device, browser) {
-            (true, _, _) => Self::ApiKey,
-            (_, true, _) => Self::Device,
-            (_, _, true) => Self::Browser,
-            _ => Self::Unspecified,
+            (true, _, _) => Some(Self::ApiKey),
+            (_, true, _) => Some(Self::Device),
+            (_, _, true) => Some(Self::Browser),
+            _ => None,
         }
     }
 }
 
 pub async fn run(
-    credential: &Arc<Credential>,
+    registry: &Registry,
+    which: &Which,
     how: How,
     events: mpsc::UnboundedReceiver<AuthEvent>,
 ) -> u8 {
+    // Before the key is asked for: a home that holds the most credentials it keeps refuses a
+    // new one.
+    let credential = match registry.for_login(which, None).await {
+        Ok(credential) => credential,
+        Err(error) => return fail_with(&error),
+    };
     match how {
-        How::ApiKey => api_key(credential).await,
+        How::ApiKey => api_key(&credential, which).await,
         How::Device | How::Browser => {
             // Listen for Ctrl-C before anything is shown, so an early one is not lost.
             let interrupt = Interrupt::listen();
@@ -54,19 +61,15 @@ pub async fn run(
             match started {
                 Ok(started) => {
                     let pastes = show(&started).then(read_pastes);
-                    wait(credential, &started, events, interrupt, pastes).await
+                    wait(&credential, which, &started, events, interrupt, pastes).await
                 }
                 Err(error) => fail_with(&error),
             }
         }
-        How::Unspecified => fail(
-            "choose how to sign in: --device, --browser, or --with-api-key (reads the key from stdin)",
-            exit::USAGE,
-        ),
     }
 }
 
-async fn api_key(credential: &Credential) -> u8 {
+async fn api_key(credential: &Credential, which: &Which) -> u8 {
     let key = match read_key().await {
         Ok(key) => key,
         Err(code) => return code,
@@ -77,14 +80,17 @@ async fn api_key(credential: &Credential) -> u8 {
     match credential.login_api_key(&Secret::new(key)).await {
         Ok(_) => {
             for warning in warnings {
-                eprintln!("warning: {}", key_warning(warning));
+                eprintln!("warning: {}", key_warning(warning, which));
             }
-            eprintln!("Signed in with an API key.");
+            eprintln!("{}", about(which, "Signed in with an API key."));
             exit::OK
         }
         // The one input the credential refuses from here: an empty key.
         Err(AuthError::InvalidInput(_)) => fail(
-            "the API key is empty: paste it at the prompt, or pipe it in (`auth-app-server login --with-api-key < key.txt`)",
+            format!(
+                "the API key is empty: paste it at the prompt, or pipe it in (`{} --with-api-key < key.txt`)",
+                command_line("login", which)
+            ),
             exit::SIGNED_OUT_OR_FAILED,
         ),
         Err(error) => fail_with(&error),
@@ -92,9 +98,12 @@ async fn api_key(credential: &Credential) -> u8 {
 }
 
 /// A warning about the key in terminal words.
-fn key_warning(warning: KeyWarning) -> String {
+fn key_warning(warning: KeyWarning, which: &Which) -> String {
     match warning {
-        KeyWarning::LooksLikeJwt => "this looks like a JWT (an OAuth access or ID token), not an API key; tokens expire: sign in with `auth-app-server login --device` (or `--browser`) instead".to_owned(),
+        KeyWarning::LooksLikeJwt => format!(
+            "this looks like a JWT (an OAuth access or ID token), not an API key; tokens expire: sign in with `{} --device` (or `--browser`) instead",
+            command_line("login", which)
+        ),
         other => other.to_string(),
     }
 }
@@ -312,6 +321,7 @@ impl Interrupt {
 /// keeps waiting.
 async fn wait(
     credential: &Credential,
+    which: &Which,
     started: &LoginStart,
     mut events: mpsc::UnboundedReceiver<AuthEvent>,
     mut interrupt: Interrupt,
@@ -338,7 +348,7 @@ async fn wait(
                     }
                     return match (success, interrupted) {
                         (true, _) => {
-                            eprintln!("Signed in.");
+                            eprintln!("{}", about(which, "Signed in."));
                             exit::OK
                         }
                         (false, true) => fail("sign-in canceled", exit::INTERRUPTED),
