@@ -212,8 +212,13 @@ export class AuthClient {
     const handlers = this.listeners.get(notification) ?? new Set<Listener>();
     this.listeners.set(notification, handlers);
     const wanted = options.credential;
+    const all = handler as Listener;
     const listener: Listener =
-      wanted === undefined ? (handler as Listener) : (params) => credentialOf(params) === wanted && (handler as Listener)(params);
+      wanted === undefined
+        ? all
+        : (params) => {
+            if (credentialOf(params) === wanted) all(params);
+          };
     handlers.add(listener);
     return () => handlers.delete(listener);
   }
