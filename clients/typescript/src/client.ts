@@ -1,14 +1,19 @@
 // AuthClient: the host's side of auth-app-server. Spawns the server, does the handshake,
 // types every request and notification from the protocol's method list, hands out tokens,
-// makes API calls that recover from one rejected token, and restarts the server if it dies.
+// makes API calls that recover from one rejected token (with the credential the URL belongs to,
+// or the one named), and restarts the server if it dies.
 
 import { resolveBinary, type ResolvedBinary } from "./binary.js";
 import { Connection, type Exit } from "./connection.js";
-import { AuthFailureError, AuthRequiredError, ClientDisposedError, ServerExitedError, TimeoutError } from "./errors.js";
+import { chooseCredential, DEFAULT_CREDENTIAL, type CredentialResource } from "./credential-choice.js";
+import { AuthFailureError, AuthRequiredError, ClientDisposedError, RpcError, ServerExitedError, TimeoutError } from "./errors.js";
 import { afterRejection, isAuthRejection, milliseconds, restartDelay, restartOptions, type RestartOptions } from "./policy.js";
+import { ErrorCode } from "./protocol/index.js";
 import type {
   AuthStatus,
   ClientInfo,
+  CredentialName,
+  CredentialSummary,
   InitializeResult,
   MethodName,
   Methods,
@@ -37,6 +42,14 @@ export type RequestArgs<M extends MethodName> = {} extends Methods[M]["params"]
 export interface RequestOptions {
   /** How long to wait for the answer (including a restart under way); `Infinity`: no limit. Default: the client's `requestTimeoutMs`. */
   timeoutMs?: number;
+}
+
+/**
+ * Which credential (contract version 3): a name matching `^[a-z0-9][a-z0-9._-]{0,63}$`; left out
+ * or `undefined`, `"default"` (for `fetchWithAuth`: the credential the URL belongs to).
+ */
+export interface CredentialOption {
+  credential?: CredentialName;
 }
 
 /** The default `startTimeoutMs`: how long `start()` (or a restart) waits for `initialize`'s answer. */
@@ -190,11 +203,22 @@ export class AuthClient {
     return (await connection.request(method, params, timeoutMs === Infinity ? Infinity : left, timeoutMs)) as Methods[M]["result"];
   }
 
-  /** Calls `handler` with each `notification` from the server, until the returned function is called. */
-  on<N extends NotificationName>(notification: N, handler: (params: Notifications[N]) => void): () => void {
+  /**
+   * Calls `handler` with each `notification` from the server, until the returned function is
+   * called; with `{ credential }`, only with those about that credential (each notification
+   * carries `credential`; `"default"` names the default one).
+   */
+  on<N extends NotificationName>(notification: N, handler: (params: Notifications[N]) => void, options: CredentialOption = {}): () => void {
     const handlers = this.listeners.get(notification) ?? new Set<Listener>();
     this.listeners.set(notification, handlers);
-    const listener = handler as Listener;
+    const wanted = options.credential;
+    const all = handler as Listener;
+    const listener: Listener =
+      wanted === undefined
+        ? all
+        : (params) => {
+            if (credentialOf(params) === wanted) all(params);
+          };
     handlers.add(listener);
     return () => handlers.delete(listener);
   }
@@ -206,26 +230,54 @@ export class AuthClient {
   }
 
   /**
-   * The bearer token to use now, refreshed first when stale (`getAuthStatus` with
-   * `includeToken` and `refreshToken`); `undefined` when there is none (signed out, needs
-   * login, or a transient failure with an expired token: `request("getAuthStatus")` says which).
+   * The bearer token of `credential` (default: `"default"`) to use now, refreshed first when
+   * stale (`getAuthStatus` with `includeToken` and `refreshToken`); `undefined` when there is
+   * none (signed out, needs login, or a transient failure with an expired token:
+   * `request("getAuthStatus", { credential })` says which).
    */
-  async getToken(): Promise<string | undefined> {
-    return (await this.tokenStatus()).authToken;
+  async getToken(options: CredentialOption = {}): Promise<string | undefined> {
+    return (await this.tokenStatus(options.credential ?? DEFAULT_CREDENTIAL)).authToken;
   }
 
   /**
-   * `fetch` with `Authorization: Bearer <token>`. When the API answers 401 or 403, reports it
-   * (`reportAuthFailure`) and follows the advice: `refreshed` or `alreadyRotated` → one retry
-   * with the new token, never more; `notAuthFailure` → the response as it is; anything else,
-   * or a retry that is rejected too → `AuthFailureError` (after reporting the second rejection,
-   * which the server answers `refreshDidNotHelp` instead of refreshing again). Without a usable
-   * token, rejects with `AuthRequiredError`. The body in `init` must be one fetch can send
-   * twice (a string, bytes, `URLSearchParams`, `FormData`; not a stream).
+   * Every stored credential, sorted by name (`listCredentials`): its name, method, state, and the
+   * `issuer` and `resource` it is for; never a token.
    */
-  async fetchWithAuth(input: string | URL, init: RequestInit = {}): Promise<Response> {
-    const status = await this.tokenStatus();
-    if (status.authToken === undefined) throw new AuthRequiredError(status);
+  async listCredentials(options?: RequestOptions): Promise<CredentialSummary[]> {
+    return (await this.request("listCredentials", {}, options)).credentials;
+  }
+
+  /**
+   * The credential `fetchWithAuth(url, init, { credential })` uses (`chooseCredential` over
+   * `listCredentials`): the one named, else the one whose `resource` is the longest prefix of
+   * `url` (same origin, at a `/`), else `"default"`. Rejects with `CredentialChoiceError` where
+   * `fetchWithAuth` would: a named credential whose resource has another origin than `url`, or
+   * several credentials for the same resource and none named.
+   */
+  async credentialFor(url: string | URL, options: CredentialOption = {}): Promise<CredentialName> {
+    const named = options.credential;
+    const target = new URL(url);
+    if (named === DEFAULT_CREDENTIAL) return named;
+    return chooseCredential(target, await this.credentialResources(), named);
+  }
+
+  /**
+   * `fetch` with `Authorization: Bearer <token>`. The token is `options.credential`'s, else that
+   * of the credential whose `resource` is the longest prefix of the URL, else `"default"`'s
+   * (`credentialFor`); a named credential's token never goes to another origin than its
+   * resource's (`CredentialChoiceError`, before anything is sent). When the API answers 401 or
+   * 403, reports it (`reportAuthFailure`, for that credential) and follows the advice:
+   * `refreshed` or `alreadyRotated` → one retry with the new token, never more;
+   * `notAuthFailure` → the response as it is; anything else, or a retry that is rejected too →
+   * `AuthFailureError` (after reporting the second rejection, which the server answers
+   * `refreshDidNotHelp` instead of refreshing again). Without a usable token, rejects with
+   * `AuthRequiredError`. The body in `init` must be one fetch can send twice (a string, bytes,
+   * `URLSearchParams`, `FormData`; not a stream).
+   */
+  async fetchWithAuth(input: string | URL, init: RequestInit = {}, options: CredentialOption = {}): Promise<Response> {
+    const credential = await this.credentialFor(input, options);
+    const status = await this.tokenStatus(credential);
+    if (status.authToken === undefined) throw new AuthRequiredError(status, credential);
     let token: string = status.authToken;
     for (let retried = false; ; retried = true) {
       const response = await fetch(input, withBearer(init, token));
@@ -235,10 +287,11 @@ export class AuthClient {
         body: await bodyStart(response),
         wwwAuthenticate: response.headers.get("www-authenticate") ?? undefined,
         rejectedToken: token,
+        ...which(credential),
       });
       const next = afterRejection(advice.action, retried);
       if (next === "return") return response;
-      if (next === "fail" || advice.authToken === undefined) throw new AuthFailureError(advice, response);
+      if (next === "fail" || advice.authToken === undefined) throw new AuthFailureError(advice, response, credential);
       await response.body?.cancel();
       token = advice.authToken;
     }
@@ -255,8 +308,21 @@ export class AuthClient {
     return this.closing;
   }
 
-  private tokenStatus(): Promise<AuthStatus> {
-    return this.request("getAuthStatus", { includeToken: true, refreshToken: true });
+  private tokenStatus(credential: CredentialName): Promise<AuthStatus> {
+    return this.request("getAuthStatus", { includeToken: true, refreshToken: true, ...which(credential) });
+  }
+
+  /**
+   * The stored credentials' names and resources, asked each time (another process may sign a
+   * credential in again for another resource); none from a server older than `listCredentials`.
+   */
+  private async credentialResources(): Promise<CredentialResource[]> {
+    try {
+      return await this.listCredentials();
+    } catch (error) {
+      if (error instanceof RpcError && error.code === ErrorCode.MethodNotFound) return [];
+      throw error;
+    }
   }
 
   private async launch(): Promise<Connection> {
@@ -369,6 +435,17 @@ function guard(handler: () => void, onLog: ((line: string) => void) | undefined)
   } catch (error) {
     onLog?.(`auth-app-server client: a handler threw: ${String(error)}`);
   }
+}
+
+/** The `credential` member of a request: left out for the default credential, as before names. */
+function which(credential: CredentialName): { credential?: CredentialName } {
+  return credential === DEFAULT_CREDENTIAL ? {} : { credential };
+}
+
+/** The credential a notification is about (a server older than names sends none: the default one). */
+function credentialOf(params: unknown): unknown {
+  const named = typeof params === "object" && params !== null ? (params as { credential?: unknown }).credential : undefined;
+  return named ?? DEFAULT_CREDENTIAL;
 }
 
 function withBearer(init: RequestInit, token: string): RequestInit {

@@ -68,7 +68,7 @@ test("typed calls and notifications", async (t) => {
   const changed = next(client, "authStatusChanged");
   const login = await client.request("login", { type: "apiKey", apiKey: "sk-client-test-0123456789" });
   assert.deepEqual(login, { type: "apiKey", warnings: [] });
-  assert.deepEqual(await changed, { authMethod: "apiKey", state: "active" });
+  assert.deepEqual(await changed, { authMethod: "apiKey", credential: "default", state: "active" });
 
   assert.equal(await client.getToken(), "sk-client-test-0123456789");
   const advice = await client.request("reportAuthFailure", { status: 401, rejectedToken: "sk-client-test-0123456789" });
@@ -77,7 +77,7 @@ test("typed calls and notifications", async (t) => {
   assert.deepEqual(await client.request("cancelLogin", { loginId: "nothing" }), { status: "notFound" });
   const signedOut = next(client, "authStatusChanged");
   assert.deepEqual(await client.request("logout"), {});
-  assert.deepEqual(await signedOut, { authMethod: null, state: "signedOut" });
+  assert.deepEqual(await signedOut, { authMethod: null, credential: "default", state: "signedOut" });
 });
 
 test("error answers reject with RpcError and its code", async (t) => {

@@ -6,9 +6,13 @@
 import {
   AuthClient,
   AuthFailureError,
+  chooseCredential,
+  CredentialChoiceError,
   ErrorCode,
   RpcError,
   type AuthStatus,
+  type CredentialName,
+  type CredentialSummary,
   type JsonRpcResponse,
   type LoginResult,
   type Methods,
@@ -68,8 +72,41 @@ export async function host(client: AuthClient): Promise<void> {
     if (error instanceof RpcError && error.code === ErrorCode.NotInitialized) console.log("not initialized");
   }
 
+  // Contract version 3: a credential on every call, listCredentials, choosing by URL.
+  await client.request("getAuthStatus", { credential: "mcp-a", includeToken: true });
+  await client.request("login", { type: "tokens", credential: "mcp-a", accessToken: "t", provider: { issuer: "https://as.example", resource: "https://a.example/mcp" } });
+  await client.request("login", { type: "deviceCode", credential: "mcp-a", provider: { protectedResource: "https://a.example/mcp", scopes: ["read"] } });
+  await client.request("logout", { credential: "mcp-a" });
+  await client.request("reportAuthFailure", { status: 401, credential: "mcp-a" });
+  const listed: CredentialSummary[] = await client.listCredentials();
+  const { credentials } = await client.request("listCredentials");
+  console.log(listed[0]?.resource, credentials.length);
+  const named: string | undefined = await client.getToken({ credential: "mcp-a" });
+  const chosen: CredentialName = await client.credentialFor("https://a.example/mcp/x");
+  await client.fetchWithAuth("https://a.example/mcp/x", {}, { credential: chosen });
+  console.log(named, chooseCredential("https://a.example/mcp", listed));
+  client.on("authStatusChanged", (change) => console.log(change.credential, change.state), { credential: "mcp-a" });
+  client.on("loginCompleted", (done) => console.log(done.credential, done.success), { credential: "default" });
+  try {
+    await client.fetchWithAuth("https://b.example/", {}, { credential: "mcp-a" });
+  } catch (error) {
+    if (error instanceof CredentialChoiceError) console.log(error.reason, error.credentials);
+  }
+  // @ts-expect-error: a credential is a name, not a number
+  await client.request("getAuthStatus", { credential: 1 });
+  // @ts-expect-error: a provider member misspelled
+  await client.request("login", { type: "deviceCode", credential: "x", provider: { issuerUrl: "https://as.example" } });
+  // @ts-expect-error: an apiKey login takes no provider
+  await client.request("login", { type: "apiKey", apiKey: "k", credential: "x", provider: { issuer: "https://as.example" } });
+  // @ts-expect-error: getToken takes options, not a bare name
+  await client.getToken("mcp-a");
+  // @ts-expect-error: not a notification option
+  client.on("authStatusChanged", () => {}, { name: "mcp-a" });
+  // @ts-expect-error: listCredentials answers summaries, never a token
+  console.log(listed[0]?.authToken);
+
   const map: Methods["getAuthStatus"]["result"] = status;
-  const note: Notifications["authStatusChanged"] = { authMethod: null, state: "signedOut" };
+  const note: Notifications["authStatusChanged"] = { authMethod: null, state: "signedOut", credential: "default" };
   const line: JsonRpcResponse<"logout"> = { jsonrpc: "2.0", id: 1, result: { revoked: true } };
   // @ts-expect-error: not an error code of the protocol
   const code: ErrorCode = -1;

@@ -23,8 +23,8 @@ async function signedIn(t, issuer) {
   const started = await client.request("login", { type: "deviceCode" });
   assert.equal(started.type, "deviceCode");
   assert.ok(started.type === "deviceCode" && started.userCode.length > 0);
-  assert.deepEqual(await completed, { loginId: started.loginId, success: true });
-  assert.deepEqual(await active, { authMethod: "oauth", state: "active" });
+  assert.deepEqual(await completed, { credential: "default", loginId: started.loginId, success: true });
+  assert.deepEqual(await active, { authMethod: "oauth", credential: "default", state: "active" });
   return client;
 }
 

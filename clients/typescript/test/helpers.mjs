@@ -75,32 +75,54 @@ export function serverEnv() {
  * Records the bearer token of each request.
  */
 export async function startApi(t, answer) {
-  const tokens = [];
+  const api = await startRoutes(t, (_, attempt, all) => answer(all));
+  return {
+    url: `${api.origin}/resource`,
+    get tokens() {
+      return api.hits.map((hit) => hit.token);
+    },
+  };
+}
+
+/**
+ * A local HTTP server on 127.0.0.1 (its own port: its own origin) that answers each request with
+ * `route(path, attempt, all)` (`attempt`: the requests to that path so far, this one included;
+ * `all`: to any path): a status (200 `{"ok":true}`, 401 with an `invalid_token` challenge), or
+ * `{ status, type, body, headers }`. Records `{ path, token }` of each request in `hits` (`token`
+ * "" when it had no `Authorization: Bearer`).
+ */
+export async function startRoutes(t, route = () => 200) {
+  const hits = [];
   const server = createServer((request, response) => {
     const token = (request.headers.authorization ?? "").replace(/^Bearer /, "");
-    tokens.push(token);
-    const answered = answer(tokens.length);
-    const { status, type = "application/json", body } =
+    const path = new URL(request.url ?? "/", "http://127.0.0.1").pathname;
+    hits.push({ path, token });
+    const answered = route(path, hits.filter((hit) => hit.path === path).length, hits.length);
+    const { status, type = "application/json", body, headers: extra = {} } =
       typeof answered === "number"
         ? { status: answered, body: JSON.stringify(answered === 200 ? { ok: true } : { error: "invalid_token" }) }
         : answered;
-    const headers = { "content-type": type };
+    const headers = { "content-type": type, ...extra };
     if (status === 401) headers["www-authenticate"] = 'Bearer error="invalid_token"';
     response.writeHead(status, headers);
     response.end(body);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.after(() => new Promise((resolve) => server.close(resolve)));
-  return { url: `http://127.0.0.1:${server.address().port}/resource`, tokens };
+  return { origin: `http://127.0.0.1:${server.address().port}`, hits };
 }
 
-/** The next `name` notification `client` receives. */
-export function next(client, name) {
+/** The next `name` notification `client` receives (with `options.credential`: about that credential). */
+export function next(client, name, options) {
   return new Promise((resolve) => {
-    const stop = client.on(name, (params) => {
-      stop();
-      resolve(params);
-    });
+    const stop = client.on(
+      name,
+      (params) => {
+        stop();
+        resolve(params);
+      },
+      options,
+    );
   });
 }
 

@@ -25,7 +25,7 @@ test("a vscode-jsonrpc MessageConnection talks to the server", async (t) => {
   await connection.sendRequest("login", { type: "apiKey", apiKey: "sk-vscode-0123456789" });
   const status = await connection.sendRequest("getAuthStatus", { includeToken: true });
   assert.equal(status.authToken, "sk-vscode-0123456789");
-  assert.deepEqual(changes, [{ authMethod: "apiKey", state: "active" }]);
+  assert.deepEqual(changes, [{ authMethod: "apiKey", credential: "default", state: "active" }]);
 
   const error = await connection.sendRequest("login", { type: "deviceCode" }).catch((e) => e);
   assert.ok(error instanceof rpc.ResponseError, String(error));
