@@ -36,7 +36,7 @@ async fn api_key_login_stores_a_private_file_and_announces_before_answering() {
     let first = server.next_message().await;
     assert_eq!(
         first,
-        json!({"jsonrpc": "2.0", "method": "authStatusChanged", "params": {"authMethod": "apiKey", "state": "active"}})
+        json!({"jsonrpc": "2.0", "method": "authStatusChanged", "params": {"authMethod": "apiKey", "state": "active", "credential": "default"}})
     );
     let answer = server.response(id).await;
     assert_eq!(answer["result"], json!({"type": "apiKey", "warnings": []}));
@@ -146,7 +146,7 @@ async fn logout_deletes_the_file_and_works_when_signed_out() {
     assert_eq!(server.call("logout", Value::Null).await, json!({}));
     assert_eq!(
         server.notification("authStatusChanged").await,
-        json!({"authMethod": null, "state": "signedOut"})
+        json!({"authMethod": null, "state": "signedOut", "credential": "default"})
     );
 
     server
@@ -157,7 +157,7 @@ async fn logout_deletes_the_file_and_works_when_signed_out() {
     let changes = server.take_notifications("authStatusChanged");
     assert_eq!(
         changes.last().unwrap(),
-        &json!({"authMethod": null, "state": "signedOut"}),
+        &json!({"authMethod": null, "state": "signedOut", "credential": "default"}),
         "{changes:?}"
     );
     assert_eq!(
@@ -340,7 +340,7 @@ async fn two_servers_on_one_home_see_each_others_changes() {
     );
     assert_eq!(
         b.notification("authStatusChanged").await,
-        json!({"authMethod": "apiKey", "state": "active"})
+        json!({"authMethod": "apiKey", "state": "active", "credential": "default"})
     );
 
     b.call("logout", json!({})).await;
@@ -348,7 +348,7 @@ async fn two_servers_on_one_home_see_each_others_changes() {
     let changes = a.take_notifications("authStatusChanged");
     assert_eq!(
         changes.last().unwrap(),
-        &json!({"authMethod": null, "state": "signedOut"}),
+        &json!({"authMethod": null, "state": "signedOut", "credential": "default"}),
         "{changes:?}"
     );
 }

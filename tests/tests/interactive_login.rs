@@ -86,7 +86,7 @@ async fn browser_login_with_pkce_ignores_a_wrong_state_and_completes() {
     assert_eq!(status, 200);
     assert!(page.contains("You are signed in"), "{page}");
     let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed, json!({"loginId": login_id, "success": true}));
+    assert_eq!(completed, json!({"loginId": login_id, "success": true, "credential": "default"}));
     let status = server.status(json!({"includeToken": true})).await;
     assert_eq!(
         (status["state"].clone(), status["authMethod"].clone()),
@@ -173,7 +173,7 @@ async fn the_listener_survives_running_out_of_descriptors() {
     let completed = server.notification("loginCompleted").await;
     assert_eq!(
         completed,
-        json!({"loginId": started["loginId"], "success": true})
+        json!({"loginId": started["loginId"], "success": true, "credential": "default"})
     );
     assert_eq!(server.status(json!({})).await["state"], "active");
 }
@@ -244,7 +244,7 @@ async fn device_login_completes_after_approval_and_logout_revokes() {
     let completed = server.notification("loginCompleted").await;
     assert_eq!(
         completed,
-        json!({"loginId": started["loginId"], "success": true})
+        json!({"loginId": started["loginId"], "success": true, "credential": "default"})
     );
     assert_eq!(server.status(json!({})).await["state"], "active");
     let refresh_token = read_auth(home.path())["tokens"]["refresh_token"]

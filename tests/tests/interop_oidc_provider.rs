@@ -203,7 +203,7 @@ async fn device_login(server: &mut ServerProcess, person: &str) {
     let completed = server.notification("loginCompleted").await;
     assert_eq!(
         completed,
-        json!({"loginId": started["loginId"], "success": true}),
+        json!({"loginId": started["loginId"], "success": true, "credential": "default"}),
         "{}",
         server.stderr()
     );

@@ -68,7 +68,7 @@ async fn device_numbers_out_of_range_are_clamped_and_never_panic() {
     let completed = server.notification("loginCompleted").await;
     assert_eq!(
         completed,
-        json!({"loginId": started["loginId"], "success": true})
+        json!({"loginId": started["loginId"], "success": true, "credential": "default"})
     );
     assert_eq!(server.status(json!({})).await["state"], "active");
     let (status, _) = server.finish().await;

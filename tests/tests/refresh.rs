@@ -124,7 +124,7 @@ async fn two_hundred_polls_after_invalid_grant_make_one_request_and_a_restart_ma
     assert_eq!(issuer.refresh_hits(), 1);
     assert_eq!(
         server.notification("authStatusChanged").await,
-        json!({"authMethod": "oauth", "state": "needsLogin"})
+        json!({"authMethod": "oauth", "state": "needsLogin", "credential": "default"})
     );
 
     let failure = &read_auth(home.path())["refresh_failure"];
@@ -609,7 +609,7 @@ async fn a_rejected_token_without_a_refresh_token_is_dead_for_every_poll_and_pro
     assert_eq!(answer["refreshError"]["kind"], "permanent");
     assert_eq!(
         server.notification("authStatusChanged").await,
-        json!({"authMethod": "oauth", "state": "needsLogin"})
+        json!({"authMethod": "oauth", "state": "needsLogin", "credential": "default"})
     );
     for _ in 0..20 {
         let status = server.status(POLL()).await;
