@@ -13,9 +13,12 @@ pub enum AuthError {
         "the stored credentials in {} cannot be read: {reason}. {}",
         path.display(),
         if *keyring {
-            "Sign in again (login keeps the unreadable item aside in the keyring, tagged moved_aside)"
+            "Sign in again (login keeps the unreadable item aside in the keyring, tagged moved_aside)".to_owned()
         } else {
-            "Fix or delete the file, or sign in again (login moves it aside to auth.json.corrupt-<unix time>)"
+            format!(
+                "Fix or delete the file, or sign in again (login moves it aside to {}.corrupt-<unix time>)",
+                path.file_name().map_or("auth.json".into(), |name| name.to_string_lossy())
+            )
         }
     )]
     Unreadable {

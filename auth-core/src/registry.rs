@@ -183,6 +183,9 @@ impl Registry {
                     "\"provider\" is for named credentials (with \"credential\"); the default credential's provider is the [provider] table of config.toml".into(),
                 ));
             }
+            if matches!(self.default.store().stamp(), Ok(None)) {
+                self.check_room(DEFAULT_NAME).await?;
+            }
             return Ok(self.default.clone());
         };
         let table = self.table(name);
@@ -345,9 +348,19 @@ impl Registry {
     /// The `[credentials.NAME]` table of `name`, if config.toml has one (an invalid table is
     /// a provider that reports why).
     fn table(&self, name: &str) -> Option<Provider> {
-        let tables = self
-            .tables
-            .get_or_init(|| config::load_credential_tables(&self.home));
+        let tables = self.tables.get_or_init(|| {
+            let tables = config::load_credential_tables(&self.home);
+            // A table no request can name (`[credentials.default]`, a name that breaks the
+            // rule) would otherwise never be reported.
+            for (table, provider) in tables.iter().flatten() {
+                if let Err(error) = provider
+                    && (table == DEFAULT_NAME || !is_valid_name(table))
+                {
+                    tracing::warn!(%error, "a [credentials.*] table of config.toml is ignored");
+                }
+            }
+            tables
+        });
         match tables {
             Ok(tables) => tables.get(name).map(|table| match table {
                 Ok(config) => Provider::Configured(Arc::new(config.clone())),
@@ -413,7 +426,14 @@ impl Registry {
 }
 
 /// The names stored in `folder` (`NAME.json`, or the keyring backend's `NAME.storage`), sorted.
+///
+/// A `credentials` folder that is a symlink holds none (requests about its credentials are
+/// refused, see `AuthStore::check_folder`).
 fn stored_names(folder: &Path) -> BTreeSet<String> {
+    if std::fs::symlink_metadata(folder).is_ok_and(|meta| meta.file_type().is_symlink()) {
+        tracing::warn!(folder = %folder.display(), "the credentials folder is a symlink: its credentials are not used; remove it");
+        return BTreeSet::new();
+    }
     let Ok(entries) = std::fs::read_dir(folder) else {
         return BTreeSet::new();
     };

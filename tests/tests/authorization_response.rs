@@ -123,7 +123,10 @@ async fn a_response_with_the_right_iss_signs_in() {
         let (status, page) = browser_get(&redirect).await.expect("listener is up");
         assert_eq!(status, 200, "{page}");
         let completed = server.notification("loginCompleted").await;
-        assert_eq!(completed, json!({"loginId": login_id, "success": true, "credential": "default"}));
+        assert_eq!(
+            completed,
+            json!({"loginId": login_id, "success": true, "credential": "default"})
+        );
         assert_eq!(code_exchanges(&issuer), 1);
         let stored = read_auth(home.path()).unwrap();
         assert_eq!(stored["client_id"], CLIENT_ID);
@@ -177,7 +180,10 @@ async fn metadata_that_does_not_list_pkce_methods_proceeds() {
         .expect("listener is up");
     assert_eq!(status, 200);
     let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed, json!({"loginId": login_id, "success": true, "credential": "default"}));
+    assert_eq!(
+        completed,
+        json!({"loginId": login_id, "success": true, "credential": "default"})
+    );
 }
 
 #[tokio::test]
@@ -228,7 +234,10 @@ async fn complete_login_finishes_a_browser_login_with_the_listeners_checks() {
         .await;
     assert_eq!(result, json!({}));
     let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed, json!({"loginId": login_id, "success": true, "credential": "default"}));
+    assert_eq!(
+        completed,
+        json!({"loginId": login_id, "success": true, "credential": "default"})
+    );
     assert_eq!(code_exchanges(&issuer), 1);
     let stored = read_auth(home.path()).unwrap();
     assert!(stored["tokens"]["access_token"].is_string());
@@ -346,7 +355,10 @@ async fn a_truncated_paste_keeps_the_login_waiting_when_the_provider_promises_is
         .await;
     assert_eq!(result, json!({}));
     let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed, json!({"loginId": login_id, "success": true, "credential": "default"}));
+    assert_eq!(
+        completed,
+        json!({"loginId": login_id, "success": true, "credential": "default"})
+    );
     assert_eq!(code_exchanges(&issuer), 1);
     assert!(read_auth(home.path()).is_some());
 }

@@ -86,7 +86,10 @@ async fn browser_login_with_pkce_ignores_a_wrong_state_and_completes() {
     assert_eq!(status, 200);
     assert!(page.contains("You are signed in"), "{page}");
     let completed = server.notification("loginCompleted").await;
-    assert_eq!(completed, json!({"loginId": login_id, "success": true, "credential": "default"}));
+    assert_eq!(
+        completed,
+        json!({"loginId": login_id, "success": true, "credential": "default"})
+    );
     let status = server.status(json!({"includeToken": true})).await;
     assert_eq!(
         (status["state"].clone(), status["authMethod"].clone()),
