@@ -66,8 +66,11 @@ impl HttpClient {
 /// state (trust anchors, connection pools): the credentials of one process with the same
 /// trust settings share one, so that many credentials (contract version 3) do not each read
 /// the platform's trust store and keep their own copy of it.
-static BUILT: std::sync::Mutex<Vec<((Option<PathBuf>, Duration), reqwest::Client)>> =
+static BUILT: std::sync::Mutex<Vec<(MadeWith, reqwest::Client)>> =
     std::sync::Mutex::new(Vec::new());
+
+/// What a client is made with: `ca_file` and the request timeout.
+type MadeWith = (Option<PathBuf>, Duration);
 
 /// The client for `ca_file` and `timeout`: the one built already, or a new one.
 fn shared_http(
@@ -76,7 +79,7 @@ fn shared_http(
     delay: Option<Duration>,
 ) -> reqwest::Client {
     let key = (ca_file, timeout);
-    let built = |key: &(Option<PathBuf>, Duration)| {
+    let built = |key: &MadeWith| {
         BUILT
             .lock()
             .unwrap_or_else(|p| p.into_inner())
