@@ -218,8 +218,11 @@ pub fn load_provider(
     home: &Path,
     overrides: &ProviderOverrides,
 ) -> Result<Option<ProviderConfig>, ConfigError> {
-    let section = read_config_file(home)?.provider.unwrap_or_default();
-    provider_from(home, section, overrides)
+    let file = read_config_file(home)?;
+    if file.credentials.contains_key(credentials::DEFAULT) {
+        return Err(credentials::default_table_error());
+    }
+    provider_from(home, file.provider.unwrap_or_default(), overrides)
 }
 
 /// `section` with the overrides applied, checked; `Ok(None)` when it names no provider.

@@ -9,6 +9,17 @@ use super::{
     read_config_file,
 };
 
+/// The name of the default credential, whose provider is `[provider]`.
+pub(super) const DEFAULT: &str = crate::registry::DEFAULT_NAME;
+
+/// `[credentials.default]`: a configuration error, for the default credential too.
+pub(super) fn default_table_error() -> ConfigError {
+    ConfigError::Credential {
+        table: "[credentials.default]".into(),
+        reason: "the default credential's provider is the [provider] table: move these settings there".into(),
+    }
+}
+
 /// The `[credentials.NAME]` tables of `<home>/config.toml` (contract version 3), each checked
 /// as `[provider]` is (flags and environment apply to `[provider]` only): a table whose name
 /// breaks the rule, `[credentials.default]`, or a table that is not valid is an error of its
@@ -25,10 +36,8 @@ pub fn load_credential_tables(
             table: table.clone(),
             reason,
         };
-        let provider = if name == "default" {
-            Err(error(
-                "the default credential's provider is the [provider] table: move these settings there".into(),
-            ))
+        let provider = if name == DEFAULT {
+            Err(default_table_error())
         } else if !crate::registry::is_valid_name(&name) {
             Err(error(format!(
                 "a credential name must match {}: rename the table",
