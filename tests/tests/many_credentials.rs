@@ -393,7 +393,8 @@ async fn logout_of_one_credential_removes_only_its_file() {
         json!({"authMethod": null, "credential": "a", "state": "signedOut"})
     );
     assert!(!named_path(home, "a").exists());
-    // TODO: also assert that `credentials/a.json.lock` is gone once `many` removes it on logout.
+    // TODO: `credentials/a.json.lock` is gone too once `many` 32b55c7 is merged here: see
+    // logout_of_a_named_credential_removes_its_lock_and_only_its_lock (ignored until then).
     assert_eq!(std::fs::read(named_path(home, "b")).unwrap(), b_before);
     assert_eq!(
         std::fs::read(home.join("auth.json")).unwrap(),
@@ -1204,4 +1205,118 @@ async fn zero_configuration_sign_in_per_credential_at_two_issuers() {
     let requests = one.token_requests();
     let form = &requests.last().unwrap().form;
     assert_eq!(form["resource"], format!("{}/mcp", one.url()));
+}
+
+/// `logout` of a named credential removes its lock too (§13 "removes its file (or item) and
+/// lock"); the others' locks stay.
+#[tokio::test]
+#[ignore = "needs `many` 32b55c7 (a named credential's logout deletes its lock file), not yet in this branch: remove this ignore once merged"]
+async fn logout_of_a_named_credential_removes_its_lock_and_only_its_lock() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let mut server = ServerProcess::start_initialized(home).await;
+    for name in ["a", "b"] {
+        server
+            .call(
+                "login",
+                json!({"type": "apiKey", "apiKey": KEY, "credential": name}),
+            )
+            .await;
+    }
+    assert_eq!(
+        credential_files(home),
+        ["a.json", "a.json.lock", "b.json", "b.json.lock"]
+    );
+    server.call("logout", json!({"credential": "a"})).await;
+    assert_eq!(credential_files(home), ["b.json", "b.json.lock"]);
+    assert_eq!(server.status(poll("b")).await["authToken"], KEY);
+}
+
+/// A 401 reported for one credential refreshes that one at its issuer, and nothing else.
+#[tokio::test]
+async fn report_auth_failure_of_one_credential_refreshes_only_it() {
+    let (a, b) = (issuer("a").await, issuer("b").await);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let (grant_a, grant_b) = (a.issue_grant(3600), b.issue_grant(3600));
+    let mut server = ServerProcess::start_initialized(home).await;
+    login_tokens(&mut server, "a", &a, &grant_a, now() + 3600, None).await;
+    login_tokens(&mut server, "b", &b, &grant_b, now() + 3600, None).await;
+    let b_before = std::fs::read(named_path(home, "b")).unwrap();
+
+    let answer = server
+        .call(
+            "reportAuthFailure",
+            json!({"credential": "a", "status": 401, "rejectedToken": grant_a.access_token}),
+        )
+        .await;
+    assert_eq!(answer["action"], "refreshed", "{answer}");
+    assert_eq!(answer["state"], "active");
+    let new_token = answer["authToken"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, grant_a.access_token);
+    assert_eq!((a.refresh_hits(), b.token_hits()), (1, 0));
+    assert_eq!(read_named(home, "a")["tokens"]["access_token"], new_token);
+    assert_eq!(std::fs::read(named_path(home, "b")).unwrap(), b_before);
+    // The same rejected token reported again: already rotated, no second request.
+    let again = server
+        .call(
+            "reportAuthFailure",
+            json!({"credential": "a", "status": 401, "rejectedToken": grant_a.access_token}),
+        )
+        .await;
+    assert_eq!(again["action"], "alreadyRotated", "{again}");
+    assert_eq!(again["authToken"], new_token.as_str());
+    assert_eq!((a.refresh_hits(), b.token_hits()), (1, 0));
+    assert_eq!(
+        server.status(poll("b")).await["authToken"],
+        grant_b.access_token.as_str()
+    );
+}
+
+/// At most 256 credentials per home, the default one included: the 257th sign-in is refused
+/// naming the limit and `logout`, and stores nothing; after a logout it goes through.
+#[tokio::test]
+async fn the_257th_credential_is_refused_naming_the_limit_and_logout() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    for n in 0..255 {
+        seed_named_key(home, &format!("c{n:03}"), "sk-seeded-0123456789abcdef");
+    }
+    std::fs::write(
+        home.join("auth.json"),
+        json!({"version": 1, "auth_mode": "api_key", "api_key": KEY}).to_string(),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start_initialized(home).await;
+    // Re-signing in to a stored one is no new credential.
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": KEY, "credential": "c000"}),
+        )
+        .await;
+    let error = server
+        .call_error(
+            "login",
+            json!({"type": "apiKey", "apiKey": KEY, "credential": "one-too-many"}),
+        )
+        .await;
+    assert_eq!(error["code"], -32013, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("256") && message.contains("logout"),
+        "{message}"
+    );
+    assert!(!named_path(home, "one-too-many").exists());
+    let listed = server.call("listCredentials", json!({})).await;
+    assert_eq!(listed["credentials"].as_array().unwrap().len(), 256);
+
+    server.call("logout", json!({"credential": "c254"})).await;
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": KEY, "credential": "one-too-many"}),
+        )
+        .await;
+    assert_eq!(server.status(poll("one-too-many")).await["authToken"], KEY);
 }
