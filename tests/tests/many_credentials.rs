@@ -386,7 +386,10 @@ async fn logout_of_one_credential_removes_only_its_file() {
 
     let answer = server.call("logout", json!({"credential": "a"})).await;
     assert_eq!(answer["revoked"], true, "{answer}");
-    assert_eq!(a.revoked_tokens(), [grant_a.refresh_token.clone()]);
+    assert_eq!(
+        a.revoked_tokens(),
+        std::slice::from_ref(&grant_a.refresh_token)
+    );
     assert!(b.revoked_tokens().is_empty());
     assert_eq!(
         server.notification("authStatusChanged").await,
@@ -1147,7 +1150,7 @@ async fn zero_configuration_sign_in_per_credential_at_two_issuers() {
     let entries = registrations["registrations"].as_object().unwrap();
     let mut issuers: Vec<&String> = entries.keys().collect();
     issuers.sort();
-    let mut expected = vec![one.url(), two.url()];
+    let mut expected = [one.url(), two.url()];
     expected.sort();
     assert_eq!(
         issuers,
