@@ -1323,3 +1323,101 @@ async fn the_257th_credential_is_refused_naming_the_limit_and_logout() {
         .await;
     assert_eq!(server.status(poll("one-too-many")).await["authToken"], KEY);
 }
+
+/// Three interactive sign-ins of three credentials pending at once, at two issuers: a browser
+/// sign-in finished by `completeLogin` (the pasted address), a device code, and one cancelled;
+/// each ends with its own `loginCompleted`, stores only its own file, and the tokens are each
+/// from its own issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_sign_ins_of_several_credentials_pending_at_once_end_independently() {
+    let (a, b) = (issuer("a").await, issuer("b").await);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let mut server = ServerProcess::start_initialized(home).await;
+    let provider = |issuer: &FakeIssuer| json!({"issuer": issuer.url(), "clientId": CLIENT_ID});
+
+    let browser = server
+        .call(
+            "login",
+            json!({"type": "oauth", "credential": "web", "provider": provider(&a)}),
+        )
+        .await;
+    let device = server
+        .call(
+            "login",
+            json!({"type": "deviceCode", "credential": "tv", "provider": provider(&b)}),
+        )
+        .await;
+    let cancelled = server
+        .call(
+            "login",
+            json!({"type": "oauth", "credential": "gone", "provider": provider(&b)}),
+        )
+        .await;
+    let ids: Vec<String> = [&browser, &device, &cancelled]
+        .iter()
+        .map(|started| started["loginId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        3,
+        "{ids:?}"
+    );
+    assert!(
+        device["verificationUri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&b.url()),
+        "{device}"
+    );
+
+    // The device code first, while the browser sign-in still waits.
+    b.decide_device(device["userCode"].as_str().unwrap(), true);
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(
+        completed,
+        json!({"credential": "tv", "loginId": ids[1], "success": true})
+    );
+    // Then the cancelled one.
+    server.call("cancelLogin", json!({"loginId": ids[2]})).await;
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(completed["credential"], "gone", "{completed}");
+    assert_eq!(completed["success"], false, "{completed}");
+    // Then the browser one, by the address the browser ended on.
+    let callback = a.approve_authorization(browser["authUrl"].as_str().unwrap());
+    server
+        .call(
+            "completeLogin",
+            json!({"loginId": ids[0], "callbackUrl": callback}),
+        )
+        .await;
+    let completed = server.notification("loginCompleted").await;
+    assert_eq!(
+        completed,
+        json!({"credential": "web", "loginId": ids[0], "success": true})
+    );
+
+    assert_eq!(
+        credential_files(home)
+            .iter()
+            .filter(|f| f.ends_with(".json"))
+            .collect::<Vec<_>>(),
+        ["tv.json", "web.json"]
+    );
+    assert!(!home.join("auth.json").exists());
+    let (web, tv) = (read_named(home, "web"), read_named(home, "tv"));
+    assert_eq!(web["issuer"], a.url());
+    assert_eq!(tv["issuer"], b.url());
+    let token_web = server.status(poll("web")).await["authToken"].clone();
+    let token_tv = server.status(poll("tv")).await["authToken"].clone();
+    assert!(
+        token_web.as_str().unwrap().starts_with("at-a-"),
+        "{token_web}"
+    );
+    assert!(
+        token_tv.as_str().unwrap().starts_with("at-b-"),
+        "{token_tv}"
+    );
+    assert_eq!(web["tokens"]["access_token"], token_web);
+    assert_eq!(tv["tokens"]["access_token"], token_tv);
+}
