@@ -1421,3 +1421,60 @@ async fn interactive_sign_ins_of_several_credentials_pending_at_once_end_indepen
     assert_eq!(web["tokens"]["access_token"], token_web);
     assert_eq!(tv["tokens"]["access_token"], token_tv);
 }
+
+/// What one process does to a credential, another process on the same home sees at its next
+/// poll: a sign-in of a name it had answered `signedOut` for, a logout, a new sign-in at
+/// another issuer (whose refresh then goes there only). A poll of a name nothing is stored
+/// under creates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_sees_each_credential_change_at_its_next_poll() {
+    let (a, b) = (issuer("a").await, issuer("b").await);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let mut one = ServerProcess::start_initialized(home).await;
+    let mut two = ServerProcess::start_initialized(home).await;
+
+    let signed_out = json!({"authMethod": null, "state": "signedOut", "storage": "file"});
+    for _ in 0..3 {
+        assert_eq!(two.status(json!({"credential": "n"})).await, signed_out);
+    }
+    assert!(!credentials_dir(home).exists(), "a poll creates nothing");
+
+    let grant = a.issue_grant(3600);
+    login_tokens(&mut one, "n", &a, &grant, now() + 3600, None).await;
+    login_tokens(
+        &mut one,
+        "other",
+        &b,
+        &b.issue_grant(3600),
+        now() + 3600,
+        None,
+    )
+    .await;
+    assert_eq!(
+        two.status(poll("n")).await["authToken"],
+        grant.access_token.as_str()
+    );
+    assert_eq!(two.status(poll("other")).await["state"], "active");
+
+    one.call("logout", json!({"credential": "n"})).await;
+    assert_eq!(two.status(json!({"credential": "n"})).await, signed_out);
+    assert_eq!(two.status(poll("other")).await["state"], "active");
+
+    // Signed in again at issuer b, expired: process two refreshes it at b, never at a.
+    let at_b = b.issue_grant(3600);
+    login_tokens(&mut one, "n", &b, &at_b, now() - 10, None).await;
+    let status = two.status(poll("n")).await;
+    assert_eq!(status["state"], "active", "{status}");
+    assert!(
+        status["authToken"].as_str().unwrap().starts_with("at-b-"),
+        "{status}"
+    );
+    assert_eq!((a.token_hits(), b.refresh_hits()), (0, 1));
+    assert_eq!(read_named(home, "n")["issuer"], b.url());
+    assert_eq!(
+        one.status(poll("n")).await["authToken"],
+        status["authToken"]
+    );
+    assert_eq!(b.refresh_hits(), 1);
+}
