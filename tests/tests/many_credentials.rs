@@ -788,6 +788,7 @@ async fn a_bad_credentials_table_fails_its_credential_only() {
             json!({"type": "oauth", "credential": name, "provider": {"issuer": url, "clientId": CLIENT_ID}}),
         ] {
             let error = server.call_error("login", login.clone()).await;
+            assert_eq!(error["code"], -32012, "{login}: {error}");
             let message = error["message"].as_str().unwrap();
             assert!(
                 message.contains(table)
