@@ -823,37 +823,50 @@ async fn a_bad_credentials_table_fails_its_credential_only() {
     assert!(exit.success());
 }
 
-/// §13: "a `[credentials.default]` table is a configuration error (that is `[provider]`)".
+/// §13: "a `[credentials.default]` table is a configuration error (that is `[provider]`)". A
+/// person who put the default credential's provider there, using no named credential, is told
+/// so: by the default credential's login, or in the log (at start or at that login). Both a
+/// home with `[provider]` beside it and one with only the table.
 #[tokio::test]
-#[ignore = "BUG: [credentials.default] is silently ignored: a login of \"default\" uses [provider] and nothing (answer or log) names the table"]
-async fn a_credentials_default_table_is_a_configuration_error() {
+#[ignore = "BUG: with only the default credential in use, [credentials.default] is never reported: no answer or log line names it (many cc7d2ca warns only when a named credential first reads the tables; the -32010 of a home without [provider] names only [provider])"]
+async fn a_credentials_default_table_is_reported_when_only_the_default_credential_is_used() {
     let issuer = FakeIssuer::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
     let url = issuer.url();
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[provider]\nissuer = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\n\n\
-             [credentials.default]\nissuer = \"{url}\"\nclient_id = \"other\"\n"
-        ),
-    )
-    .unwrap();
-    let mut server = ServerProcess::start_initialized(home).await;
-    let error = server
-        .call_error("login", json!({"type": "oauth", "credential": "default"}))
-        .await;
-    let message = error["message"].as_str().unwrap();
-    assert!(
-        message.contains("[credentials.default]") && message.contains("[provider]"),
-        "{message}"
-    );
+    let table = format!("[credentials.default]\nissuer = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\n");
+    for config in [
+        format!("[provider]\nissuer = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\n\n{table}"),
+        table.clone(),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let home = home.path();
+        std::fs::write(home.join("config.toml"), &config).unwrap();
+        let mut server = ServerProcess::start_initialized(home).await;
+        let answer = server
+            .request("login", json!({"type": "oauth", "credential": "default"}))
+            .await;
+        let answer_names_it = answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("[credentials.default]"));
+        // A log line written before the answer may still be on its way through the pipe.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while !answer_names_it
+            && !server.stderr().contains("[credentials.default]")
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let home_stderr = server.stderr();
+        assert!(
+            answer_names_it || home_stderr.contains("[credentials.default]"),
+            "{config}\nanswer: {answer}\nlog:\n{home_stderr}"
+        );
+    }
 }
 
 /// The hint of an unreadable named file names where a login moves it (`NAME.json.corrupt-…`,
 /// next to it), not `auth.json`'s.
 #[tokio::test]
-#[ignore = "BUG: -32011 for credentials/NAME.json says \"login moves it aside to auth.json.corrupt-<unix time>\"; it moves it to credentials/NAME.json.corrupt-<unix time>"]
+#[ignore = "BUG in this branch's base d649e8c (passes against many cc7d2ca, remove this ignore once merged): -32011 for credentials/NAME.json says \"login moves it aside to auth.json.corrupt-<unix time>\"; it moves it to credentials/NAME.json.corrupt-<unix time>"]
 async fn an_unreadable_named_file_is_reported_with_its_own_name() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
@@ -1214,7 +1227,7 @@ async fn zero_configuration_sign_in_per_credential_at_two_issuers() {
 /// `logout` of a named credential removes its lock too (§13 "removes its file (or item) and
 /// lock"); the others' locks stay.
 #[tokio::test]
-#[ignore = "needs `many` 32b55c7 (a named credential's logout deletes its lock file), not yet in this branch: remove this ignore once merged"]
+#[ignore = "needs many 32b55c7 (a named credential's logout deletes its lock file; passes against many cc7d2ca), not in this branch's base: remove this ignore once merged"]
 async fn logout_of_a_named_credential_removes_its_lock_and_only_its_lock() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
