@@ -154,6 +154,20 @@ impl SecretService {
         (output.status.success() && !text.is_empty()).then_some(text)
     }
 
+    /// The document stored for the named credential `credential` of `home` (contract version
+    /// 3: its item has a `credential` attribute too), `None` when there is no item.
+    pub fn lookup_credential(&self, home: &Path, credential: &str) -> Option<String> {
+        let output = Command::new("secret-tool")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .args(["lookup", "service", "auth-app-server", "home"])
+            .arg(canonical(home))
+            .args(["credential", credential])
+            .output()
+            .expect("run secret-tool");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success() && !text.is_empty()).then_some(text)
+    }
+
     /// The document stored for `home`, parsed; fails when there is none.
     pub fn document(&self, home: &Path) -> serde_json::Value {
         let text = self

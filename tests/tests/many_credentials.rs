@@ -1492,3 +1492,88 @@ async fn another_process_sees_each_credential_change_at_its_next_poll() {
     );
     assert_eq!(b.refresh_hits(), 1);
 }
+
+/// The keyring backend (§13 Storage): one item per credential, with the attributes service,
+/// home and credential; writing the default credential's item, or another named one's, never
+/// replaces a named item; a logout deletes only its own item; no secret in any file.
+#[tokio::test]
+#[ignore = "BUG in this branch's base d649e8c (passes against many cc7d2ca, which has 1253cf7; remove this ignore once merged): writing the default credential's keyring item (create_item with replace, attributes service+home) replaces the named credentials' items, so credential b's item is gone"]
+async fn on_the_keyring_each_credential_has_its_own_item_and_writes_never_replace_another() {
+    use auth_app_server_tests::keyring::{SecretService, files_containing};
+    let keyring = SecretService::start();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let start = || async {
+        let mut server =
+            ServerProcess::start_with(home, &["--storage", "keyring"], &keyring.env()).await;
+        server.initialize().await;
+        server
+    };
+    let mut server = start().await;
+    let keys = [
+        ("a", "sk-keyring-a-0123456789abcdef"),
+        ("b", "sk-keyring-b-0123456789abcdef"),
+    ];
+    for (name, key) in keys {
+        server
+            .call(
+                "login",
+                json!({"type": "apiKey", "apiKey": key, "credential": name}),
+            )
+            .await;
+    }
+    // The default credential written twice (the second write replaces its own item), and a
+    // named one rewritten: each named item stays.
+    for key in ["sk-keyring-d1-0123456789abcdef", KEY] {
+        server
+            .call("login", json!({"type": "apiKey", "apiKey": key}))
+            .await;
+    }
+    server
+        .call(
+            "login",
+            json!({"type": "apiKey", "apiKey": keys[0].1, "credential": "a"}),
+        )
+        .await;
+    let item = |name: &str| {
+        keyring
+            .lookup_credential(home, name)
+            .map(|text| serde_json::from_str::<Value>(&text).unwrap()["api_key"].clone())
+    };
+    assert_eq!(item("a"), Some(json!(keys[0].1)));
+    assert_eq!(item("b"), Some(json!(keys[1].1)));
+    // A fresh process reads each from its own item.
+    let mut other = start().await;
+    for (name, key) in keys {
+        let status = other.status(poll(name)).await;
+        assert_eq!(status["authToken"], key, "{name}: {status}");
+        assert_eq!(status["storage"], "keyring");
+    }
+    assert_eq!(other.status(poll("default")).await["authToken"], KEY);
+    let found = files_containing(home, &[keys[0].1, keys[1].1, KEY]);
+    assert!(found.is_empty(), "secrets in files: {found:?}");
+
+    server.call("logout", json!({"credential": "a"})).await;
+    assert_eq!(item("a"), None);
+    assert_eq!(item("b"), Some(json!(keys[1].1)));
+    assert_eq!(other.status(poll("b")).await["authToken"], keys[1].1);
+    assert_eq!(other.status(poll("default")).await["authToken"], KEY);
+    assert_eq!(
+        other.status(json!({"credential": "a"})).await["state"],
+        "signedOut"
+    );
+    let listed = other.call("listCredentials", json!({})).await;
+    assert_eq!(
+        listed["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (
+                c["credential"].as_str().unwrap(),
+                c["storage"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        [("b", "keyring"), ("default", "keyring")],
+        "{listed}"
+    );
+}
