@@ -1577,3 +1577,103 @@ async fn on_the_keyring_each_credential_has_its_own_item_and_writes_never_replac
         "{listed}"
     );
 }
+
+/// A `[credentials.NAME]` table with only `protected_resource` signs its credential in with
+/// zero configuration; the table wins over a `provider` object naming another issuer.
+#[tokio::test]
+async fn a_credentials_table_with_a_protected_resource_signs_in_and_wins_over_the_provider_object()
+{
+    let (table_issuer, other) = (issuer("t").await, issuer("o").await);
+    table_issuer.set_registration_mode(RegistrationMode::Ok);
+    other.set_registration_mode(RegistrationMode::Ok);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let resource = format!("{}/mcp", table_issuer.url());
+    std::fs::write(
+        home.join("config.toml"),
+        format!("[credentials.t]\nprotected_resource = \"{resource}\"\n"),
+    )
+    .unwrap();
+    let mut server = ServerProcess::start_initialized(home).await;
+    let started = server
+        .call(
+            "login",
+            json!({"type": "oauth", "credential": "t",
+                   "provider": {"protectedResource": format!("{}/mcp", other.url())}}),
+        )
+        .await;
+    let auth_url = started["authUrl"].as_str().unwrap().to_owned();
+    assert!(
+        auth_url.starts_with(&format!("{}/authorize", table_issuer.url())),
+        "{auth_url}"
+    );
+    let (status, page) = browser_sign_in(&auth_url).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        server.notification("loginCompleted").await["credential"],
+        "t"
+    );
+    let stored = read_named(home, "t");
+    assert_eq!(stored["issuer"], table_issuer.url());
+    assert_eq!(stored["resource"], resource);
+    assert_eq!(
+        (table_issuer.registrations(), other.registrations()),
+        (1, 0)
+    );
+    assert_eq!(other.hits("/.well-known/oauth-protected-resource/mcp"), 0);
+    let token = server.status(poll("t")).await["authToken"].clone();
+    assert!(token.as_str().unwrap().starts_with("at-t-"), "{token}");
+}
+
+/// (4) on the keyring backend: two processes refreshing one named credential at once make
+/// one token request; both get the new token; the other credential's item is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_keyring_two_processes_refreshing_one_credential_make_one_request() {
+    use auth_app_server_tests::keyring::SecretService;
+    let keyring = SecretService::start();
+    let (a, b) = (issuer("a").await, issuer("b").await);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let start = || async {
+        let mut server =
+            ServerProcess::start_with(home, &["--storage", "keyring"], &keyring.env()).await;
+        server.initialize().await;
+        server
+    };
+    let mut one = start().await;
+    let (grant_a, grant_b) = (a.issue_grant(3600), b.issue_grant(3600));
+    login_tokens(&mut one, "a", &a, &grant_a, now() - 10, None).await;
+    login_tokens(&mut one, "b", &b, &grant_b, now() + 3600, None).await;
+    let b_item = keyring.lookup_credential(home, "b").expect("b's item");
+    let mut two = start().await;
+
+    let gate = Gate::new();
+    a.set_mode(TokenMode::Held(gate.clone()));
+    let id_one = one.send_request("getAuthStatus", Some(poll("a"))).await;
+    gate.held(1).await;
+    let id_two = two.send_request("getAuthStatus", Some(poll("a"))).await;
+    assert_eq!(
+        two.status(poll("b")).await["authToken"],
+        grant_b.access_token.as_str()
+    );
+    gate.open();
+    let (answer_one, answer_two) = tokio::join!(one.response(id_one), two.response(id_two));
+    assert_eq!(answer_one["result"]["state"], "active", "{answer_one}");
+    assert_eq!(
+        answer_one["result"]["authToken"],
+        answer_two["result"]["authToken"]
+    );
+    assert_eq!(a.refresh_hits(), 1);
+    assert_eq!(b.token_hits(), 0);
+    let stored: Value =
+        serde_json::from_str(&keyring.lookup_credential(home, "a").unwrap()).unwrap();
+    assert_eq!(
+        stored["tokens"]["access_token"],
+        answer_one["result"]["authToken"]
+    );
+    assert_eq!(keyring.lookup_credential(home, "b").unwrap(), b_item);
+    assert!(
+        !named_path(home, "a").exists(),
+        "no file for a keyring credential"
+    );
+}
