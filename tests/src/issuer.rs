@@ -515,6 +515,11 @@ impl FakeIssuer {
         self.state().stated_issuer = Some(issuer.map(str::to_owned));
     }
 
+    /// The metadata documents say the truth about `issuer` again (undoes [`Self::state_issuer`]).
+    pub fn state_true_issuer(&self) {
+        self.state().stated_issuer = None;
+    }
+
     /// Behaves as an RFC 9207 server: the metadata says
     /// `authorization_response_iss_parameter_supported: true` and every redirect of
     /// [`approve_authorization`](Self::approve_authorization) / [`deny_authorization`](Self::deny_authorization)

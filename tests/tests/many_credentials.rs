@@ -1677,3 +1677,30 @@ async fn on_the_keyring_two_processes_refreshing_one_credential_make_one_request
         "no file for a keyring credential"
     );
 }
+
+/// A tokens login records the issuer its `provider` object names (the object is known nowhere
+/// else), whatever the issuer's metadata says at that moment (here: another issuer): a
+/// restarted process refreshes the credential at that issuer from its file alone.
+#[tokio::test]
+async fn a_tokens_login_records_the_provider_object_s_issuer_for_later_processes() {
+    let a = issuer("a").await;
+    a.state_issuer(Some("https://wrong.example"));
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let grant = a.issue_grant(3600);
+    let mut server = ServerProcess::start_initialized(home).await;
+    login_tokens(&mut server, "a", &a, &grant, now() - 10, None).await;
+    let recorded = read_named(home, "a");
+    let (exit, _) = server.finish().await;
+    assert!(exit.success());
+
+    a.state_true_issuer();
+    let mut server = ServerProcess::start_initialized(home).await;
+    let status = server.status(poll("a")).await;
+    assert_eq!(
+        status["state"], "active",
+        "file: {recorded}\nstatus: {status}"
+    );
+    assert_eq!(a.refresh_hits(), 1);
+    assert_eq!(read_named(home, "a")["issuer"], a.url());
+}
