@@ -1704,3 +1704,72 @@ async fn a_tokens_login_records_the_provider_object_s_issuer_for_later_processes
     assert_eq!(a.refresh_hits(), 1);
     assert_eq!(read_named(home, "a")["issuer"], a.url());
 }
+
+/// A transient failure puts only its own credential in backoff: a provider answering 429 with
+/// `Retry-After: 60` gets no more requests from polls of its credential during the backoff, a
+/// provider answering 503 gets its one attempt (three requests, docs/refresh-policy.md), while
+/// another credential, expired too, refreshes at its own issuer and the default one answers.
+#[tokio::test]
+async fn a_transient_failure_backs_off_only_its_own_credential() {
+    let (a, b, c) = (issuer("a").await, issuer("b").await, issuer("c").await);
+    b.set_mode(TokenMode::TooManyRequests {
+        retry_after: Some(60),
+    });
+    c.set_mode(TokenMode::ServiceUnavailable);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let (grant_a, grant_b, grant_c) = (
+        a.issue_grant(3600),
+        b.issue_grant(3600),
+        c.issue_grant(3600),
+    );
+    let mut server = ServerProcess::start_initialized(home).await;
+    server
+        .call("login", json!({"type": "apiKey", "apiKey": KEY}))
+        .await;
+    login_tokens(&mut server, "a", &a, &grant_a, now() - 10, None).await;
+    login_tokens(&mut server, "b", &b, &grant_b, now() - 10, None).await;
+    login_tokens(&mut server, "c", &c, &grant_c, now() - 10, None).await;
+
+    let status_b = server.status(poll("b")).await;
+    assert_eq!(status_b["refreshError"]["kind"], "transient", "{status_b}");
+    assert!(status_b.get("authToken").is_none(), "expired: {status_b}");
+    let retry = status_b["refreshError"]["retryAfterSecs"].as_u64().unwrap();
+    assert!(
+        (1..=61).contains(&retry),
+        "60 s, rounded up to the file's whole seconds: {status_b}"
+    );
+    assert_eq!(b.refresh_hits(), 1);
+    for _ in 0..30 {
+        let again = server.status(poll("b")).await;
+        assert_eq!(again["refreshError"]["kind"], "transient", "{again}");
+    }
+    assert_eq!(b.refresh_hits(), 1, "in backoff: no more requests");
+
+    let status_c = server.status(poll("c")).await;
+    assert_eq!(status_c["refreshError"]["kind"], "transient", "{status_c}");
+    assert_eq!(
+        c.refresh_hits(),
+        3,
+        "one attempt: the request and two retries"
+    );
+
+    let status_a = server.status(poll("a")).await;
+    assert_eq!(status_a["state"], "active", "{status_a}");
+    assert!(status_a.get("refreshError").is_none(), "{status_a}");
+    assert_eq!(a.refresh_hits(), 1);
+    assert_eq!(
+        server.status(json!({"includeToken": true})).await["authToken"],
+        KEY
+    );
+    assert_eq!(b.refresh_hits(), 1);
+    // b's backoff is recorded in b's file only, keyed to its refresh token.
+    let stored_b = read_named(home, "b");
+    assert_eq!(
+        stored_b["tokens"]["refresh_token"],
+        grant_b.refresh_token.as_str()
+    );
+    assert!(stored_b["refresh_backoff"].is_object(), "{stored_b}");
+    assert!(read_named(home, "a").get("refresh_backoff").is_none());
+    assert!(read_auth(home).get("refresh_backoff").is_none());
+}
