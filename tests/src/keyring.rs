@@ -154,14 +154,15 @@ impl SecretService {
         (output.status.success() && !text.is_empty()).then_some(text)
     }
 
-    /// The document stored for the named credential `credential` of `home` (contract version
-    /// 3: its item has a `credential` attribute too), `None` when there is no item.
-    pub fn lookup_credential(&self, home: &Path, credential: &str) -> Option<String> {
+    /// The document stored for the named credential `name` of `home` (contract version 3),
+    /// `None` when there is no item.
+    pub fn lookup_credential(&self, home: &Path, name: &str) -> Option<String> {
+        let home = canonical(home);
         let output = Command::new("secret-tool")
             .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
             .args(["lookup", "service", "auth-app-server", "home"])
-            .arg(canonical(home))
-            .args(["credential", credential])
+            .arg(&home)
+            .args(["credential", name])
             .output()
             .expect("run secret-tool");
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
