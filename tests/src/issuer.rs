@@ -251,6 +251,9 @@ struct State {
     document_fetches: usize,
     /// The document served at `/client.json` (`None`: 404).
     client_document: Option<Value>,
+    /// Put in every token this issuer mints (`at-<tag>-…`, `rt-<tag>-…`; empty: none), so that
+    /// several issuers in one test never mint the same strings.
+    token_tag: String,
 }
 
 /// Where a metadata document is, for an issuer mounted under a path `/o`.
@@ -390,6 +393,7 @@ impl FakeIssuer {
             document_clients: Vec::new(),
             document_fetches: 0,
             client_document: None,
+            token_tag: String::new(),
         }));
         let shared = state.clone();
         let base = url.clone();
@@ -495,6 +499,13 @@ impl FakeIssuer {
         }
     }
 
+    /// Tokens minted from now on carry `tag` (`at-<tag>-<grant>-<n>`, `rt-<tag>-<grant>-<n>`):
+    /// two issuers of one test then never mint the same token, so a token sent to the wrong
+    /// issuer is refused there.
+    pub fn tag_tokens(&self, tag: &str) {
+        self.state().token_tag = format!("{tag}-");
+    }
+
     pub fn revoked_tokens(&self) -> Vec<String> {
         self.state().revoked_tokens.clone()
     }
@@ -502,6 +513,11 @@ impl FakeIssuer {
     /// What the metadata documents say the issuer is: `None` omits the member.
     pub fn state_issuer(&self, issuer: Option<&str>) {
         self.state().stated_issuer = Some(issuer.map(str::to_owned));
+    }
+
+    /// The metadata documents say the truth about `issuer` again (undoes [`Self::state_issuer`]).
+    pub fn state_true_issuer(&self) {
+        self.state().stated_issuer = None;
     }
 
     /// Behaves as an RFC 9207 server: the metadata says
@@ -765,7 +781,7 @@ fn mint(state: &mut State, grant: usize, expires_in: i64) -> IssuedTokens {
     state.counter += 1;
     let n = state.counter;
     let access_token = access_token(state, grant, n, expires_in);
-    let refresh_token = format!("rt-{grant}-{n}");
+    let refresh_token = format!("rt-{}{grant}-{n}", state.token_tag);
     let claims = json!({"sub": format!("user-{grant}"), "email": format!("user{grant}@example.com"), "name": "Test User"});
     let id_token = unsigned_jwt(&claims);
     let old = std::mem::take(&mut state.grants[grant].current_refresh);
@@ -785,9 +801,9 @@ fn mint(state: &mut State, grant: usize, expires_in: i64) -> IssuedTokens {
     }
 }
 
-/// `at-<grant>-<n>`, or a JWT carrying that as `jti` when the options ask for JWTs.
+/// `at-<grant>-<n>` (`at-<tag>-<grant>-<n>` when tagged), or a JWT carrying that as `jti` when the options ask for JWTs.
 fn access_token(state: &State, grant: usize, n: usize, expires_in: i64) -> String {
-    let id = format!("at-{grant}-{n}");
+    let id = format!("at-{}{grant}-{n}", state.token_tag);
     if !state.jwt_access_tokens {
         return id;
     }

@@ -4,7 +4,9 @@
 //! introspection). Nothing is configured but the server's address (`--protected-resource`), as
 //! a person adding an MCP server to a host would: its stock 401 leads to the authorization
 //! server, which registers a client, and the browser sign-in (scripted with plain HTTP: the
-//! demo approves every request at once) ends with a token the MCP server accepts.
+//! demo approves every request at once) ends with a token the MCP server accepts. Two such
+//! servers, two credentials of one host process (contract version 3): each token works only at
+//! its own server.
 //!
 //! Needs node and npm; `npm ci` runs in `tests/interop/` the first time.
 
@@ -180,4 +182,96 @@ async fn the_sdk_example_server_s_401_leads_to_a_registered_client_and_a_token_i
         .initialize(Some(status["authToken"].as_str().unwrap()))
         .await;
     assert_eq!(code, 200, "{body}");
+}
+
+/// Contract version 3 against two real MCP servers, each with its own authorization server:
+/// one host process signs in to both with nothing but each server's address (a `provider`
+/// object naming its `protectedResource`), as credentials "one" and "two". Each sign-in
+/// registers a client at its own authorization server; each token is accepted by its own MCP
+/// server and refused by the other.
+#[tokio::test]
+async fn two_sdk_example_servers_two_credentials_each_token_only_where_it_belongs() {
+    let servers = [McpServer::start().await, McpServer::start().await];
+    assert_ne!(
+        servers[0].authorization_server, servers[1].authorization_server,
+        "two authorization servers"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let mut host = ServerProcess::start_initialized(home.path()).await;
+
+    let mut tokens = Vec::new();
+    for (name, mcp) in ["one", "two"].into_iter().zip(&servers) {
+        let started = host
+            .call(
+                "login",
+                json!({"type": "oauth", "credential": name,
+                       "provider": {"protectedResource": mcp.url}}),
+            )
+            .await;
+        let auth_url = started["authUrl"].as_str().unwrap().to_owned();
+        assert!(
+            auth_url.starts_with(&format!("{}/authorize?", mcp.authorization_server)),
+            "{name}: {auth_url}"
+        );
+        assert_eq!(
+            query_param(&auth_url, "resource").as_deref(),
+            Some(mcp.url.as_str())
+        );
+        assert_eq!(sign_in_in_browser(&auth_url).await, 200);
+        let completed = host.notification("loginCompleted").await;
+        assert_eq!(completed["credential"], name, "{completed}");
+        assert_eq!(completed["success"], true, "{completed}");
+        let status = host
+            .status(json!({"credential": name, "includeToken": true}))
+            .await;
+        assert_eq!(status["state"], "active", "{status}");
+        tokens.push(status["authToken"].as_str().unwrap().to_owned());
+
+        let stored: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(home.path().join(format!("credentials/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stored["resource"], mcp.url.as_str(), "{name}");
+        assert_eq!(
+            stored["client_id"].as_str(),
+            query_param(&auth_url, "client_id").as_deref()
+        );
+    }
+    assert_ne!(tokens[0], tokens[1]);
+    for (i, mcp) in servers.iter().enumerate() {
+        let (code, body) = mcp.initialize(Some(&tokens[i])).await;
+        assert_eq!(
+            code, 200,
+            "server {i} accepts its own credential's token: {body}"
+        );
+        assert!(body.contains("serverInfo"), "{body}");
+        // The demo answers a token its authorization server does not know with 500 (its
+        // verifier throws a plain Error, which the SDK's bearer middleware maps to
+        // server_error), not 401: the other's token is refused exactly as a forged one is.
+        let (forged, _) = mcp.initialize(Some("a-token-nobody-issued")).await;
+        assert!(forged == 401 || forged == 500, "{forged}");
+        let (code, body) = mcp.initialize(Some(&tokens[1 - i])).await;
+        assert_eq!(code, forged, "server {i} refuses the other's token: {body}");
+        assert!(!body.contains("serverInfo"), "{body}");
+    }
+
+    // One registration per authorization server, shared by the home.
+    let registrations: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("registrations.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        registrations["registrations"].as_object().unwrap().len(),
+        2,
+        "{registrations}"
+    );
+    // The default credential was never touched.
+    assert!(!home.path().join("auth.json").exists());
+    let listed = host.call("listCredentials", json!({})).await;
+    let names: Vec<&str> = listed["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["credential"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "two"], "{listed}");
 }

@@ -3,7 +3,8 @@
 //! with another build of this one (`--against`, e.g. the previous version).
 //!
 //! Run: `cargo run --release -p auth-app-server-tests --bin bench -- [--peer PATH | --against
-//! PATH] [--quick] [--core-only] [--keyring | --keyring-only] [--slow-disk-only]`
+//! PATH] [--quick] [--core-only] [--keyring | --keyring-only] [--slow-disk-only]
+//! [--credentials-only]`
 //! (it builds the release server first; `BENCH_SKIP_BUILD=1` measures the one already built). Everything it measures runs on this machine, over
 //! pipes, one client process; no network but loopback.
 
@@ -19,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Semaphore;
 
+mod credentials;
 mod keyring;
 mod slow_disk;
 mod storm;
@@ -673,6 +675,8 @@ async fn main() {
     let with_keyring = keyring_only || args.iter().any(|a| a == "--keyring");
     // Only the slow-disk row (polls while a write takes 500 ms).
     let slow_disk_only = args.iter().any(|a| a == "--slow-disk-only");
+    // Only the many-credentials rows (200 stored, 20 refreshing at once on 3 issuers).
+    let credentials_only = args.iter().any(|a| a == "--credentials-only");
     let (runs, count, flood_total, long_total) = if quick {
         (5, 2_000, 20_000, 100_000)
     } else {
@@ -728,6 +732,18 @@ async fn main() {
         for (metric, cell) in slow_disk::run(&ours, slow_writes).await {
             println!("| {metric} | {cell} |");
         }
+        return;
+    }
+    if credentials_only {
+        for (metric, ours_cell) in credentials::run(&ours, runs, count).await {
+            rows.push(Row {
+                metric,
+                ours: ours_cell,
+                peer: None,
+                ratio: None,
+            });
+        }
+        print_rows(&ours, None, rows);
         return;
     }
     if !storms_only && !fleet_only {
@@ -848,6 +864,16 @@ async fn main() {
     fleet_rows(&targets, &mut rows).await;
     if !fleet_only && !storms_only {
         for (metric, ours) in slow_disk::run(&ours, slow_writes).await {
+            rows.push(Row {
+                metric,
+                ours,
+                peer: peer.is_some().then(String::new),
+                ratio: None,
+            });
+        }
+    }
+    if !fleet_only && !storms_only {
+        for (metric, ours) in credentials::run(&ours, runs, count).await {
             rows.push(Row {
                 metric,
                 ours,
