@@ -219,8 +219,9 @@ pub fn load_provider(
     overrides: &ProviderOverrides,
 ) -> Result<Option<ProviderConfig>, ConfigError> {
     let file = read_config_file(home)?;
+    // Never used: said here, where the default credential's provider is read (at start).
     if file.credentials.contains_key(credentials::DEFAULT) {
-        return Err(credentials::default_table_error());
+        tracing::error!(error = %credentials::default_table_error(), "a [credentials.*] table of config.toml is ignored");
     }
     provider_from(home, file.provider.unwrap_or_default(), overrides)
 }

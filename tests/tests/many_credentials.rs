@@ -396,8 +396,7 @@ async fn logout_of_one_credential_removes_only_its_file() {
         json!({"authMethod": null, "credential": "a", "state": "signedOut"})
     );
     assert!(!named_path(home, "a").exists());
-    // TODO: `credentials/a.json.lock` is gone too once `many` 32b55c7 is merged here: see
-    // logout_of_a_named_credential_removes_its_lock_and_only_its_lock (ignored until then).
+    assert!(!home.join("credentials/a.json.lock").exists());
     assert_eq!(std::fs::read(named_path(home, "b")).unwrap(), b_before);
     assert_eq!(
         std::fs::read(home.join("auth.json")).unwrap(),
@@ -406,7 +405,7 @@ async fn logout_of_one_credential_removes_only_its_file() {
     assert!(
         !credential_files(home)
             .iter()
-            .any(|f| f.starts_with("a.json") && f != "a.json.lock"),
+            .any(|f| f.starts_with("a.json")),
         "{:?}",
         credential_files(home)
     );
@@ -828,7 +827,6 @@ async fn a_bad_credentials_table_fails_its_credential_only() {
 /// so: by the default credential's login, or in the log (at start or at that login). Both a
 /// home with `[provider]` beside it and one with only the table.
 #[tokio::test]
-#[ignore = "BUG: with only the default credential in use, [credentials.default] is never reported: no answer or log line names it (many cc7d2ca warns only when a named credential first reads the tables; the -32010 of a home without [provider] names only [provider])"]
 async fn a_credentials_default_table_is_reported_when_only_the_default_credential_is_used() {
     let issuer = FakeIssuer::start().await;
     let url = issuer.url();
@@ -866,7 +864,6 @@ async fn a_credentials_default_table_is_reported_when_only_the_default_credentia
 /// The hint of an unreadable named file names where a login moves it (`NAME.json.corrupt-…`,
 /// next to it), not `auth.json`'s.
 #[tokio::test]
-#[ignore = "BUG in this branch's base d649e8c (passes against many cc7d2ca, remove this ignore once merged): -32011 for credentials/NAME.json says \"login moves it aside to auth.json.corrupt-<unix time>\"; it moves it to credentials/NAME.json.corrupt-<unix time>"]
 async fn an_unreadable_named_file_is_reported_with_its_own_name() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
@@ -1227,7 +1224,6 @@ async fn zero_configuration_sign_in_per_credential_at_two_issuers() {
 /// `logout` of a named credential removes its lock too (§13 "removes its file (or item) and
 /// lock"); the others' locks stay.
 #[tokio::test]
-#[ignore = "needs many 32b55c7 (a named credential's logout deletes its lock file; passes against many cc7d2ca), not in this branch's base: remove this ignore once merged"]
 async fn logout_of_a_named_credential_removes_its_lock_and_only_its_lock() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
@@ -1497,7 +1493,6 @@ async fn another_process_sees_each_credential_change_at_its_next_poll() {
 /// home and credential; writing the default credential's item, or another named one's, never
 /// replaces a named item; a logout deletes only its own item; no secret in any file.
 #[tokio::test]
-#[ignore = "BUG in this branch's base d649e8c (passes against many cc7d2ca, which has 1253cf7; remove this ignore once merged): writing the default credential's keyring item (create_item with replace, attributes service+home) replaces the named credentials' items, so credential b's item is gone"]
 async fn on_the_keyring_each_credential_has_its_own_item_and_writes_never_replace_another() {
     use auth_app_server_tests::keyring::{SecretService, files_containing};
     let keyring = SecretService::start();

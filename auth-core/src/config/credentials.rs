@@ -16,7 +16,9 @@ pub(super) const DEFAULT: &str = crate::registry::DEFAULT_NAME;
 pub(super) fn default_table_error() -> ConfigError {
     ConfigError::Credential {
         table: "[credentials.default]".into(),
-        reason: "the default credential's provider is the [provider] table: move these settings there".into(),
+        reason:
+            "the default credential's provider is the [provider] table: move these settings there"
+                .into(),
     }
 }
 
