@@ -169,6 +169,18 @@ impl Registry {
         Ok(credential.clone())
     }
 
+    /// Tells clients that `which` is signed out (a logout of a name nothing is stored under,
+    /// which creates nothing).
+    pub fn announce_signed_out(&self, which: &Which) {
+        (self.events)(
+            which.as_str(),
+            AuthEvent::StatusChanged {
+                method: None,
+                state: crate::status::AuthState::SignedOut,
+            },
+        );
+    }
+
     /// The credential a `login` signs in to. `provider` (the login's `provider` object) is
     /// used by a named credential without a `[credentials.NAME]` table; a sign-in to a name
     /// nothing is stored under is refused past [`MAX_CREDENTIALS`].

@@ -1768,3 +1768,26 @@ async fn a_transient_failure_backs_off_only_its_own_credential() {
     assert!(read_named(home, "a").get("refresh_backoff").is_none());
     assert!(read_auth(home).get("refresh_backoff").is_none());
 }
+
+/// A `logout` of a name nothing is stored under answers `{}`, sends the `signedOut`
+/// notification every logout sends, and creates nothing: no folder, no lock file.
+#[tokio::test]
+async fn logout_of_a_name_nothing_is_stored_under_creates_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let mut server = ServerProcess::start_initialized(home).await;
+    assert_eq!(
+        server.call("logout", json!({"credential": "never"})).await,
+        json!({})
+    );
+    assert_eq!(
+        server.notification("authStatusChanged").await,
+        json!({"authMethod": null, "credential": "never", "state": "signedOut"})
+    );
+    assert!(!credentials_dir(home).exists());
+    assert_eq!(
+        server.status(json!({"credential": "never"})).await,
+        json!({"authMethod": null, "state": "signedOut", "storage": "file"})
+    );
+    assert!(!credentials_dir(home).exists());
+}
