@@ -966,6 +966,11 @@ async fn a_fifo_or_oversized_credential_file_fails_alone_and_never_hangs() {
     let mut big = json!({"version": 1, "auth_mode": "api_key", "api_key": "sk-big-0123456789"});
     big["x_padding"] = json!("x".repeat(1024 * 1024 + 10));
     std::fs::write(named_path(home, "big"), big.to_string()).unwrap();
+    std::fs::write(
+        named_path(home, "newer"),
+        r#"{"version":2,"auth_mode":"api_key","api_key":"sk-newer-0123456789"}"#,
+    )
+    .unwrap();
     let mut server = ServerProcess::start_initialized(home).await;
 
     for params in [json!({"credential": "f"}), poll("f")] {
@@ -984,6 +989,15 @@ async fn a_fifo_or_oversized_credential_file_fails_alone_and_never_hangs() {
         message.contains("more than 1048576 bytes") && message.contains("big.json"),
         "{message}"
     );
+    // A file of another version of this server is that credential's problem only.
+    let error = server.call_error("getAuthStatus", poll("newer")).await;
+    assert_eq!(error["code"], -32011, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("unsupported version 2") && message.contains("newer.json"),
+        "{message}"
+    );
+    assert!(!message.contains("sk-newer"), "{message}");
     assert_eq!(
         server.status(poll("k")).await["authToken"],
         "sk-k-0123456789abcdef"
@@ -995,9 +1009,11 @@ async fn a_fifo_or_oversized_credential_file_fails_alone_and_never_hangs() {
         .iter()
         .map(|c| c["credential"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["big", "f", "k"], "{listed}");
+    assert_eq!(names, ["big", "f", "k", "newer"], "{listed}");
     assert!(
-        entries[0]["error"].is_string() && entries[1]["error"].is_string(),
+        entries[0]["error"].is_string()
+            && entries[1]["error"].is_string()
+            && entries[3]["error"].is_string(),
         "{listed}"
     );
     assert!(entries[2].get("error").is_none(), "{listed}");
