@@ -6,26 +6,30 @@
 //! synchronously; the method calls themselves run concurrently, each starting in line order. A
 //! call is polled once where it is admitted: most (a poll answered from memory) are done then
 //! and answered without a task of their own; one that must wait goes on in its own task.
+//! Each call is an [`answering::Answering`]; `Received` (when its line arrived) rides in its
+//! extensions.
 
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Instant;
 
 use auth_protocol::error_code;
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, CatchUnwind};
-use jsonrpsee::types::{Id, Params};
-use jsonrpsee::{ConnectionId, Extensions, MethodCallback, MethodResponse, Methods};
+use jsonrpsee::types::Params;
+use jsonrpsee::{MethodCallback, Methods};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::envelope;
 use crate::methods::initialize::{Gate, Handshake};
+
+mod answering;
+
 use crate::transport::{Outgoing, OutgoingSender, Permits};
+use answering::Answering;
+pub use answering::Received;
 
 /// Requests being handled or answered but not yet written; past this, `-32001`.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -362,82 +366,6 @@ impl Dispatcher {
         let line = self.own_lines.clone().acquire_owned().await.ok();
         let permits = Permits::new([line, bytes, None]);
         let _ = self.out.send(Outgoing::Line { text, permits });
-    }
-}
-
-/// When the read that brought a request's line from stdin ended: every byte of the request had
-/// arrived by then. Handlers find it in the call's extensions (`getAuthStatus` answers from a
-/// view confirmed after it without another `stat`).
-#[derive(Debug, Clone, Copy)]
-pub struct Received(pub Instant);
-
-/// One call being answered: its answer line, or `None` for a notification. A panicking handler
-/// is answered with an internal error instead of never. `Unpin`, so that it can be polled where
-/// it was admitted and moved into a task when it is not done.
-struct Answering {
-    /// The request's id, verbatim; `None` for a notification.
-    id: Option<Box<RawValue>>,
-    /// `None` when the method panicked as it was called.
-    response: Option<CatchUnwind<AssertUnwindSafe<BoxFuture<'static, MethodResponse>>>>,
-}
-
-impl Answering {
-    fn start(
-        id: Option<Box<RawValue>>,
-        callback: MethodCallback,
-        params: Params<'static>,
-        received: Instant,
-    ) -> Self {
-        let mut extensions = Extensions::new();
-        extensions.insert(Received(received));
-        let call = || -> BoxFuture<'static, MethodResponse> {
-            match callback {
-                MethodCallback::Async(method) => {
-                    method(Id::Null, params, ConnectionId(0), usize::MAX, extensions)
-                }
-                MethodCallback::Sync(method) => Box::pin(std::future::ready(method(
-                    Id::Null,
-                    params,
-                    usize::MAX,
-                    extensions,
-                ))),
-                MethodCallback::Subscription(_) | MethodCallback::Unsubscription(_) => {
-                    Box::pin(std::future::ready(MethodResponse::error(
-                        Id::Null,
-                        jsonrpsee::types::ErrorCode::MethodNotFound,
-                    )))
-                }
-            }
-        };
-        let response = std::panic::catch_unwind(AssertUnwindSafe(call))
-            .ok()
-            .map(|response| AssertUnwindSafe(response).catch_unwind());
-        Self { id, response }
-    }
-}
-
-impl Future for Answering {
-    type Output = Option<String>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        let this = &mut *self;
-        let response = match this.response.as_mut() {
-            Some(response) => match Pin::new(response).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(response) => response.ok(),
-            },
-            None => None,
-        };
-        this.response = None;
-        let id = this.id.as_deref();
-        Poll::Ready(match response {
-            Some(response) => id.map(|id| envelope::answer(id, &response)),
-            None => {
-                tracing::error!("a method handler panicked");
-                let message = "internal error: the request failed unexpectedly; the server keeps serving, retry it";
-                id.map(|id| envelope::error(Some(id), error_code::INTERNAL_ERROR, message))
-            }
-        })
     }
 }
 
