@@ -45,6 +45,7 @@ pub fn status(report: StatusReport) -> wire::AuthStatus {
             retry_after_secs: e.retry_after_secs,
         }),
         storage: report.storage.map(storage),
+        resource: report.resource,
     }
 }
 

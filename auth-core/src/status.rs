@@ -57,6 +57,8 @@ pub struct StatusReport {
     pub refresh_error: Option<RefreshErrorInfo>,
     /// Where the credentials are kept (set by the credential, which knows its store).
     pub storage: Option<crate::store::StorageKind>,
+    /// The RFC 8707 resource the tokens are for, as recorded (a named credential's).
+    pub resource: Option<String>,
 }
 
 impl StatusReport {
@@ -69,6 +71,7 @@ impl StatusReport {
             account: None,
             refresh_error: None,
             storage: None,
+            resource: None,
         }
     }
 }
@@ -219,6 +222,7 @@ pub fn describe(
         account: credentials.account.clone(),
         refresh_error: None,
         storage: None,
+        resource: credentials.file.resource.clone(),
     };
     if credentials.method == AuthMethod::ApiKey {
         report.token = credentials.bearer().filter(|_| include_token).cloned();

@@ -78,6 +78,12 @@ pub struct AuthStatus {
     #[ts(optional)]
     #[schemars(with = "StorageBackend")]
     pub storage: Option<StorageBackend>,
+    /// The RFC 8707 resource the tokens are for, as recorded with a named credential (contract
+    /// version 3, a project addition): a host sends the token to that resource's origin only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    #[schemars(with = "String")]
+    pub resource: Option<String>,
 }
 
 /// Where the credential document is kept.

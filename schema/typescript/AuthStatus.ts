@@ -35,4 +35,9 @@ refreshError?: RefreshError,
  * `[storage] backend = "auto"`, whichever answered at start). An addition of contract
  * version 2: always sent by this server.
  */
-storage?: StorageBackend, };
+storage?: StorageBackend, 
+/**
+ * The RFC 8707 resource the tokens are for, as recorded with a named credential (contract
+ * version 3, a project addition): a host sends the token to that resource's origin only.
+ */
+resource?: string, };

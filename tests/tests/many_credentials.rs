@@ -142,6 +142,8 @@ async fn a_refresh_of_one_credential_asks_only_its_issuer_and_rewrites_only_its_
         .await;
     assert_eq!(status["state"], "active", "{status}");
     assert_eq!(status["authMethod"], "oauth");
+    // The token comes with the resource it is for (a host sends it there only).
+    assert_eq!(status["resource"], resource, "{status}");
     let new_token = status["authToken"].as_str().unwrap().to_owned();
     assert_ne!(new_token, grant_a.access_token);
     assert_eq!(a.token_hits(), 1, "exactly one token request to a's issuer");

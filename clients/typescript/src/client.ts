@@ -278,6 +278,9 @@ export class AuthClient {
     const credential = await this.credentialFor(input, options);
     const status = await this.tokenStatus(credential);
     if (status.authToken === undefined) throw new AuthRequiredError(status, credential);
+    // The resource the token itself is for (it may have changed since `listCredentials`, if
+    // another process signed the credential in again elsewhere): never to another origin.
+    sentOnlyToItsOrigin(input, credential, status.resource);
     let token: string = status.authToken;
     for (let retried = false; ; retried = true) {
       const response = await fetch(input, withBearer(init, token));
@@ -293,6 +296,7 @@ export class AuthClient {
       if (next === "return") return response;
       if (next === "fail" || advice.authToken === undefined) throw new AuthFailureError(advice, response, credential);
       await response.body?.cancel();
+      sentOnlyToItsOrigin(input, credential, advice.resource);
       token = advice.authToken;
     }
   }
@@ -472,4 +476,14 @@ async function bodyStart(response: Response, limit = 4096): Promise<string | und
     await reader.cancel().catch(() => {});
   }
   return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
+}
+
+/**
+ * Throws `CredentialChoiceError` (as `chooseCredential` does) when `resource`, the one the
+ * token of named `credential` is for according to the server's answer, has another origin than
+ * `input`: checked on the answer that carries the token, not only on `listCredentials`'.
+ */
+function sentOnlyToItsOrigin(input: string | URL, credential: CredentialName, resource: string | undefined): void {
+  if (resource === undefined) return;
+  chooseCredential(new URL(input), [{ credential, resource }], credential);
 }

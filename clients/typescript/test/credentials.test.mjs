@@ -219,3 +219,36 @@ test("a rejected token is reported for its credential: that one is refreshed, an
   assert.deepEqual(api.hits.slice(2), [{ path: "/a/denied", token: "tok-a" }]);
   assert.equal((await one.refreshes()) - before.one, 0);
 });
+
+test("the resource that comes with the token is checked too: a credential signed in again for another origin meanwhile sends nothing", async (t) => {
+  const one = await startIssuer(t);
+  const api = await startRoutes(t);
+  const other = await startRoutes(t);
+  const client = await AuthClient.start({ binary: serverBinary, args: serverArgs(tempHome(t)), env: serverEnv() });
+  t.after(() => client.dispose());
+  await client.request("login", {
+    type: "tokens",
+    credential: "a",
+    accessToken: "tok-a",
+    provider: { issuer: one.url, resource: `${api.origin}/a` },
+  });
+  const before = await client.listCredentials();
+  assert.equal(before[0].resource, `${api.origin}/a`);
+  // Signed in again for the other origin (as another process might, between this client's
+  // listCredentials and its getAuthStatus): the list this client holds is out of date.
+  await client.request("login", {
+    type: "tokens",
+    credential: "a",
+    accessToken: "tok-a-elsewhere",
+    provider: { issuer: one.url, resource: `${other.origin}/a` },
+  });
+  client.listCredentials = async () => before;
+
+  for (const options of [{ credential: "a" }, {}]) {
+    const refused = await client.fetchWithAuth(`${api.origin}/a/x`, {}, options).catch((error) => error);
+    assert.ok(refused instanceof CredentialChoiceError, String(refused));
+    assert.equal(refused.reason, "otherOrigin");
+    assert.deepEqual(refused.credentials, ["a"]);
+  }
+  assert.deepEqual(api.hits, [], "the token for the other origin was not sent");
+});
