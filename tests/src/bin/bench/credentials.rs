@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use auth_app_server_tests::issuer::CLIENT_ID;
@@ -15,7 +14,8 @@ use auth_app_server_tests::{FakeIssuer, TokenMode};
 use serde_json::{Value, json};
 
 use super::{
-    Running, Target, median, memory_kib, micros, millis, percentile, pin_to_first_cpu, unix_now,
+    PipeClient, Running, Target, median, memory_kib, micros, millis, percentile, pin_to_first_cpu,
+    unix_now,
 };
 
 /// The stored credentials of the "many" rows.
@@ -83,50 +83,23 @@ async fn round_trips(
     let mut command = std::process::Command::new(&target.binary);
     command.args(target.command(home).as_std().get_args());
     let client = std::thread::spawn(move || {
-        use std::io::{BufRead, Write};
         pin_to_first_cpu();
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let mut next_id = 0;
-        let mut call = |method: &str, params: &Value| {
-            next_id += 1;
-            let request = format!(
-                "{}\n",
-                json!({"jsonrpc": "2.0", "id": next_id, "method": method, "params": params})
-            );
-            let started = Instant::now();
-            stdin.write_all(request.as_bytes()).unwrap();
-            loop {
-                line.clear();
-                stdout.read_line(&mut line).unwrap();
-                if line.contains(&format!("\"id\":{next_id},")) {
-                    break;
-                }
-            }
-            assert!(!line.contains("\"error\""), "{method} failed: {line}");
-            started.elapsed()
-        };
-        call(
+        let mut client = PipeClient::spawn(command);
+        client.call(
             "initialize",
             &json!({"clientInfo": {"name": "bench", "version": "1"}}),
         );
         for credential in &load {
-            call("getAuthStatus", &poll(credential));
+            client.call("getAuthStatus", &poll(credential));
         }
         let params = poll(&measured);
         for _ in 0..count / 10 {
-            call("getAuthStatus", &params);
+            client.call("getAuthStatus", &params);
         }
-        let mut times: Vec<Duration> = (0..count).map(|_| call("getAuthStatus", &params)).collect();
-        drop(stdin);
-        let _ = child.wait();
+        let mut times: Vec<Duration> = (0..count)
+            .map(|_| client.call("getAuthStatus", &params))
+            .collect();
+        client.finish();
         times.sort();
         times
     });

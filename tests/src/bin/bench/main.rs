@@ -410,48 +410,82 @@ async fn measure_round_trips(
 /// Spawns `command` and times `count` `getAuthStatus` calls, one at a time, after an
 /// `initialize` and a tenth as many for warm-up. `cat` works too: it echoes each request,
 /// which carries the id the client waits for.
-fn ping_pong(mut command: std::process::Command, params: &Value, count: usize) -> Vec<Duration> {
-    use std::io::{BufRead, Write};
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut call = |id: usize, method: &str, params: &Value| {
+fn ping_pong(command: std::process::Command, params: &Value, count: usize) -> Vec<Duration> {
+    let mut client = PipeClient::spawn(command);
+    client.call(
+        "initialize",
+        &json!({"clientInfo": {"name": "bench", "version": "1"}}),
+    );
+    for _ in 0..count / 10 {
+        client.call("getAuthStatus", params);
+    }
+    let times = (0..count)
+        .map(|_| client.call("getAuthStatus", params))
+        .collect();
+    client.finish();
+    times
+}
+
+/// A client that sends one request at a time over the pipes of a process it spawned and
+/// waits, blocking, for the line that carries its id (the round-trip rows).
+pub(crate) struct PipeClient {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    line: String,
+    next_id: usize,
+}
+
+impl PipeClient {
+    pub(crate) fn spawn(mut command: std::process::Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            stdin: child.stdin.take(),
+            stdout: std::io::BufReader::new(child.stdout.take().unwrap()),
+            child,
+            line: String::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Sends `method` and waits for its answer; how long that took. Panics on an error answer.
+    pub(crate) fn call(&mut self, method: &str, params: &Value) -> Duration {
+        use std::io::{BufRead, Write};
+        self.next_id += 1;
+        let id = self.next_id;
         let request = format!(
             "{}\n",
             json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
         );
         let started = Instant::now();
+        let stdin = self.stdin.as_mut().expect("not finished");
         stdin.write_all(request.as_bytes()).unwrap();
+        let marker = format!("\"id\":{id},");
         loop {
-            line.clear();
-            stdout.read_line(&mut line).unwrap();
-            if line.contains(&format!("\"id\":{id},")) {
+            self.line.clear();
+            self.stdout.read_line(&mut self.line).unwrap();
+            if self.line.contains(&marker) {
                 break;
             }
         }
-        assert!(!line.contains("\"error\""), "{method} failed: {line}");
+        assert!(
+            !self.line.contains("\"error\""),
+            "{method} failed: {}",
+            self.line
+        );
         started.elapsed()
-    };
-    call(
-        0,
-        "initialize",
-        &json!({"clientInfo": {"name": "bench", "version": "1"}}),
-    );
-    for id in 1..=count / 10 {
-        call(id, "getAuthStatus", params);
     }
-    let times = (0..count)
-        .map(|n| call(count + n + 1, "getAuthStatus", params))
-        .collect();
-    drop(stdin);
-    let _ = child.wait();
-    times
+
+    /// Closes stdin and waits for the process to exit.
+    pub(crate) fn finish(mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 /// Pins the calling thread, and so the processes it spawns, to CPU 0.
