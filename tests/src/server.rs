@@ -68,10 +68,13 @@ fn spawn_piped(home: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
 pub async fn run_command(home: &Path, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Output {
     let mut child = spawn_piped(home, args, envs);
     let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("write stdin");
+    // A command that ends before reading (a usage error) closes its stdin: not a failure.
+    match input.write_all(stdin.as_bytes()).await {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            panic!("write stdin: {error}")
+        }
+        _ => {}
+    }
     drop(input);
     tokio::time::timeout(WAIT_LIMIT, child.wait_with_output())
         .await
@@ -87,6 +90,8 @@ pub struct ServerProcess {
     /// Messages read while waiting for something else, in arrival order.
     backlog: VecDeque<Value>,
     stderr: Arc<Mutex<String>>,
+    /// Signalled each time more of stderr has been read.
+    stderr_grew: Arc<tokio::sync::Notify>,
     next_id: u64,
 }
 
@@ -111,6 +116,8 @@ impl ServerProcess {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
+        let stderr_grew = Arc::new(tokio::sync::Notify::new());
+        let grew = stderr_grew.clone();
         let mut pipe = child.stderr.take().expect("stderr");
         tokio::spawn(async move {
             let mut buf = [0u8; 8192];
@@ -121,6 +128,7 @@ impl ServerProcess {
                 sink.lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
+                grew.notify_waiters();
             }
         });
         let stdin = child.stdin.take();
@@ -130,6 +138,7 @@ impl ServerProcess {
             lines,
             backlog: VecDeque::new(),
             stderr,
+            stderr_grew,
             next_id: 1000,
         }
     }
@@ -165,6 +174,24 @@ impl ServerProcess {
     /// Everything the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Everything the server wrote to stderr once it holds `needle` (a log line on its way
+    /// through the pipe); panics with what it holds after [`WAIT_LIMIT`].
+    pub async fn wait_for_stderr(&self, needle: &str) -> String {
+        let wait = async {
+            loop {
+                let grew = self.stderr_grew.notified();
+                let said = self.stderr();
+                if said.contains(needle) {
+                    return said;
+                }
+                grew.await;
+            }
+        };
+        tokio::time::timeout(WAIT_LIMIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} on stderr:\n{}", self.stderr()))
     }
 
     /// Writes raw bytes to stdin (add the `\n` yourself).
