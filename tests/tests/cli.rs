@@ -1070,15 +1070,7 @@ async fn a_broken_config_toml_is_told_once() {
     // The server logs it once too (as an error), and serves API keys all the same.
     let mut server = auth_app_server_tests::ServerProcess::start(&home).await;
     server.initialize().await;
-    let mut said = server.stderr();
-    for _ in 0..100 {
-        if said.contains("auth-app-server starting") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        said = server.stderr();
-    }
-    assert!(said.contains("auth-app-server starting"), "{said}");
+    let said = server.wait_for_stderr("auth-app-server starting").await;
     assert_eq!(said.matches(where_).count(), 1, "{said}");
 }
 
