@@ -6,8 +6,8 @@
 //! synchronously; the method calls themselves run concurrently, each starting in line order. A
 //! call is polled once where it is admitted: most (a poll answered from memory) are done then
 //! and answered without a task of their own; one that must wait goes on in its own task.
-//! Each call is an [`answering::Answering`]; `Received` (when its line arrived) rides in its
-//! extensions.
+//! Each call is an [`answering::Answering`]; its method finds when its line arrived with
+//! [`received`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ mod answering;
 
 use crate::transport::{Outgoing, OutgoingSender, Permits};
 use answering::Answering;
-pub use answering::Received;
+pub use answering::received;
 
 /// Requests being handled or answered but not yet written; past this, `-32001`.
 pub const MAX_IN_FLIGHT: usize = 1024;
@@ -496,6 +496,41 @@ mod tests {
         assert_eq!(dispatcher.in_flight.available_permits(), MAX_IN_FLIGHT);
         assert_eq!(dispatcher.own_lines.available_permits(), MAX_IN_FLIGHT);
         assert_eq!(dispatcher.own_bytes.available_permits(), MAX_OWN_LINE_BYTES);
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_with_an_internal_error() {
+        let mut module = jsonrpsee::RpcModule::new(());
+        module
+            .register_async_method("boom", |_, _, _| async {
+                if true {
+                    panic!("a handler bug");
+                }
+                "never"
+            })
+            .expect("one method");
+        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let dispatcher = Dispatcher::new(module.into(), out);
+        let init =
+            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
+        dispatcher
+            .handle_line(init.as_bytes(), Instant::now())
+            .await;
+        let _ = lines.recv().await;
+        for _ in 0..2 {
+            dispatcher
+                .handle_line(
+                    br#"{"jsonrpc":"2.0","id":7,"method":"boom"}"#,
+                    Instant::now(),
+                )
+                .await;
+            let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
+                panic!("no answer");
+            };
+            let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(answer["id"], 7, "{text}");
+            assert_eq!(answer["error"]["code"], -32603, "{text}");
+        }
     }
 
     #[tokio::test]

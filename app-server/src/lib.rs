@@ -26,6 +26,17 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+// The unwinder (a panic unwinds to the dispatcher's `catch_unwind`), linked into the binary
+// from libgcc_eh.a instead of loaded from libgcc_s.so.1 at every start: that library's
+// constructor probes the CPU with `cpuid`, which traps to the hypervisor in a virtual machine
+// (7 µs each on the VM the benchmarks ran on), 10% of a start's time there
+// (docs/performance.md). Named by this crate, the library comes before std's `-lgcc_s` on the
+// linker's command line, so `--as-needed` drops libgcc_s (for the tests of this crate too, so
+// that they unwind with it).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[link(name = "gcc_eh", kind = "static", modifiers = "-bundle")]
+unsafe extern "C" {}
+
 /// The binary's `main`: flags from the command line, then serve or run the command.
 pub fn run() -> ExitCode {
     ignore_file_size_signal();

@@ -154,7 +154,9 @@ impl Registry {
         if matches!(store.stamp(), Ok(None)) {
             return Ok(None);
         }
-        self.get(which).await.map(Some)
+        // Boxed: reading a credential first used is rare, and would make every poll's future
+        // larger.
+        Box::pin(self.get(which)).await.map(Some)
     }
 
     /// The credential `which`, read when first used.

@@ -1,7 +1,8 @@
 //! One call of the dispatcher being answered ([`Answering`]): the method's callback on the
-//! `RpcModule`, called with the request's [`Received`] moment in its extensions, polled until
-//! its answer line is ready; a panicking handler is answered with an internal error.
+//! `RpcModule`, polled until its answer line is ready, with the moment its request arrived at
+//! hand while it runs ([`received`]); a panicking handler is answered with an internal error.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,11 +17,23 @@ use serde_json::value::RawValue;
 
 use crate::envelope;
 
-/// When the read that brought a request's line from stdin ended: every byte of the request had
-/// arrived by then. Handlers find it in the call's extensions (`getAuthStatus` answers from a
-/// view confirmed after it without another `stat`).
-#[derive(Debug, Clone, Copy)]
-pub struct Received(pub Instant);
+thread_local! {
+    /// When the request of the call being polled on this thread had arrived, while it is
+    /// polled.
+    static POLLED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// When the read that brought the line of the request whose method is running on this thread
+/// ended (every byte of the request had arrived by then); `None` outside the poll of a call.
+/// `getAuthStatus` answers from a view confirmed after it without another `stat`.
+///
+/// The method callbacks run when their call is first polled (the `RpcModule`'s async methods
+/// call them inside the future they return), so they read it there. It is not carried in the
+/// call's `Extensions`: a value in them is a map allocated, cloned and freed per request, 7% of
+/// a poll's instructions.
+pub fn received() -> Option<Instant> {
+    POLLED.get()
+}
 
 /// One call being answered: its answer line, or `None` for a notification. A panicking handler
 /// is answered with an internal error instead of never. `Unpin`, so that it can be polled where
@@ -30,6 +43,7 @@ pub(super) struct Answering {
     id: Option<Box<RawValue>>,
     /// `None` when the method panicked as it was called.
     response: Option<CatchUnwind<AssertUnwindSafe<BoxFuture<'static, MethodResponse>>>>,
+    received: Instant,
 }
 
 impl Answering {
@@ -39,8 +53,7 @@ impl Answering {
         params: Params<'static>,
         received: Instant,
     ) -> Self {
-        let mut extensions = Extensions::new();
-        extensions.insert(Received(received));
+        let extensions = Extensions::new();
         let call = || -> BoxFuture<'static, MethodResponse> {
             match callback {
                 MethodCallback::Async(method) => {
@@ -63,7 +76,11 @@ impl Answering {
         let response = std::panic::catch_unwind(AssertUnwindSafe(call))
             .ok()
             .map(|response| AssertUnwindSafe(response).catch_unwind());
-        Self { id, response }
+        Self {
+            id,
+            response,
+            received,
+        }
     }
 }
 
@@ -73,10 +90,15 @@ impl Future for Answering {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
         let this = &mut *self;
         let response = match this.response.as_mut() {
-            Some(response) => match Pin::new(response).poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(response) => response.ok(),
-            },
+            Some(response) => {
+                POLLED.set(Some(this.received));
+                let polled = Pin::new(response).poll(cx);
+                POLLED.set(None);
+                match polled {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(response) => response.ok(),
+                }
+            }
             None => None,
         };
         this.response = None;

@@ -28,7 +28,6 @@ use serde::de::DeserializeOwned;
 
 use self::params_shape::ParamsShape;
 use crate::convert;
-use crate::dispatch::Received;
 
 /// What every handler can reach.
 pub struct ServerContext {
@@ -92,9 +91,9 @@ fn register<M: Handler>(module: &mut RpcModule<ServerContext>) {
     // Read from the params' schema when the method is first called.
     let shape = Arc::new(LazyLock::new(ParamsShape::of::<M> as fn() -> ParamsShape));
     module
-        .register_async_method(M::NAME, move |params, context, extensions| {
+        .register_async_method(M::NAME, move |params, context, _| {
             let shape = shape.clone();
-            let received = extensions.get::<Received>().map(|r| r.0);
+            let received = crate::dispatch::received();
             async move {
                 let params = parse_params::<M::Params>(params.as_str(), &shape)?;
                 M::handle_received(&context, params, received).await

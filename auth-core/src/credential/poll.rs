@@ -51,7 +51,9 @@ impl Credential {
             } else {
                 wait
             };
-            self.refresh(credentials, Cause::Stale, wait).await;
+            // Boxed: a poll that refreshes is rare, and its future is large; unboxed, it would
+            // make every poll's future as large (an allocation and a copy of it per request).
+            Box::pin(self.refresh(credentials, Cause::Stale, wait)).await;
         }
         self.current_status(options.include_token)
     }

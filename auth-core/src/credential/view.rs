@@ -199,7 +199,8 @@ impl Credential {
             Err(changed) => changed,
         };
         let store = self.store.clone();
-        let loaded = off_runtime(move || store.load())
+        // Boxed, like the refresh of `status`: only a poll that finds the file changed reads it.
+        let loaded = Box::pin(off_runtime(move || store.load()))
             .await
             .map_err(|e| self.unreadable(e))?;
         tracing::debug!("auth.json changed on disk; reloaded");

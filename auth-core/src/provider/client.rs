@@ -183,6 +183,9 @@ fn http_client(
     timeout: Duration,
     roots: Vec<reqwest::Certificate>,
 ) -> reqwest::Result<reqwest::Client> {
+    // TLS with ring's cryptography (the workspace's Cargo.toml says why not aws-lc): made the
+    // process's provider before the first client is built; a later call finds it there.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))

@@ -288,9 +288,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// spawn → `initialize` answer, median of `runs` for each target. The targets take turns, run
-/// by run, so that a change in the machine's load falls on all of them alike.
-async fn cold_starts(targets: &[&Target], runs: usize) -> Vec<Duration> {
+/// The fewest spawns a cold-start median (and its floor's) is taken over, in a quick run too:
+/// a start costs about a millisecond, and five were too few to tell 10% apart on this VM.
+const MIN_COLD_STARTS: usize = 30;
+
+/// spawn → `initialize` answer for each target, and spawn → exit of `/bin/true` with the same
+/// pipes (the floor, last): medians of `runs` (at least [`MIN_COLD_STARTS`]). All of them take
+/// turns, run by run, so that a change in the machine's load falls on all alike. Each is timed
+/// by plain blocking calls on a thread of its own, as the round trips are: what is measured is
+/// the process's start, not how soon the benchmark's runtime notices an answer or an exit.
+async fn cold_starts(targets: &[&Target], runs: usize) -> (Vec<Duration>, Duration) {
     let homes: Vec<_> = targets
         .iter()
         .map(|target| {
@@ -299,35 +306,69 @@ async fn cold_starts(targets: &[&Target], runs: usize) -> Vec<Duration> {
             home
         })
         .collect();
-    let mut times = vec![Vec::new(); targets.len()];
-    for _ in 0..runs {
-        for (n, target) in targets.iter().enumerate() {
+    let commands: Vec<_> = targets
+        .iter()
+        .zip(&homes)
+        .map(|(target, home)| std_command(target, home.path()))
+        .collect();
+    let runs = runs.max(MIN_COLD_STARTS);
+    let mut times = tokio::task::spawn_blocking(move || {
+        let mut times = vec![Vec::new(); commands.len() + 1];
+        for _ in 0..runs {
+            for (n, command) in commands.iter().enumerate() {
+                let started = Instant::now();
+                let mut client = PipeClient::spawn(command());
+                client.call(
+                    "initialize",
+                    &json!({"clientInfo": {"name": "bench", "version": "1"}}),
+                );
+                times[n].push(started.elapsed());
+                client.finish();
+            }
             let started = Instant::now();
-            let mut server = Running::start(target, homes[n].path()).await;
-            server.initialize().await;
-            times[n].push(started.elapsed());
-            server.stop().await;
+            let mut floor = std::process::Command::new("/bin/true")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn /bin/true");
+            floor.wait().unwrap();
+            times[commands.len()].push(started.elapsed());
         }
-    }
-    times.into_iter().map(median).collect()
+        times
+    })
+    .await
+    .unwrap();
+    drop(homes);
+    let floor = median(times.pop().unwrap());
+    (times.into_iter().map(median).collect(), floor)
 }
 
-/// The floor of a cold start: spawning `/bin/true` with the same pipes and waiting for it to
-/// exit, median of `runs`.
-async fn spawn_floor(runs: usize) -> Duration {
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let started = Instant::now();
-        let mut child = Command::new("/bin/true")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn /bin/true");
-        child.wait().await.unwrap();
-        times.push(started.elapsed());
+/// `target` started on `home` as a blocking `std::process::Command`, with the same flags and
+/// environment as [`Target::command`] gives the async client.
+fn std_command(
+    target: &Target,
+    home: &Path,
+) -> impl Fn() -> std::process::Command + Send + 'static {
+    let template = target.command(home);
+    let template = template.as_std();
+    let binary = target.binary.clone();
+    let args: Vec<_> = template.get_args().map(ToOwned::to_owned).collect();
+    let envs: Vec<_> = template
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+        .collect();
+    move || {
+        let mut command = std::process::Command::new(&binary);
+        command.args(&args);
+        for (key, value) in &envs {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
     }
-    median(times)
 }
 
 /// Where the client and the server it talks to run during a round-trip measurement.
@@ -357,26 +398,7 @@ async fn round_trip(
 ) -> (Duration, Duration) {
     let home = tempfile::tempdir().unwrap();
     target.write_credentials(home.path(), credentials);
-    // Same flags and environment as the async client uses.
-    let template = target.command(home.path());
-    let template = template.as_std();
-    let binary = target.binary.clone();
-    let args: Vec<_> = template.get_args().map(ToOwned::to_owned).collect();
-    let envs: Vec<_> = template
-        .get_envs()
-        .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
-        .collect();
-    let command = move || {
-        let mut command = std::process::Command::new(&binary);
-        command.args(&args);
-        for (key, value) in &envs {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
-        command
-    };
+    let command = std_command(target, home.path());
     measure_round_trips(command, params, count, placement).await
 }
 
@@ -781,8 +803,8 @@ async fn main() {
         return;
     }
     if !storms_only && !fleet_only {
-        let values = cold_starts(&targets, runs)
-            .await
+        let (starts, floor) = cold_starts(&targets, runs).await;
+        let values = starts
             .into_iter()
             .map(|d| (millis(d), d.as_secs_f64()))
             .collect();
@@ -792,7 +814,6 @@ async fn main() {
             values,
             true,
         );
-        let floor = spawn_floor(runs).await;
         rows.push(Row {
             metric: "floor: spawn → exit of `/bin/true` with the same pipes (median)".into(),
             ours: millis(floor),
