@@ -24,7 +24,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-/// Unix seconds now.
+/// Makes ring the TLS provider of this test process, as the server makes it its own: reqwest,
+/// built without a provider of its own (the workspace's Cargo.toml says why), needs one before
+/// a test builds an HTTP client. Call it before `reqwest::Client::new()`.
+pub fn install_tls_provider() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A memory figure of process `pid` from `/proc/PID/status`, in KiB: `"VmRSS"` (resident
 /// now) or `"VmHWM"` (the peak so far).
 pub fn memory_kib(pid: u32, field: &str) -> u64 {
@@ -36,6 +42,7 @@ pub fn memory_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// Unix seconds now.
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

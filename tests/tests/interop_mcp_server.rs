@@ -82,6 +82,7 @@ impl McpServer {
             "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                        "clientInfo": {"name": "interop", "version": "0"}},
         });
+        auth_app_server_tests::install_tls_provider();
         let mut post = reqwest::Client::new()
             .post(&self.url)
             .header("accept", "application/json, text/event-stream")
@@ -98,6 +99,7 @@ impl McpServer {
 /// A person's browser at the authorization URL: the demo approves at once and redirects to the
 /// loopback callback, which the browser then opens. Returns the callback page's status.
 async fn sign_in_in_browser(auth_url: &str) -> u16 {
+    auth_app_server_tests::install_tls_provider();
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

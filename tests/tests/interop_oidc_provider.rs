@@ -47,6 +47,7 @@ impl Provider {
             .to_owned();
         // Keep reading: the provider writes to stdout later, and dies of EPIPE if nobody does.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        auth_app_server_tests::install_tls_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -95,6 +96,7 @@ struct Browser {
 
 impl Browser {
     fn new() -> Self {
+        auth_app_server_tests::install_tls_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -1142,6 +1142,7 @@ async fn zero_configuration_sign_in_per_credential_at_two_issuers() {
     }
     assert_eq!((one.registrations(), two.registrations()), (1, 1));
     // Each token is accepted by its own resource and refused by the other.
+    auth_app_server_tests::install_tls_provider();
     let client = reqwest::Client::new();
     let resource_status = |issuer: &FakeIssuer, token: &str| {
         client

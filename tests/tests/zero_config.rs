@@ -18,6 +18,7 @@ fn registrations_file(home: &Path) -> Value {
 
 /// What the protected resource says to this token: its HTTP status.
 async fn resource_status(issuer: &FakeIssuer, token: &str) -> u16 {
+    auth_app_server_tests::install_tls_provider();
     reqwest::Client::new()
         .get(format!("{}/mcp", issuer.url()))
         .bearer_auth(token)
