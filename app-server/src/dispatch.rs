@@ -534,6 +534,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_method_finds_when_its_line_arrived_alone_or_in_a_batch() {
+        let arrived = Instant::now();
+        let mut module = jsonrpsee::RpcModule::new(arrived);
+        module
+            .register_async_method("when", |_, arrived, _| {
+                let seen = received();
+                async move { seen == Some(*arrived) }
+            })
+            .expect("one method");
+        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let dispatcher = Dispatcher::new(module.into(), out);
+        let init =
+            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
+        dispatcher.handle_line(init.as_bytes(), arrived).await;
+        let _ = lines.recv().await;
+        for line in [
+            r#"{"id":1,"method":"when"}"#,
+            r#"[{"id":2,"method":"when"},{"id":3,"method":"when"}]"#,
+        ] {
+            dispatcher.handle_line(line.as_bytes(), arrived).await;
+            let Some(Outgoing::Line { text, .. }) = lines.recv().await else {
+                panic!("no answer");
+            };
+            assert!(!text.contains("false") && text.contains("true"), "{text}");
+        }
+        assert_eq!(received(), None, "outside the poll of a call");
+    }
+
+    #[tokio::test]
     async fn a_batch_over_the_limit_gets_one_error_naming_it() {
         let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
         let dispatcher = Dispatcher::new(Methods::new(), out);

@@ -29,6 +29,9 @@ impl ParamsShape {
         let text = params_schema_text(M::NAME).expect("build.rs writes every method's schema");
         let schema: Value = serde_json::from_str(text).expect("build.rs writes JSON");
         let shape = describe(&schema);
+        // From a `Value`, not from the text `{}`: a failed parse of text computes the error's
+        // position with `memrchr`, whose first call probes the CPU, slow in a virtual machine
+        // and on the first `initialize`'s path (docs/performance.md).
         let may_be_omitted = serde_json::from_value::<M::Params>(Value::Object(Map::new())).is_ok();
         Self {
             method: M::NAME,
