@@ -433,6 +433,24 @@ fn decode_error_line(error: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A dispatcher over `module` whose `initialize` (its line arrived at `arrived`) has been
+    /// answered, and the lines it writes next.
+    async fn initialized<C: Send + Sync + 'static>(
+        module: jsonrpsee::RpcModule<C>,
+        arrived: Instant,
+    ) -> (
+        Arc<Dispatcher>,
+        tokio::sync::mpsc::UnboundedReceiver<Outgoing>,
+    ) {
+        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let dispatcher = Dispatcher::new(module.into(), out);
+        let init =
+            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
+        dispatcher.handle_line(init.as_bytes(), arrived).await;
+        let _ = lines.recv().await;
+        (dispatcher, lines)
+    }
+
     #[tokio::test]
     async fn a_batch_item_must_be_an_object_not_a_positional_array() {
         let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
@@ -453,14 +471,7 @@ mod tests {
         module
             .register_method("ping", |_, _, _| "pong")
             .expect("one method");
-        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
-        let dispatcher = Dispatcher::new(module.into(), out);
-        let init =
-            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
-        dispatcher
-            .handle_line(init.as_bytes(), Instant::now())
-            .await;
-        let _ = lines.recv().await;
+        let (dispatcher, mut lines) = initialized(module, Instant::now()).await;
 
         // 100 calls in flight elsewhere, then a batch of 1021 calls and 3 non-requests.
         let elsewhere = dispatcher.in_flight.clone().acquire_many_owned(100).await;
@@ -509,14 +520,7 @@ mod tests {
                 "never"
             })
             .expect("one method");
-        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
-        let dispatcher = Dispatcher::new(module.into(), out);
-        let init =
-            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
-        dispatcher
-            .handle_line(init.as_bytes(), Instant::now())
-            .await;
-        let _ = lines.recv().await;
+        let (dispatcher, mut lines) = initialized(module, Instant::now()).await;
         for _ in 0..2 {
             dispatcher
                 .handle_line(
@@ -543,12 +547,7 @@ mod tests {
                 async move { seen == Some(*arrived) }
             })
             .expect("one method");
-        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
-        let dispatcher = Dispatcher::new(module.into(), out);
-        let init =
-            r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
-        dispatcher.handle_line(init.as_bytes(), arrived).await;
-        let _ = lines.recv().await;
+        let (dispatcher, mut lines) = initialized(module, arrived).await;
         for line in [
             r#"{"id":1,"method":"when"}"#,
             r#"[{"id":2,"method":"when"},{"id":3,"method":"when"}]"#,

@@ -313,15 +313,13 @@ async fn cold_starts(targets: &[&Target], runs: usize) -> (Vec<Duration>, Durati
         .collect();
     let runs = runs.max(MIN_COLD_STARTS);
     let mut times = tokio::task::spawn_blocking(move || {
+        let hello = json!({"clientInfo": {"name": "bench", "version": "1"}});
         let mut times = vec![Vec::new(); commands.len() + 1];
         for _ in 0..runs {
             for (n, command) in commands.iter().enumerate() {
                 let started = Instant::now();
                 let mut client = PipeClient::spawn(command());
-                client.call(
-                    "initialize",
-                    &json!({"clientInfo": {"name": "bench", "version": "1"}}),
-                );
+                client.call("initialize", &hello);
                 times[n].push(started.elapsed());
                 client.finish();
             }
