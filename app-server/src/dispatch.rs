@@ -136,7 +136,7 @@ impl Dispatcher {
                         let answer =
                             Answering::start(call.id, call.callback, call.params, received);
                         if let Some(text) = answer.await {
-                            let _ = out.send(Outgoing::Line { text, permits });
+                            out.send(Outgoing::Line { text, permits });
                         }
                     });
                     return;
@@ -149,7 +149,7 @@ impl Dispatcher {
                         let out = self.out.clone();
                         tokio::spawn(async move {
                             if let Some(text) = answer.await {
-                                let _ = out.send(Outgoing::Line { text, permits });
+                                out.send(Outgoing::Line { text, permits });
                             }
                         });
                     }
@@ -163,7 +163,7 @@ impl Dispatcher {
     /// Queues a call's answer (nothing for a notification).
     fn answered(&self, text: Option<String>, permits: Permits) {
         if let Some(text) = text {
-            let _ = self.out.send(Outgoing::Line { text, permits });
+            self.out.send_now(text, permits);
         }
     }
 
@@ -182,9 +182,8 @@ impl Dispatcher {
         let _lines = self.own_lines.acquire_many(MAX_IN_FLIGHT as u32).await;
         let _bytes = self.own_bytes.acquire_many(MAX_OWN_LINE_BYTES as u32).await;
         let (ack, flushed) = oneshot::channel();
-        if self.out.send(Outgoing::Flush(ack)).is_ok() {
-            let _ = flushed.await;
-        }
+        self.out.send(Outgoing::Flush(ack));
+        let _ = flushed.await;
     }
 
     /// A batch has at most [`MAX_BATCH`] elements (counted before anything is kept, so a huge
@@ -270,7 +269,7 @@ impl Dispatcher {
             }
             if !replies.is_empty() {
                 let permits = Permits::new([calls_held, lines_held, bytes_held]);
-                let _ = out.send(Outgoing::Line {
+                out.send(Outgoing::Line {
                     text: envelope::batch(&replies),
                     permits,
                 });
@@ -365,7 +364,7 @@ impl Dispatcher {
         let bytes = self.own_bytes.clone().acquire_many_owned(bytes).await.ok();
         let line = self.own_lines.clone().acquire_owned().await.ok();
         let permits = Permits::new([line, bytes, None]);
-        let _ = self.out.send(Outgoing::Line { text, permits });
+        self.out.send_now(text, permits);
     }
 }
 
@@ -432,17 +431,15 @@ fn decode_error_line(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::Receiver;
 
     /// A dispatcher over `module` whose `initialize` (its line arrived at `arrived`) has been
     /// answered, and the lines it writes next.
     async fn initialized<C: Send + Sync + 'static>(
         module: jsonrpsee::RpcModule<C>,
         arrived: Instant,
-    ) -> (
-        Arc<Dispatcher>,
-        tokio::sync::mpsc::UnboundedReceiver<Outgoing>,
-    ) {
-        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    ) -> (Arc<Dispatcher>, Receiver) {
+        let (out, mut lines) = OutgoingSender::for_tests();
         let dispatcher = Dispatcher::new(module.into(), out);
         let init =
             r#"{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#;
@@ -453,7 +450,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_item_must_be_an_object_not_a_positional_array() {
-        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let (out, mut lines) = OutgoingSender::for_tests();
         let dispatcher = Dispatcher::new(Methods::new(), out);
         dispatcher
             .handle_line(br#"[["2.0",2,"getAuthStatus"]]"#, Instant::now())
@@ -563,7 +560,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_over_the_limit_gets_one_error_naming_it() {
-        let (out, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let (out, mut lines) = OutgoingSender::for_tests();
         let dispatcher = Dispatcher::new(Methods::new(), out);
         for (n, answered) in [(MAX_BATCH, false), (MAX_BATCH + 1, true), (524_288, true)] {
             let batch = format!("[{}1]", "1,".repeat(n - 1));

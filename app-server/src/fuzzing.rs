@@ -35,8 +35,8 @@ pub fn serve_bytes(input: &[u8]) -> Vec<String> {
         AuthStore::new(home.path()),
         Provider::None,
         auth_core::Limits::default(),
-        input,
-        stdout.clone(),
+        io::Cursor::new(input.to_vec()),
+        (stdout.clone(), None),
         std::future::pending(),
     ));
     let bytes = std::mem::take(&mut *stdout.0.lock().unwrap_or_else(PoisonError::into_inner));

@@ -1,13 +1,16 @@
 //! The server's life: set up the credential and methods, read stdin until it ends (or a signal
 //! comes), then let in-flight requests finish, flush and exit.
 
+use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use auth_core::registry::{NamedEventSink, Registry};
 use auth_core::store::AuthStore;
 use auth_core::{Limits, Provider};
-use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::io::AsyncWrite;
+use tokio::runtime::Handle;
 
 use crate::convert;
 use crate::dispatch::Dispatcher;
@@ -20,6 +23,7 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 pub async fn serve(store: AuthStore, provider: Provider, limits: Limits) {
     let (input, output) = (transport::stdin(), transport::stdout());
+    let reader_stdout = transport::stdout_for_reader();
     // The signals are awaited in a task of their own, so that waking the reader for each line
     // does not poll them too (a poll of the two signal streams cost 6% of a request's
     // instructions); the reader's wait polls a oneshot instead.
@@ -33,25 +37,34 @@ pub async fn serve(store: AuthStore, provider: Provider, limits: Limits) {
             Err(_) => std::future::pending().await,
         }
     };
-    serve_io(store, provider, limits, input, output, shutdown).await;
+    serve_io(
+        store,
+        provider,
+        limits,
+        input,
+        (output, reader_stdout),
+        shutdown,
+    )
+    .await;
 }
 
 /// [`serve`] on any input and output, until the input ends or `shutdown` completes (`fuzzing`
-/// runs the real server this way on bytes in memory).
+/// runs the real server this way on bytes in memory). `output` is stdout for the writer task,
+/// and the same stdout for the reader's own writes, if it may make them.
 pub async fn serve_io(
     store: AuthStore,
     provider: Provider,
     limits: Limits,
-    input: impl AsyncRead + Unpin,
-    output: impl AsyncWrite + Send + 'static,
+    input: impl Read + Send + 'static,
+    output: (impl AsyncWrite + Send + 'static, Option<std::fs::File>),
     shutdown: impl Future<Output = &'static str>,
 ) {
-    let out = transport::spawn_writer(output);
+    let out = transport::spawn_writer(output.0, output.1);
     let notify_out = out.clone();
     let events: NamedEventSink = Arc::new(move |credential, event| {
         let (method, params) = convert::notification(credential, event);
         let text = envelope::notification(method, params);
-        let _ = notify_out.send(Outgoing::Line {
+        notify_out.send(Outgoing::Line {
             text,
             permits: Permits::default(),
         });
@@ -62,39 +75,64 @@ pub async fn serve_io(
     };
     let dispatcher = Dispatcher::new(methods::module(context).into(), out);
 
-    tokio::select! {
-        result = read_lines(&dispatcher, input) => {
-            if let Err(error) = result {
-                tracing::error!(%error, "cannot read stdin; shutting down");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (read, mut ended) = tokio::sync::oneshot::channel();
+    let reader = {
+        let (dispatcher, stop, runtime) = (dispatcher.clone(), stop.clone(), Handle::current());
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let _ = read.send(read_lines(&dispatcher, input, &runtime, &stop));
+            })
+    };
+    if let Err(error) = reader {
+        tracing::error!(%error, "cannot start the thread that reads stdin; shutting down");
+    } else {
+        tokio::select! {
+            read = &mut ended => match read {
+                Ok(Err(error)) => tracing::error!(%error, "cannot read stdin; shutting down"),
+                Ok(Ok(())) => tracing::debug!("stdin closed"),
+                Err(_) => tracing::error!("the stdin reader stopped unexpectedly; shutting down"),
+            },
+            signal = shutdown => {
+                tracing::info!(signal, "shutting down");
+                // The reader may be blocked in a read: it handles no line from now on.
+                stop.store(true, Ordering::Release);
             }
         }
-        signal = shutdown => tracing::info!(signal, "shutting down"),
     }
     dispatcher.drain().await;
     // A logout's revocation may still be on its way; it gets a short, bounded wait.
     registry.wait_background(Duration::from_secs(5)).await;
 }
 
-async fn read_lines(
+/// Reads stdin's lines until it ends (or `stop` is set), on the reader's own thread, each
+/// handed to the dispatcher there: its order-sensitive decisions are made before the next line
+/// is read, and an answer ready at once is written from here.
+fn read_lines(
     dispatcher: &Arc<Dispatcher>,
-    input: impl AsyncRead + Unpin,
+    input: impl Read,
+    runtime: &Handle,
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
-    let mut input = BufReader::with_capacity(64 * 1024, transport::Stamped::new(input));
+    let mut input = std::io::BufReader::with_capacity(64 * 1024, transport::Stamped::new(input));
     let mut line = Vec::with_capacity(4096);
-    while let Some(incoming) = transport::read_line(&mut input, &mut line, MAX_LINE_BYTES).await? {
+    while let Some(incoming) = transport::read_line(&mut input, &mut line, MAX_LINE_BYTES)? {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
         match incoming {
             // The last read ended the line: all of it had arrived when that read returned.
             Incoming::Line => {
                 let received = input.get_ref().last_read();
-                dispatcher.handle_line(&line, received).await
+                runtime.block_on(dispatcher.handle_line(&line, received));
             }
-            Incoming::TooLong => dispatcher.line_too_long(MAX_LINE_BYTES).await,
+            Incoming::TooLong => runtime.block_on(dispatcher.line_too_long(MAX_LINE_BYTES)),
         }
         if line.capacity() > 64 * 1024 {
             line = Vec::with_capacity(4096);
         }
     }
-    tracing::debug!("stdin closed");
     Ok(())
 }
 

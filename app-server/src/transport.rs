@@ -1,42 +1,42 @@
-//! The stdio transport: one reader that splits stdin into bounded lines, and one writer that
-//! alone owns stdout and writes whole lines. Knows nothing of JSON-RPC or auth.
+//! The stdio transport: one reader that splits stdin into bounded lines, and one output
+//! ([`output`]) that alone decides who writes stdout, whole lines at a time. Knows nothing of
+//! JSON-RPC or auth.
+//!
+//! stdin is read with blocking reads on a thread of its own (as rust-analyzer's `lsp-server`
+//! does), not through the async runtime: a read that blocks is woken by the kernel the moment
+//! a line arrives, where an event loop pays an `epoll_wait`, a wake-up and a second system call
+//! for it; and it works the same on a pipe, a socket (node spawns its children on socket
+//! pairs), a file or a terminal.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::io::{self, BufRead, Read};
 use std::time::Instant;
 
-use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf,
-};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+mod output;
 
-/// stdin as an async reader. A pipe (the usual case: a parent process spawned us) is read
-/// directly on the event loop; anything else goes through tokio's blocking-thread stdin,
-/// which costs a thread hop per read.
-pub fn stdin() -> Pin<Box<dyn AsyncRead + Send>> {
+#[cfg(test)]
+pub use output::Receiver;
+pub use output::{Outgoing, OutgoingSender, Permits, spawn_writer};
+
+/// stdin, for blocking reads (its own descriptor on Unix, so that std's buffer and lock stay
+/// out of the way).
+pub fn stdin() -> Box<dyn Read + Send> {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;
-        let pipe = std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|fd| {
-                tokio::net::unix::pipe::Receiver::from_file(std::fs::File::from(fd)).ok()
-            });
-        if let Some(pipe) = pipe {
-            return Box::pin(pipe);
+        if let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() {
+            return Box::new(Blocking(std::fs::File::from(fd)));
         }
     }
-    Box::pin(tokio::io::stdin())
+    Box::new(io::stdin())
 }
 
-/// stdout as an async writer: the pipe itself when it is one, else tokio's stdout.
-pub fn stdout() -> Pin<Box<dyn AsyncWrite + Send>> {
+/// stdout as an async writer, for the writer task: the pipe itself when it is one, else
+/// tokio's stdout.
+pub fn stdout() -> std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>> {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;
-        let pipe = std::io::stdout()
+        let pipe = io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .ok()
@@ -46,6 +46,56 @@ pub fn stdout() -> Pin<Box<dyn AsyncWrite + Send>> {
         }
     }
     Box::pin(tokio::io::stdout())
+}
+
+/// stdout for the reader's own writes of answers ready at once ([`OutgoingSender::send_now`]):
+/// its own descriptor on Unix; `None` elsewhere (every line then goes through the writer task).
+pub fn stdout_for_reader() -> Option<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::fs::File::from)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// A descriptor read with blocking reads even when whoever shares it made it non-blocking: a
+/// read that would block waits in `poll` for input instead.
+#[cfg(unix)]
+struct Blocking(std::fs::File);
+
+#[cfg(unix)]
+impl Read for Blocking {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        loop {
+            match self.0.read(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    let mut readable = libc::pollfd {
+                        fd: self.0.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd, for the duration of the call.
+                    if unsafe { libc::poll(&mut readable, 1, -1) } < 0 {
+                        let error = io::Error::last_os_error();
+                        if error.kind() != io::ErrorKind::Interrupted {
+                            return Err(error);
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                read => return read,
+            }
+        }
+    }
 }
 
 /// A reader that notes when its last read that brought bytes returned: by then every byte it
@@ -69,18 +119,13 @@ impl<R> Stamped<R> {
     }
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for Stamped<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+impl<R: Read> Read for Stamped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if read > 0 {
             self.last_read = Instant::now();
         }
-        polled
+        Ok(read)
     }
 }
 
@@ -95,15 +140,19 @@ pub enum Incoming {
 
 /// Reads `\n`-terminated lines of at most `max` bytes into `buf`. A longer line is discarded
 /// as it streams by, so memory stays bounded. `None` at end of input.
-pub async fn read_line(
-    reader: &mut (impl AsyncBufRead + Unpin),
+pub fn read_line(
+    reader: &mut impl BufRead,
     buf: &mut Vec<u8>,
     max: usize,
-) -> std::io::Result<Option<Incoming>> {
+) -> io::Result<Option<Incoming>> {
     buf.clear();
     let mut too_long = false;
     loop {
-        let available = reader.fill_buf().await?;
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
         if available.is_empty() {
             // End of input: a last line without `\n` still counts.
             return Ok(match (too_long, buf.is_empty()) {
@@ -135,87 +184,15 @@ pub async fn read_line(
     }
 }
 
-/// A line for stdout. Its permits (none, one, or one per bound a batch answer counts against)
-/// are released only once the line has been written, so that unwritten answers count against
-/// the in-flight bound: a client that stops reading cannot make the server buffer without limit.
-pub enum Outgoing {
-    Line {
-        text: String,
-        permits: Permits,
-    },
-    /// Flush everything queued before it, then acknowledge.
-    Flush(oneshot::Sender<()>),
-}
-
-pub type OutgoingSender = mpsc::UnboundedSender<Outgoing>;
-
-/// The permits a line holds until it is written: one per semaphore it counts against (at most
-/// three: calls, the dispatcher's own lines and their bytes), kept inline so that an answer
-/// costs no allocation for them.
-#[derive(Default)]
-pub struct Permits {
-    /// Held until the line is written, then dropped with it; never read.
-    _held: [Option<OwnedSemaphorePermit>; 3],
-}
-
-impl Permits {
-    pub fn new(held: [Option<OwnedSemaphorePermit>; 3]) -> Self {
-        Self { _held: held }
-    }
-}
-
-impl From<Option<OwnedSemaphorePermit>> for Permits {
-    fn from(permit: Option<OwnedSemaphorePermit>) -> Self {
-        Self::new([permit, None, None])
-    }
-}
-
-/// Starts the writer task. Lines are written whole, in the order queued, and flushed whenever
-/// the queue runs empty.
-pub fn spawn_writer(output: impl AsyncWrite + Send + 'static) -> OutgoingSender {
-    let (sender, mut queue) = mpsc::unbounded_channel::<Outgoing>();
-    tokio::spawn(async move {
-        let mut output = Box::pin(BufWriter::with_capacity(64 * 1024, output));
-        let mut broken = false;
-        while let Some(first) = queue.recv().await {
-            let mut next = Some(first);
-            let mut acks = Vec::new();
-            while let Some(item) = next {
-                match item {
-                    Outgoing::Line { text, permits } => {
-                        if !broken {
-                            broken = output.write_all(text.as_bytes()).await.is_err()
-                                || output.write_all(b"\n").await.is_err();
-                        }
-                        drop(permits);
-                    }
-                    Outgoing::Flush(ack) => acks.push(ack),
-                }
-                next = queue.try_recv().ok();
-            }
-            if !broken {
-                broken = output.flush().await.is_err();
-                if broken {
-                    tracing::warn!("stdout is closed; answers are dropped");
-                }
-            }
-            for ack in acks {
-                let _ = ack.send(());
-            }
-        }
-    });
-    sender
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn lines(input: &[u8], max: usize) -> Vec<Result<String, Incoming>> {
-        let mut reader = tokio::io::BufReader::with_capacity(4, input);
+    fn lines(input: &[u8], max: usize) -> Vec<Result<String, Incoming>> {
+        let mut reader = io::BufReader::with_capacity(4, input);
         let mut buf = Vec::new();
         let mut out = Vec::new();
-        while let Some(incoming) = read_line(&mut reader, &mut buf, max).await.unwrap() {
+        while let Some(incoming) = read_line(&mut reader, &mut buf, max).unwrap() {
             out.push(match incoming {
                 Incoming::Line => Ok(String::from_utf8(buf.clone()).unwrap()),
                 other => Err(other),
@@ -224,9 +201,9 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn splits_lines_and_skips_overlong_ones_whole() {
-        let got = lines(b"ab\n0123456789\ncd\n\nlast", 5).await;
+    #[test]
+    fn splits_lines_and_skips_overlong_ones_whole() {
+        let got = lines(b"ab\n0123456789\ncd\n\nlast", 5);
         assert_eq!(
             got,
             vec![
@@ -239,10 +216,10 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_line_of_exactly_the_limit_is_accepted() {
+    #[test]
+    fn a_line_of_exactly_the_limit_is_accepted() {
         assert_eq!(
-            lines(b"12345\n123456\n", 5).await,
+            lines(b"12345\n123456\n", 5),
             vec![Ok("12345".into()), Err(Incoming::TooLong)]
         );
     }

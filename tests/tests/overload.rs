@@ -5,7 +5,6 @@
 //! The same holds for batches: at most 1024 elements each (a larger one gets one error), counted
 //! toward the bounds element by element, and the error lines the server writes itself count by
 //! their bytes too.
-//! The flood past 1024 in flight with a reading client is in foundation_transport.rs.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -71,6 +70,55 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 fn resident_kib(pid: u32) -> u64 {
     memory_kib(pid, "VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beyond_1024_in_flight_is_refused_with_overloaded_and_the_server_recovers() {
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, mut stdin, stdout) = start_initialized(home.path()).await;
+    let mut stdout = stdout.lines();
+    // Long ids make long answers, so the stdout pipe (64 KiB on Linux) plus the server's write
+    // buffer hold only a few hundred of them while this client writes and does not read. 2000
+    // requests stay below what the server takes in before it stops reading stdin (1024 in
+    // flight, 1024 queued error lines, the pipe and the buffer), so this write cannot deadlock.
+    let pad = "p".repeat(400);
+    let mut flood = String::new();
+    for n in 0..2000 {
+        flood.push_str(&format!(
+            "{{\"id\":\"{n}-{pad}\",\"method\":\"getAuthStatus\"}}\n"
+        ));
+    }
+    stdin.write_all(flood.as_bytes()).await.unwrap();
+
+    let mut answered = HashSet::new();
+    let mut overloaded = 0;
+    for _ in 0..2000 {
+        let line = stdout.next_line().await.unwrap().expect("stdout open");
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        let id = answer["id"].as_str().unwrap().to_owned();
+        match answer.get("error") {
+            Some(error) => {
+                assert_eq!(error["code"], -32001, "{error}");
+                assert_eq!(error["message"], "server overloaded; retry later");
+                overloaded += 1;
+            }
+            None => assert_eq!(answer["result"]["state"], "signedOut", "{line}"),
+        }
+        assert!(answered.insert(id), "a request was answered twice");
+    }
+    assert!(
+        overloaded > 0,
+        "a client that does not read while flooding must hit the bound"
+    );
+    stdin
+        .write_all(b"{\"id\":\"last\",\"method\":\"getAuthStatus\"}\n")
+        .await
+        .unwrap();
+    let last: Value = serde_json::from_str(&stdout.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(last["id"], "last");
+    assert_eq!(last["result"]["state"], "signedOut", "{last}");
+    drop(stdin);
+    assert!(child.wait().await.unwrap().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
