@@ -65,7 +65,8 @@ pub fn answer(id: &RawValue, response: &MethodResponse) -> String {
         );
     };
     let head = r#"{"jsonrpc":"2.0","id":"#;
-    let mut line = String::with_capacity(head.len() + id.get().len() + 1 + payload.len());
+    // One more byte: the reader ends the line with its `\n` where it is (no reallocation).
+    let mut line = String::with_capacity(head.len() + id.get().len() + 1 + payload.len() + 1);
     line.push_str(head);
     line.push_str(id.get());
     line.push(',');
