@@ -300,3 +300,44 @@ async fn sigterm_and_sigint_exit_zero() {
         assert_eq!(status.code(), Some(0), "SIG{signal}");
     }
 }
+
+/// A parent may hand over a stdin it made non-blocking (the description is shared): the
+/// server waits for input instead of taking "would block" for an error.
+#[tokio::test]
+async fn a_stdin_made_non_blocking_by_the_parent_is_still_read() {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use tokio::io::AsyncBufReadExt;
+
+    let home = tempfile::tempdir().unwrap();
+    let (read_end, mut write_end) = std::io::pipe().unwrap();
+    // SAFETY: fcntl on a descriptor this test owns.
+    unsafe {
+        let fd = read_end.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+    }
+    let mut child = auth_app_server_tests::server_command(home.path(), &[], &[])
+        .stdin(std::process::Stdio::from(OwnedFd::from(read_end)))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // Each request is written only once the previous one is answered: the server's read in
+    // between finds the pipe empty.
+    let requests = [
+        r#"{"id":1,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"id":2,"method":"getAuthStatus"}"#,
+        r#"{"id":3,"method":"getAuthStatus"}"#,
+    ];
+    for (n, request) in requests.iter().enumerate() {
+        writeln!(write_end, "{request}").unwrap();
+        let answer: Value =
+            serde_json::from_str(&stdout.next_line().await.unwrap().expect("an answer")).unwrap();
+        assert_eq!(answer["id"], n + 1, "{answer}");
+        assert!(answer.get("result").is_some(), "{answer}");
+    }
+    drop(write_end);
+    assert!(child.wait().await.unwrap().success());
+}

@@ -240,3 +240,54 @@ impl Receiver {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_line_a_full_pipe_cut_short_is_finished_by_the_writer_before_later_lines() {
+        let (mut read_end, write_end) = io::pipe().unwrap();
+        let for_reader = std::fs::File::from(OwnedFd::from(write_end.try_clone().unwrap()));
+        // tokio makes the pipe non-blocking, for the reader's writes too (one description).
+        let pipe = tokio::net::unix::pipe::Sender::from_file(std::fs::File::from(OwnedFd::from(
+            write_end,
+        )))
+        .unwrap();
+        let out = spawn_writer(pipe, Some(for_reader));
+        let permits = Arc::new(Semaphore::new(1));
+
+        // Longer than a pipe holds (64 KiB on Linux), with nobody reading yet.
+        let long = "a".repeat(256 * 1024);
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        out.send_now(long.clone(), Permits::from(Some(permit)));
+        assert_eq!(
+            permits.available_permits(),
+            0,
+            "the line is not all written yet, so its permit is held"
+        );
+        out.send_now("next".into(), Permits::default());
+        out.send(Outgoing::Line {
+            text: "queued".into(),
+            permits: Permits::default(),
+        });
+
+        let expected = format!("{long}\nnext\nqueued\n");
+        let length = expected.len();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut text = vec![0; length];
+            read_end.read_exact(&mut text).map(|()| text)
+        });
+        assert_eq!(
+            String::from_utf8(read.await.unwrap().unwrap()).unwrap(),
+            expected
+        );
+        // Released once written.
+        drop(permits.acquire().await.unwrap());
+    }
+}

@@ -612,6 +612,14 @@ fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
+/// Each of `times` as a multiple of `floor` (issue 20's targets are stated so).
+fn against_floor(times: &[Duration], floor: Duration) -> Vec<String> {
+    times
+        .iter()
+        .map(|time| format!("{:.2}×", time.as_secs_f64() / floor.as_secs_f64()))
+        .collect()
+}
+
 /// Builds the release server unless told not to.
 fn build_release() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -802,6 +810,7 @@ async fn main() {
     }
     if !storms_only && !fleet_only {
         let (starts, floor) = cold_starts(&targets, runs).await;
+        let start_ratios = against_floor(&starts, floor);
         let values = starts
             .into_iter()
             .map(|d| (millis(d), d.as_secs_f64()))
@@ -818,11 +827,18 @@ async fn main() {
             peer: peer.is_some().then(|| "(same spawn)".to_owned()),
             ratio: None,
         });
+        rows.push(Row {
+            metric: "cold start against its floor (`/bin/true`)".into(),
+            ours: start_ratios[0].clone(),
+            peer: start_ratios.get(1).cloned(),
+            ratio: None,
+        });
 
         for (placement, where_) in [
             (Placement::OneCpu, "client and server on one CPU"),
             (Placement::Scheduler, "placed by the scheduler"),
         ] {
+            let mut api_key_p50s = Vec::new();
             for (label, credentials, params) in [
                 ("API key", Credentials::ApiKey, json!({})),
                 (
@@ -835,6 +851,9 @@ async fn main() {
                 for target in &targets {
                     let (p50, p99) =
                         round_trip(target, credentials, params.clone(), count, placement).await;
+                    if matches!(credentials, Credentials::ApiKey) {
+                        api_key_p50s.push(p50);
+                    }
                     p50s.push((micros(p50), p50.as_secs_f64()));
                     p99s.push((micros(p99), p99.as_secs_f64()));
                 }
@@ -849,6 +868,15 @@ async fn main() {
                 metric: format!("floor: the same round trip through `cat`, {where_}: p50 / p99"),
                 ours: format!("{} / {}", micros(p50), micros(p99)),
                 peer: peer.is_some().then(|| "(same pipes)".to_owned()),
+                ratio: None,
+            });
+            let ratios = against_floor(&api_key_p50s, p50);
+            rows.push(Row {
+                metric: format!(
+                    "getAuthStatus round trip, API key, {where_}: p50 against the `cat` floor"
+                ),
+                ours: ratios[0].clone(),
+                peer: ratios.get(1).cloned(),
                 ratio: None,
             });
         }
