@@ -24,26 +24,13 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 pub async fn serve(store: AuthStore, provider: Provider, limits: Limits) {
     let (input, output) = (transport::stdin(), transport::stdout());
     let reader_stdout = transport::stdout_for_reader();
-    // The signals are awaited in a task of their own, so that waking the reader for each line
-    // does not poll them too (a poll of the two signal streams cost 6% of a request's
-    // instructions); the reader's wait polls a oneshot instead.
-    let (signalled, signal) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let _ = signalled.send(shutdown_signal().await);
-    });
-    let shutdown = async move {
-        match signal.await {
-            Ok(signal) => signal,
-            Err(_) => std::future::pending().await,
-        }
-    };
     serve_io(
         store,
         provider,
         limits,
         input,
         (output, reader_stdout),
-        shutdown,
+        shutdown_signal(),
     )
     .await;
 }
