@@ -123,24 +123,32 @@ fn read_lines(
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
+/// Listens for SIGTERM and SIGINT (Ctrl-C elsewhere) from now on: the listeners are made
+/// before the reader starts, so a signal sent once any answer came is handled, not fatal. The
+/// future completes with the first.
+fn shutdown_signal() -> impl Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
+        let listeners = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        );
+        async move {
+            let (Ok(mut term), Ok(mut int)) = listeners else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
     }
 }
