@@ -160,7 +160,8 @@ impl Dispatcher {
         }
     }
 
-    /// Queues a call's answer (nothing for a notification).
+    /// Hands a call's answer to the output (nothing for a notification): written at once, on
+    /// the reader's thread, when nothing waits before it.
     fn answered(&self, text: Option<String>, permits: Permits) {
         if let Some(text) = text {
             self.out.send_now(text, permits);

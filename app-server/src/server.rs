@@ -23,16 +23,7 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 pub async fn serve(store: AuthStore, provider: Provider, limits: Limits) {
     let (input, output) = (transport::stdin(), transport::stdout());
-    let reader_stdout = transport::stdout_for_reader();
-    serve_io(
-        store,
-        provider,
-        limits,
-        input,
-        (output, reader_stdout),
-        shutdown_signal(),
-    )
-    .await;
+    serve_io(store, provider, limits, input, output, shutdown_signal()).await;
 }
 
 /// [`serve`] on any input and output, until the input ends or `shutdown` completes (`fuzzing`

@@ -21,49 +21,40 @@ pub use output::{Outgoing, OutgoingSender, Permits, spawn_writer};
 /// out of the way).
 pub fn stdin() -> Box<dyn Read + Send> {
     #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        if let Ok(fd) = io::stdin().as_fd().try_clone_to_owned() {
-            return Box::new(Blocking(std::fs::File::from(fd)));
-        }
+    if let Some(file) = own_descriptor(io::stdin()) {
+        return Box::new(Blocking(file));
     }
     Box::new(io::stdin())
 }
 
-/// stdout as an async writer, for the writer task: the pipe itself when it is one, else
-/// tokio's stdout.
-pub fn stdout() -> std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>> {
+/// stdout twice: as an async writer for the writer task (the pipe itself when it is one, else
+/// tokio's stdout), and, on Unix, as a file for the reader's own writes of answers ready at once
+/// ([`OutgoingSender::send_now`]; elsewhere every line goes through the writer task).
+pub fn stdout() -> (
+    std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    Option<std::fs::File>,
+) {
     #[cfg(unix)]
     {
-        use std::os::fd::AsFd;
-        let pipe = io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|fd| tokio::net::unix::pipe::Sender::from_file(std::fs::File::from(fd)).ok());
-        if let Some(pipe) = pipe {
-            return Box::pin(pipe);
+        let pipe = own_descriptor(io::stdout())
+            .and_then(|file| tokio::net::unix::pipe::Sender::from_file(file).ok());
+        let for_reader = own_descriptor(io::stdout());
+        match pipe {
+            Some(pipe) => (Box::pin(pipe), for_reader),
+            None => (Box::pin(tokio::io::stdout()), for_reader),
         }
-    }
-    Box::pin(tokio::io::stdout())
-}
-
-/// stdout for the reader's own writes of answers ready at once ([`OutgoingSender::send_now`]):
-/// its own descriptor on Unix; `None` elsewhere (every line then goes through the writer task).
-pub fn stdout_for_reader() -> Option<std::fs::File> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsFd;
-        io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .map(std::fs::File::from)
     }
     #[cfg(not(unix))]
     {
-        None
+        (Box::pin(tokio::io::stdout()), None)
     }
+}
+
+/// A descriptor of its own on what `stream` reads or writes (`dup`).
+#[cfg(unix)]
+fn own_descriptor(stream: impl std::os::fd::AsFd) -> Option<std::fs::File> {
+    let fd = stream.as_fd().try_clone_to_owned().ok()?;
+    Some(std::fs::File::from(fd))
 }
 
 /// A descriptor read with blocking reads even when whoever shares it made it non-blocking: a
@@ -91,7 +82,6 @@ impl Read for Blocking {
                         }
                     }
                 }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 read => return read,
             }
         }

@@ -136,8 +136,8 @@ impl OutgoingSender {
                 });
             }
             Err(error) => {
-                pending.broken = true;
-                tracing::warn!(%error, "stdout is closed; answers are dropped");
+                tracing::debug!(%error, "write to stdout");
+                pending.set_broken();
             }
         }
         if !pending.lines.is_empty() {
@@ -160,7 +160,19 @@ impl OutgoingSender {
     fn written(&self, broken: bool) {
         let mut pending = self.pending();
         pending.writing = false;
-        pending.broken |= broken;
+        if broken {
+            pending.set_broken();
+        }
+    }
+}
+
+impl Pending {
+    /// stdout cannot be written any more: said once, and every line from now on is dropped.
+    fn set_broken(&mut self) {
+        if !self.broken {
+            tracing::warn!("stdout is closed; answers are dropped");
+        }
+        self.broken = true;
     }
 }
 
@@ -192,7 +204,6 @@ pub fn spawn_writer(
         loop {
             lines.0.queued.notified().await;
             while let Some((taken, mut broken)) = lines.take() {
-                let was_broken = broken;
                 let mut acks = Vec::new();
                 for item in taken {
                     let (bytes, end, permits) = match item {
@@ -211,9 +222,6 @@ pub fn spawn_writer(
                 }
                 if !broken {
                     broken = output.flush().await.is_err();
-                }
-                if broken && !was_broken {
-                    tracing::warn!("stdout is closed; answers are dropped");
                 }
                 lines.written(broken);
                 for ack in acks {
